@@ -1,0 +1,87 @@
+package filters
+
+// Facts are what checks learned about a message that later stages and the
+// JSON output need. Each field is written by exactly one check (named on the
+// field) during its stage and read only by later stages.
+type Facts struct {
+	// Auth is written by the authentication checks: SPF by "spf", DKIM by
+	// "dkim", ARC by "arc" (stage auth), DMARC by "dmarc" (stage policy).
+	Auth AuthResults
+	// Content is written by the "content" check (stage auth, which runs it in
+	// parallel with SPF/DKIM/ARC because it needs no DNS).
+	Content Content
+}
+
+// AuthResults is the "auth" object of `vigil check --json`.
+type AuthResults struct {
+	SPF   SPFResult    `json:"spf"`
+	DKIM  []DKIMResult `json:"dkim"`
+	DMARC DMARCResult  `json:"dmarc"`
+	ARC   ARCResult    `json:"arc"`
+}
+
+// SPFResult is the RFC 7208 result for the identity that was checked.
+type SPFResult struct {
+	Result string `json:"result"` // pass, fail, softfail, neutral, none, temperror, permerror
+	Domain string `json:"domain,omitempty"`
+	// Identity is "mailfrom" or "helo" (RFC 7208 §2.3, §2.4).
+	Identity string `json:"identity,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// DKIMResult is the outcome for one DKIM-Signature.
+type DKIMResult struct {
+	Domain   string `json:"domain"`
+	Selector string `json:"selector"`
+	Result   string `json:"result"` // pass, fail, neutral, temperror, permerror
+	// BodyLength is the l= tag when present (RFC 6376 §3.5), -1 otherwise.
+	BodyLength int64  `json:"body_length,omitempty"`
+	Algorithm  string `json:"algorithm,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+// DMARCResult is the RFC 7489 evaluation for the From domain.
+type DMARCResult struct {
+	Result string `json:"result"` // pass, fail, none, temperror, permerror
+	Policy string `json:"policy,omitempty"`
+	Domain string `json:"domain,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// ARCResult is the RFC 8617 chain validation result.
+type ARCResult struct {
+	Result string `json:"result"` // pass, fail, none
+	Detail string `json:"detail,omitempty"`
+}
+
+// Content is what the content stage extracted from the message.
+type Content struct {
+	URLs   []URL   `json:"urls"`
+	Images []Image `json:"images"`
+	// Text is the visible text of the message (plain parts and HTML reduced
+	// to text), capped in size.
+	Text string `json:"-"`
+	// Domains are the registrable domains linked from the message (URL
+	// hosts, image hosts, e-mail addresses in the body), sorted, unique.
+	Domains []string `json:"-"`
+}
+
+// URL is one URL found in the message.
+type URL struct {
+	URL    string `json:"url"`
+	Host   string `json:"host"`
+	Domain string `json:"domain"` // registrable domain (Public Suffix List, ICANN section)
+	// Source says where it was found: text, html, css, redirect-param, ...
+	Source string `json:"source,omitempty"`
+}
+
+// Image is one image a reader could see.
+type Image struct {
+	Kind string `json:"kind"` // inline, remote, css, data
+	Src  string `json:"src"`
+	// Size is the declared (attribute) or decoded (inline) size in bytes,
+	// 0 when unknown.
+	Size int64 `json:"size,omitempty"`
+	// SHA256 is the hex digest of the decoded bytes of inline and data images.
+	SHA256 string `json:"sha256,omitempty"`
+}

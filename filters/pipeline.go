@@ -1,0 +1,213 @@
+package filters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Check is one source of evidence. It reports symbols and never decides the
+// action; it must honour ctx (its deadline is the per-check timeout).
+type Check interface {
+	Name() string
+	Run(ctx context.Context, m *Message) ([]Symbol, error)
+}
+
+// StageID names a pipeline stage. Stages run in order; the checks of one
+// stage run in parallel and may read the Facts written by earlier stages.
+type StageID int
+
+const (
+	// StageAuth: SPF, DKIM, ARC, and content extraction (no dependencies).
+	StageAuth StageID = iota
+	// StagePolicy: DMARC, which needs the SPF and DKIM results.
+	StagePolicy
+	// StageReputation: blocklists, nameservers, reputation, link following,
+	// classifier; they need the identities and the extracted content.
+	StageReputation
+	numStages
+)
+
+func (s StageID) String() string {
+	switch s {
+	case StageAuth:
+		return "auth"
+	case StagePolicy:
+		return "policy"
+	case StageReputation:
+		return "reputation"
+	}
+	return fmt.Sprintf("stage%d", int(s))
+}
+
+// ErrorMode says what a failing check does to the verdict.
+type ErrorMode int
+
+const (
+	// FailOpen: the check's error symbol carries no force; the message is
+	// judged on the rest of the evidence.
+	FailOpen ErrorMode = iota
+	// FailClosed: the error symbol forces tempfail so the sender retries.
+	FailClosed
+)
+
+// Pipeline runs checks in stages with deadlines and merges their symbols
+// deterministically.
+type Pipeline struct {
+	stages [numStages][]Check
+	modes  map[string]ErrorMode
+	// CheckTimeout bounds each check; MessageTimeout bounds the whole run.
+	CheckTimeout   time.Duration
+	MessageTimeout time.Duration
+	Log            *slog.Logger
+
+	// Panics counts recovered check panics (exported for metrics).
+	Panics atomic.Int64
+	// Abandoned counts checks that did not return before their deadline.
+	Abandoned atomic.Int64
+}
+
+// NewPipeline returns an empty pipeline with the given deadlines.
+func NewPipeline(checkTimeout, messageTimeout time.Duration, log *slog.Logger) *Pipeline {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pipeline{CheckTimeout: checkTimeout, MessageTimeout: messageTimeout, Log: log, modes: map[string]ErrorMode{}}
+}
+
+// Add registers c in stage s with the given error mode.
+func (p *Pipeline) Add(s StageID, c Check, mode ErrorMode) {
+	p.stages[s] = append(p.stages[s], c)
+	p.modes[c.Name()] = mode
+}
+
+// Checks lists the registered check names by stage (for doctor and logs).
+func (p *Pipeline) Checks() map[string][]string {
+	out := map[string][]string{}
+	for s := StageAuth; s < numStages; s++ {
+		for _, c := range p.stages[s] {
+			out[s.String()] = append(out[s.String()], c.Name())
+		}
+	}
+	return out
+}
+
+type checkResult struct {
+	syms []Symbol
+	err  error
+}
+
+// Run runs every stage on m and returns all symbols, sorted by name. It never
+// fails: a check error, panic or timeout becomes a <CHECK>_ERROR symbol.
+func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
+	if p.MessageTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.MessageTimeout)
+		defer cancel()
+	}
+	all := m.takeNotes()
+	for s := StageAuth; s < numStages; s++ {
+		checks := p.stages[s]
+		if len(checks) == 0 {
+			continue
+		}
+		results := make([]checkResult, len(checks))
+		done := make(chan int, len(checks))
+		for i, c := range checks {
+			go p.runOne(ctx, c, m, &results[i], i, done)
+		}
+		finished := make([]bool, len(checks))
+		pending := len(checks)
+		// Checks get their own deadline, but a check that ignores its
+		// context must not hold the message: wait at most a little past the
+		// per-check deadline, bounded by the message deadline.
+		grace := time.NewTimer(p.stageWait())
+	wait:
+		for pending > 0 {
+			select {
+			case i := <-done:
+				finished[i] = true
+				pending--
+			case <-grace.C:
+				break wait
+			case <-ctx.Done():
+				// Give checks that saw the cancellation a moment to return.
+				select {
+				case i := <-done:
+					finished[i] = true
+					pending--
+					continue
+				case <-time.After(10 * time.Millisecond):
+				}
+				break wait
+			}
+		}
+		grace.Stop()
+		for i, c := range checks {
+			if !finished[i] {
+				p.Abandoned.Add(1)
+				p.Log.Warn("check did not return before its deadline", "check", c.Name(), "queue_id", m.Envelope.QueueID)
+				all = append(all, p.errorSymbol(c.Name(), context.DeadlineExceeded))
+				continue
+			}
+			r := results[i]
+			all = append(all, r.syms...)
+			if r.err != nil {
+				all = append(all, p.errorSymbol(c.Name(), r.err))
+			}
+		}
+	}
+	sortSymbols(all)
+	return all
+}
+
+func (p *Pipeline) stageWait() time.Duration {
+	if p.CheckTimeout <= 0 {
+		if p.MessageTimeout > 0 {
+			return p.MessageTimeout
+		}
+		return time.Hour
+	}
+	return p.CheckTimeout + p.CheckTimeout/10 + 5*time.Millisecond
+}
+
+func (p *Pipeline) runOne(ctx context.Context, c Check, m *Message, out *checkResult, i int, done chan<- int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.Panics.Add(1)
+			p.Log.Error("check panicked", "check", c.Name(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			out.syms = nil
+			out.err = fmt.Errorf("panic: %v", r)
+		}
+		done <- i
+	}()
+	if p.CheckTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.CheckTimeout)
+		defer cancel()
+	}
+	out.syms, out.err = c.Run(ctx, m)
+}
+
+func (p *Pipeline) errorSymbol(check string, err error) Symbol {
+	detail := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		detail = "timeout"
+	}
+	s := Symbol{Name: ErrorSymbol(check), Detail: detail}
+	if p.modes[check] == FailClosed {
+		s.Force = TempFail
+	}
+	return s
+}
+
+// ErrorSymbol is the symbol a failing check yields: its name upper-cased
+// with _ERROR appended ("dnsbl" -> "DNSBL_ERROR").
+func ErrorSymbol(check string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(check)) + "_ERROR"
+}

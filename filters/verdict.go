@@ -1,0 +1,136 @@
+package filters
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Action is what the MTA is told to do with a message.
+type Action string
+
+const (
+	// Accept delivers the message with our headers.
+	Accept Action = "accept"
+	// Tag delivers it with X-Spam-Flag: YES.
+	Tag Action = "tag"
+	// Quarantine delivers it to the MTA's hold queue (milter quarantine).
+	Quarantine Action = "quarantine"
+	// TempFail answers 451 4.7.1 so the sender retries later.
+	TempFail Action = "tempfail"
+	// Reject answers 550 5.7.1.
+	Reject Action = "reject"
+)
+
+// severity orders actions: a stronger one wins when several apply.
+// Reject outranks tempfail: evidence enough to reject is final, retrying
+// would not change it.
+func (a Action) severity() int {
+	switch a {
+	case Tag:
+		return 1
+	case Quarantine:
+		return 2
+	case TempFail:
+		return 3
+	case Reject:
+		return 4
+	}
+	return 0
+}
+
+// ParseAction parses an action name.
+func ParseAction(s string) (Action, error) {
+	switch a := Action(strings.ToLower(s)); a {
+	case Accept, Tag, Quarantine, TempFail, Reject:
+		return a, nil
+	}
+	return "", fmt.Errorf("filters: unknown action %q (want accept, tag, quarantine, tempfail or reject)", s)
+}
+
+// Policy turns scores into actions. Thresholds are inclusive: a score equal
+// to Reject rejects. A zero threshold is "disabled" for Quarantine only;
+// Tag and Reject must be set (the config supplies defaults).
+type Policy struct {
+	Tag        float64
+	Quarantine float64 // 0 = no quarantine threshold
+	Reject     float64
+	// Scores override the default score of a symbol by name.
+	Scores map[string]float64
+	// DryRun never rejects, tempfails or quarantines: the verdict carries
+	// the action that would have been taken, and the message is delivered
+	// (tagged when the score says so) with our headers.
+	DryRun bool
+}
+
+// Verdict is the outcome for one message.
+type Verdict struct {
+	Action Action
+	Score  float64
+	// Symbols are sorted by name; scores are the effective ones.
+	Symbols []Symbol
+	// Reason is the short text for the SMTP reply and the log line.
+	Reason string
+	// WouldBe is the action the policy chose before DryRun softened it;
+	// equal to Action when DryRun is off.
+	WouldBe Action
+	// Threshold is the score needed for tagging (X-Spam-Status required=).
+	Threshold float64
+}
+
+// Decide is the one pure function from symbols and policy to a verdict.
+// It copies and sorts the symbols, applies score overrides, sums, picks the
+// action from thresholds and raises it to the strongest forced action.
+func Decide(symbols []Symbol, p Policy) Verdict {
+	syms := make([]Symbol, len(symbols))
+	copy(syms, symbols)
+	var total float64
+	for i := range syms {
+		if s, ok := p.Scores[syms[i].Name]; ok {
+			syms[i].Score = s
+		}
+		total += syms[i].Score
+	}
+	sortSymbols(syms)
+	// Round to 2 decimals so headers and JSON do not show float noise and the
+	// threshold comparison matches what the operator reads.
+	total = math.Round(total*100) / 100
+
+	action := Accept
+	reason := ""
+	switch {
+	case total >= p.Reject:
+		action, reason = Reject, fmt.Sprintf("spam score %.2f reaches %.2f", total, p.Reject)
+	case p.Quarantine > 0 && total >= p.Quarantine:
+		action, reason = Quarantine, fmt.Sprintf("spam score %.2f reaches %.2f", total, p.Quarantine)
+	case total >= p.Tag:
+		action, reason = Tag, fmt.Sprintf("spam score %.2f reaches %.2f", total, p.Tag)
+	}
+	for _, s := range syms {
+		if s.Force != "" && s.Force.severity() > action.severity() {
+			action = s.Force
+			reason = s.Name
+			if s.Detail != "" {
+				reason += ": " + s.Detail
+			}
+		}
+	}
+	v := Verdict{Action: action, Score: total, Symbols: syms, Reason: reason, WouldBe: action, Threshold: p.Tag}
+	if p.DryRun && action != Accept && action != Tag {
+		if total >= p.Tag {
+			v.Action = Tag
+		} else {
+			v.Action = Accept
+		}
+	}
+	return v
+}
+
+// SymbolNames returns the names of the verdict's symbols in order.
+func (v Verdict) SymbolNames() []string {
+	out := make([]string, len(v.Symbols))
+	for i, s := range v.Symbols {
+		out[i] = s.Name
+	}
+	return out
+}
