@@ -1,5 +1,7 @@
 package filters
 
+import "net/netip"
+
 // Facts are what checks learned about a message that later stages and the
 // JSON output need. Each field is written by exactly one check (named on the
 // field) during its stage and read only by later stages.
@@ -10,6 +12,32 @@ type Facts struct {
 	// Content is written by the "content" check (stage auth, which runs it in
 	// parallel with SPF/DKIM/ARC because it needs no DNS).
 	Content Content
+	// Infra is written by the "nameservers" check (stage policy): the NS
+	// hosts and their addresses behind every linked and sender domain.
+	Infra Infra
+}
+
+// Infra maps registrable domains to the nameservers that serve them.
+type Infra struct {
+	Domains []DomainInfra `json:"domains,omitempty"`
+}
+
+// DomainInfra is the NS set of one registrable domain.
+type DomainInfra struct {
+	Domain string `json:"domain"`
+	// Zone is where the NS set was found (the domain itself, or a parent
+	// when the domain has none).
+	Zone string   `json:"zone,omitempty"`
+	NS   []NSHost `json:"ns,omitempty"`
+	// Status is "ok", or the DNS status that prevented resolution
+	// (NXDOMAIN, SERVFAIL, TIMEOUT, skipped: budget).
+	Status string `json:"status"`
+}
+
+// NSHost is one nameserver host name and its addresses.
+type NSHost struct {
+	Name  string       `json:"name"`
+	Addrs []netip.Addr `json:"addrs,omitempty"`
 }
 
 // AuthResults is the "auth" object of `vigil check --json`.
