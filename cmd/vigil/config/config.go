@@ -1,0 +1,297 @@
+// Package config is Vigil's one typed configuration: the YAML keys of
+// DESIGN.md, their defaults, and validation whose errors name the key and
+// the bad value. deploy/vigil.yaml documents every key with its default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/milter"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Milter  Milter             `yaml:"milter"`
+	Limits  Limits             `yaml:"limits"`
+	Actions Actions            `yaml:"actions"`
+	Scores  map[string]float64 `yaml:"scores"`
+	Policy  Policy             `yaml:"policy"`
+	Log     Log                `yaml:"log"`
+	// DataDir holds the embedded reputation store and other state.
+	DataDir string `yaml:"data_dir"`
+}
+
+// Milter is the milter: section.
+type Milter struct {
+	// Listen: inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH.
+	// Default inet:127.0.0.1:11340 (loopback only).
+	Listen string `yaml:"listen"`
+	// ReadTimeout: longest wait for the MTA's next packet. Default 10m
+	// (longer than Postfix's smtpd_timeout of 300s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout: longest wait to send a reply. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// ProgressInterval: progress notices while a verdict takes long. Default 10s.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+	// ShutdownTimeout: how long SIGTERM waits for in-flight messages. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Limits is the limits: section.
+type Limits struct {
+	// MaxMessageSize: larger bodies are judged on headers and envelope
+	// only (symbol MESSAGE_TOO_BIG). Default 50MiB.
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
+	// SpoolMemory: bodies up to this stay in memory. Default 1MiB.
+	SpoolMemory ByteSize `yaml:"spool_memory"`
+	// SpoolDir: where larger bodies spill (unlinked temp files). Default: $TMPDIR.
+	SpoolDir string `yaml:"spool_dir"`
+	// MaxPacket: largest milter packet accepted. Default 2MiB.
+	MaxPacket ByteSize `yaml:"max_packet"`
+	// MaxHeaders / MaxHeaderBytes: header block caps. Default 1000 / 1MiB.
+	MaxHeaders     int      `yaml:"max_headers"`
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxRecipients kept per message. Default 1000.
+	MaxRecipients int `yaml:"max_recipients"`
+	// CheckTimeout bounds each check. Default 5s.
+	CheckTimeout time.Duration `yaml:"check_timeout"`
+	// MessageTimeout bounds the whole pipeline for one message. Default 15s.
+	MessageTimeout time.Duration `yaml:"message_timeout"`
+}
+
+// Actions is the actions: section: score thresholds (inclusive).
+type Actions struct {
+	// Tag: X-Spam-Flag: YES at this score. Default 5.
+	Tag float64 `yaml:"tag"`
+	// Quarantine: milter quarantine at this score; 0 = off. Default 0.
+	Quarantine float64 `yaml:"quarantine"`
+	// Reject: 550 5.7.1 at this score. Default 15.
+	Reject float64 `yaml:"reject"`
+}
+
+// Policy is the policy: section.
+type Policy struct {
+	// DryRun never rejects, quarantines or tempfails: headers are added and
+	// the would-be action is logged. Default false.
+	DryRun bool `yaml:"dry_run"`
+	// FailClosed lists checks whose errors tempfail the message instead of
+	// being ignored. Default none (fail open).
+	FailClosed []string `yaml:"fail_closed"`
+}
+
+// Log is the log: section.
+type Log struct {
+	// Level: debug, info, warn, error. Default info.
+	Level string `yaml:"level"`
+	// Format: text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Default returns the built-in defaults (what `vigil serve` runs with no file).
+func Default() Config {
+	return Config{
+		Milter: Milter{
+			Listen:           "inet:127.0.0.1:11340",
+			ReadTimeout:      10 * time.Minute,
+			WriteTimeout:     10 * time.Second,
+			ProgressInterval: 10 * time.Second,
+			ShutdownTimeout:  30 * time.Second,
+		},
+		Limits: Limits{
+			MaxMessageSize: 50 << 20,
+			SpoolMemory:    1 << 20,
+			MaxPacket:      2 << 20,
+			MaxHeaders:     1000,
+			MaxHeaderBytes: 1 << 20,
+			MaxRecipients:  1000,
+			CheckTimeout:   5 * time.Second,
+			MessageTimeout: 15 * time.Second,
+		},
+		Actions: Actions{Tag: 5, Quarantine: 0, Reject: 15},
+		Scores:  map[string]float64{},
+		Log:     Log{Level: "info", Format: "text"},
+		DataDir: "/var/lib/vigil",
+	}
+}
+
+// Load reads a config file over the defaults. path "" returns the defaults.
+func Load(path string) (Config, error) {
+	if path == "" {
+		c := Default()
+		return c, c.Validate()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, errors.Unwrap(err))
+	}
+	return c, nil
+}
+
+// Parse reads YAML over the defaults and validates the result.
+func Parse(r io.Reader) (Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c := Default()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return c, c.Validate()
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := checkKeys(&root, reflect.TypeOf(c), ""); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := root.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return err
+}
+
+// Validate checks every value; the error names the key and the bad value.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, v any, why string) {
+		errs = append(errs, fmt.Errorf("%s: %v: %s", key, v, why))
+	}
+	if _, _, err := milter.ParseListen(c.Milter.Listen); err != nil {
+		bad("milter.listen", fmt.Sprintf("%q", c.Milter.Listen), "want inet:HOST:PORT, inet6:[HOST]:PORT or unix:PATH")
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, d, "must be positive")
+		}
+	}
+	positive("milter.read_timeout", c.Milter.ReadTimeout)
+	positive("milter.write_timeout", c.Milter.WriteTimeout)
+	positive("milter.progress_interval", c.Milter.ProgressInterval)
+	positive("milter.shutdown_timeout", c.Milter.ShutdownTimeout)
+	positive("limits.check_timeout", c.Limits.CheckTimeout)
+	positive("limits.message_timeout", c.Limits.MessageTimeout)
+	if c.Limits.CheckTimeout > c.Limits.MessageTimeout {
+		bad("limits.check_timeout", c.Limits.CheckTimeout, fmt.Sprintf("must not exceed limits.message_timeout (%s)", c.Limits.MessageTimeout))
+	}
+	if c.Limits.MaxMessageSize <= 0 {
+		bad("limits.max_message_size", c.Limits.MaxMessageSize, "must be positive")
+	}
+	if c.Limits.SpoolMemory < 0 {
+		bad("limits.spool_memory", c.Limits.SpoolMemory, "must not be negative")
+	}
+	if c.Limits.MaxPacket < 64<<10 || c.Limits.MaxPacket > 64<<20 {
+		bad("limits.max_packet", c.Limits.MaxPacket, "must be between 64KiB and 64MiB (MTAs send chunks up to 1MiB)")
+	}
+	if c.Limits.MaxHeaders <= 0 {
+		bad("limits.max_headers", c.Limits.MaxHeaders, "must be positive")
+	}
+	if c.Limits.MaxHeaderBytes <= 0 {
+		bad("limits.max_header_bytes", c.Limits.MaxHeaderBytes, "must be positive")
+	}
+	if c.Limits.MaxRecipients <= 0 {
+		bad("limits.max_recipients", c.Limits.MaxRecipients, "must be positive")
+	}
+	if c.Actions.Tag <= 0 {
+		bad("actions.tag", c.Actions.Tag, "must be positive")
+	}
+	if c.Actions.Reject <= c.Actions.Tag {
+		bad("actions.reject", c.Actions.Reject, fmt.Sprintf("must be greater than actions.tag (%v)", c.Actions.Tag))
+	}
+	if c.Actions.Quarantine != 0 && (c.Actions.Quarantine < c.Actions.Tag || c.Actions.Quarantine > c.Actions.Reject) {
+		bad("actions.quarantine", c.Actions.Quarantine, fmt.Sprintf("must be 0 (off) or between actions.tag (%v) and actions.reject (%v)", c.Actions.Tag, c.Actions.Reject))
+	}
+	names := make([]string, 0, len(c.Scores))
+	for k := range c.Scores {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !validSymbol(k) {
+			bad("scores."+k, c.Scores[k], "symbol names are upper-case letters, digits and _")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", fmt.Sprintf("%q", c.Log.Level), "want debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", fmt.Sprintf("%q", c.Log.Format), "want text or json")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", `""`, "must be set")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func validSymbol(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// MilterConfig is the milter package's view of the configuration.
+func (c *Config) MilterConfig() milter.Config {
+	return milter.Config{
+		Listen:           c.Milter.Listen,
+		ReadTimeout:      c.Milter.ReadTimeout,
+		WriteTimeout:     c.Milter.WriteTimeout,
+		MaxPacket:        uint32(c.Limits.MaxPacket),
+		MaxMessageSize:   int64(c.Limits.MaxMessageSize),
+		SpoolMemory:      int64(c.Limits.SpoolMemory),
+		SpoolDir:         c.Limits.SpoolDir,
+		MaxHeaders:       c.Limits.MaxHeaders,
+		MaxHeaderBytes:   int(c.Limits.MaxHeaderBytes),
+		MaxRecipients:    c.Limits.MaxRecipients,
+		ProgressInterval: c.Milter.ProgressInterval,
+	}
+}
+
+// FiltersPolicy is the verdict policy.
+func (c *Config) FiltersPolicy() filters.Policy {
+	return filters.Policy{
+		Tag:        c.Actions.Tag,
+		Quarantine: c.Actions.Quarantine,
+		Reject:     c.Actions.Reject,
+		Scores:     c.Scores,
+		DryRun:     c.Policy.DryRun,
+	}
+}

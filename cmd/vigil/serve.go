@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vigilmail/vigil/milter"
+)
+
+func cmdServe(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	rt, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := milter.Listen(cfg.Milter.Listen)
+	if err != nil {
+		rt.close()
+		return err
+	}
+	srv := milter.NewServer(cfg.MilterConfig(), rt.engine, log)
+	log.Info("vigil serving", "listen", cfg.Milter.Listen, "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	for {
+		select {
+		case err := <-served:
+			rt.close()
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				rt = reload(*cfgPath, cfg, rt, srv, log)
+				continue
+			}
+			log.Info("shutting down: draining in-flight messages", "signal", sig.String(), "timeout", cfg.Milter.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Milter.ShutdownTimeout)
+			err := srv.Shutdown(ctx)
+			cancel()
+			<-served
+			rt.close()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}

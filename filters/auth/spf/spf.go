@@ -1,0 +1,198 @@
+// Package spf is the "spf" check (stage auth): RFC 7208 Sender Policy
+// Framework for the MAIL FROM identity, or the HELO identity when MAIL FROM
+// is the null reverse-path. Evaluation is blitiri.com.ar/go/spf over our
+// resolver, with a full-record syntax check in front of it because the
+// library evaluates term by term and is lenient where RFC 7208 says
+// permerror.
+package spf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	bspf "blitiri.com.ar/go/spf"
+
+	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/filters"
+)
+
+// Result is an RFC 7208 §2.6 result.
+type Result string
+
+const (
+	Pass      Result = "pass"      // §2.6.3: the client is authorized
+	Fail      Result = "fail"      // §2.6.4: the client is not authorized
+	SoftFail  Result = "softfail"  // §2.6.5: probably not authorized
+	Neutral   Result = "neutral"   // §2.6.2: no assertion
+	None      Result = "none"      // §2.6.1: no record, or no valid domain
+	TempError Result = "temperror" // §2.6.6: transient DNS error
+	PermError Result = "permerror" // §2.6.7: the record could not be interpreted
+)
+
+// Symbol names and their default scores (pass slightly negative, fail positive).
+var (
+	Symbols = map[Result]string{
+		Pass: "SPF_PASS", Fail: "SPF_FAIL", SoftFail: "SPF_SOFTFAIL", Neutral: "SPF_NEUTRAL",
+		None: "SPF_NONE", TempError: "SPF_TEMPERROR", PermError: "SPF_PERMERROR",
+	}
+	Scores = map[Result]float64{
+		Pass: -0.5, Fail: 3.0, SoftFail: 1.5, Neutral: 0.2,
+		None: 0.5, TempError: 0, PermError: 1.0,
+	}
+)
+
+// Check is the "spf" check.
+type Check struct {
+	resolver dnsrep.StdResolver
+}
+
+// New returns the "spf" check resolving through r.
+func New(r dnsrep.StdResolver) *Check { return &Check{resolver: r} }
+
+// Name implements filters.Check.
+func (c *Check) Name() string { return "spf" }
+
+// Run evaluates SPF and writes m.Facts.Auth.SPF.
+func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
+	if !m.Envelope.ClientIP.IsValid() {
+		// Local submission: there is no client to authorize.
+		m.Facts.Auth.SPF = filters.SPFResult{Result: string(None), Detail: "no client address"}
+		return nil, nil
+	}
+	res := Evaluate(ctx, c.resolver, m.Envelope.ClientIP, m.Envelope.Helo, m.Envelope.MailFrom)
+	m.Facts.Auth.SPF = res
+	r := Result(res.Result)
+	detail := res.Identity + "=" + res.Domain
+	if res.Detail != "" {
+		detail += ": " + res.Detail
+	}
+	return []filters.Symbol{{Name: Symbols[r], Score: Scores[r], Detail: detail}}, nil
+}
+
+// Identity returns the identity RFC 7208 checks and its domain: MAIL FROM
+// (§2.4), or postmaster@HELO when MAIL FROM is empty (§2.4, §4.3). A
+// MAIL FROM without a local-part gets "postmaster" (§4.3).
+func Identity(helo, mailFrom string) (kind, sender, domain string) {
+	if mailFrom == "" {
+		return "helo", "postmaster@" + helo, helo
+	}
+	i := strings.LastIndexByte(mailFrom, '@')
+	if i < 0 {
+		// No domain part: RFC 5321 forbids it; use the HELO domain as the
+		// library does, keeping the local-part for macros.
+		return "mailfrom", mailFrom + "@" + helo, helo
+	}
+	if i == 0 {
+		mailFrom = "postmaster" + mailFrom
+		i = len("postmaster")
+	}
+	return "mailfrom", mailFrom, mailFrom[i+1:]
+}
+
+// Evaluate runs check_host() (RFC 7208 §4) for ip and the identity chosen
+// from helo and mailFrom.
+func Evaluate(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr, helo, mailFrom string) filters.SPFResult {
+	kind, sender, domain := Identity(helo, mailFrom)
+	out := filters.SPFResult{Identity: kind, Domain: strings.ToLower(strings.TrimSuffix(domain, "."))}
+	// RFC 7208 §4.3: a malformed or single-label domain gives "none"
+	// without any lookup.
+	if err := checkDomain(domain); err != nil {
+		out.Result, out.Detail = string(None), err.Error()
+		return out
+	}
+	vr := &validatingResolver{StdResolver: r}
+	res, err := bspf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, sender,
+		bspf.WithContext(ctx), bspf.WithResolver(vr))
+	out.Result = string(res)
+	switch {
+	case res == bspf.PermError && vr.syntaxError() != nil:
+		out.Detail = vr.syntaxError().Error()
+	case res == bspf.None:
+		out.Detail = "no SPF record"
+	case err != nil:
+		out.Detail = describe(err)
+	}
+	if ctx.Err() != nil && (res == bspf.TempError || res == bspf.PermError) {
+		// The deadline cut the evaluation short: that is transient.
+		out.Result, out.Detail = string(TempError), "timeout: "+ctx.Err().Error()
+	}
+	return out
+}
+
+// describe turns the library's match markers into readable details.
+func describe(err error) string {
+	var derr *net.DNSError
+	if errors.As(err, &derr) {
+		return "dns: " + derr.Error()
+	}
+	return strings.TrimPrefix(err.Error(), "spf: ")
+}
+
+// checkDomain applies RFC 7208 §4.3: labels of 1..63 octets, at most 253
+// octets, and more than one label.
+func checkDomain(d string) error {
+	d = strings.TrimSuffix(d, ".")
+	if d == "" {
+		return errors.New("spf: empty domain")
+	}
+	if len(d) > 253 {
+		return errors.New("spf: domain too long")
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("spf: %q is not a multi-label domain", d)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return fmt.Errorf("spf: %q has an empty or over-long label", d)
+		}
+	}
+	return nil
+}
+
+// invalidRecord is what the library sees instead of a record that failed
+// our syntax check: an unknown mechanism, which it reports as permerror.
+const invalidRecord = "v=spf1 \x00invalid"
+
+// validatingResolver checks every SPF record the library fetches (the
+// top-level one and those reached by include and redirect) and hands it a
+// record it rejects with permerror when ours finds a syntax error.
+type validatingResolver struct {
+	dnsrep.StdResolver
+	mu  sync.Mutex
+	err error
+}
+
+func (v *validatingResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	txts, err := v.StdResolver.LookupTXT(ctx, name)
+	if err != nil {
+		return txts, err
+	}
+	out := make([]string, len(txts))
+	for i, t := range txts {
+		out[i] = t
+		if !isSPFRecord(t) {
+			continue
+		}
+		if serr := checkRecordSyntax(t); serr != nil {
+			v.mu.Lock()
+			if v.err == nil {
+				v.err = fmt.Errorf("%s: %w", name, serr)
+			}
+			v.mu.Unlock()
+			out[i] = invalidRecord
+		}
+	}
+	return out, nil
+}
+
+func (v *validatingResolver) syntaxError() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.err
+}

@@ -1,0 +1,192 @@
+// Package engine assembles the pipeline: which check runs in which stage,
+// written once here, and the headers a verdict adds. `vigil serve` and
+// `vigil check` both use it, so a result seen offline is the result the MTA
+// gets.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/headers"
+)
+
+// Options are what the engine is built from.
+type Options struct {
+	Policy     filters.Policy
+	FailClosed []string
+	Pipeline   *filters.Pipeline
+	// AuthservID is our RFC 8601 authserv-id.
+	AuthservID string
+	Log        *slog.Logger
+}
+
+// Engine runs the pipeline and renders verdict headers. It implements
+// milter.Engine.
+type Engine struct {
+	opts     Options
+	pipeline *filters.Pipeline
+	// authHeader renders the Authentication-Results value; nil until
+	// authentication checks are wired.
+	authHeader func(authservID string, a filters.AuthResults) string
+	claimsID   func(value, authservID string) bool
+}
+
+// New builds the engine. The stage of every check is decided here.
+func New(o Options) (*Engine, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	p := o.Pipeline
+	fail := map[string]bool{}
+	for _, n := range o.FailClosed {
+		fail[n] = true
+	}
+	mode := func(name string) filters.ErrorMode {
+		if fail[name] {
+			return filters.FailClosed
+		}
+		return filters.FailOpen
+	}
+	add := func(s filters.StageID, c filters.Check) {
+		p.Add(s, c, mode(c.Name()))
+	}
+	// Stage auth: checks that need nothing but the message.
+	add(filters.StageAuth, headers.New())
+
+	known := map[string]bool{}
+	for _, cs := range p.Checks() {
+		for _, c := range cs {
+			known[c] = true
+		}
+	}
+	for _, n := range o.FailClosed {
+		if !known[n] {
+			return nil, fmt.Errorf("engine: policy.fail_closed: unknown check %q", n)
+		}
+	}
+	return &Engine{opts: o, pipeline: p}, nil
+}
+
+// Pipeline exposes the pipeline (for doctor and tests).
+func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
+
+// Judge runs the pipeline and decides.
+func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	syms := e.pipeline.Run(ctx, m)
+	return filters.Decide(syms, e.opts.Policy)
+}
+
+// spamHeaders are the names we add; incoming copies are forgeries.
+var spamHeaders = map[string]bool{
+	"x-spam-status": true,
+	"x-spam-score":  true,
+	"x-spam-flag":   true,
+	"x-spam-level":  true,
+}
+
+// Headers returns the fields to add for v: Authentication-Results (when
+// authentication ran), X-Spam-Status, X-Spam-Score and, when tagged,
+// X-Spam-Flag: YES.
+func (e *Engine) Headers(m *filters.Message, v filters.Verdict) []filters.Header {
+	var out []filters.Header
+	if e.authHeader != nil {
+		out = append(out, filters.Header{Name: "Authentication-Results", Value: e.authHeader(e.opts.AuthservID, m.Facts.Auth)})
+	}
+	yes := "No"
+	if v.WouldBe != filters.Accept {
+		yes = "Yes"
+	}
+	score := strconv.FormatFloat(v.Score, 'f', 2, 64)
+	status := fmt.Sprintf("%s, score=%s required=%s tests=%s", yes, score,
+		strconv.FormatFloat(v.Threshold, 'f', 2, 64), foldList(v.SymbolNames()))
+	out = append(out,
+		filters.Header{Name: "X-Spam-Status", Value: status},
+		filters.Header{Name: "X-Spam-Score", Value: score},
+	)
+	if v.WouldBe != filters.Accept {
+		out = append(out, filters.Header{Name: "X-Spam-Flag", Value: "YES"})
+	}
+	return out
+}
+
+// foldList joins symbol names with commas, folding long lines (RFC 5322
+// §2.1.1: lines SHOULD stay under 78 characters).
+func foldList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	line := 40 // room taken by "X-Spam-Status: Yes, score=... tests="
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(',')
+			line++
+			if line+len(n) > 76 {
+				b.WriteString("\r\n\t")
+				line = 8
+			}
+		}
+		b.WriteString(n)
+		line += len(n)
+	}
+	return b.String()
+}
+
+// Forged reports incoming headers that claim to be ours.
+func (e *Engine) Forged(name, value string) bool {
+	k := strings.ToLower(name)
+	if spamHeaders[k] {
+		return true
+	}
+	if k == "authentication-results" {
+		if e.claimsID != nil {
+			return e.claimsID(value, e.opts.AuthservID)
+		}
+		return claimsAuthservID(value, e.opts.AuthservID)
+	}
+	return false
+}
+
+// claimsAuthservID is a conservative RFC 8601 §2.2 authserv-id match: the
+// first token before ';', comments "(...)" skipped, version suffix ignored.
+func claimsAuthservID(value, id string) bool {
+	v := strings.TrimSpace(stripComments(value))
+	tok, _, _ := strings.Cut(v, ";")
+	fields := strings.Fields(tok)
+	if len(fields) == 0 {
+		return false
+	}
+	return strings.EqualFold(strings.Trim(fields[0], `"`), id)
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	depth := 0
+	esc := false
+	for _, r := range s {
+		switch {
+		case esc:
+			esc = false
+			if depth == 0 {
+				b.WriteRune(r)
+			}
+		case r == '\\':
+			esc = true
+			if depth == 0 {
+				b.WriteRune(r)
+			}
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

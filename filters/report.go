@@ -1,0 +1,103 @@
+package filters
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is the JSON object of `vigil check --json` (DESIGN.md contract).
+type Report struct {
+	Action  Action        `json:"action"`
+	Score   float64       `json:"score"`
+	Symbols []Symbol      `json:"symbols"`
+	Auth    AuthResults   `json:"auth"`
+	URLs    []URL         `json:"urls"`
+	Images  []Image       `json:"images"`
+	// DryRunAction is the action dry-run mode softened, when it did.
+	DryRunAction Action `json:"dry_run_action,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// NewReport builds the report for a judged message. Empty results are
+// rendered as "none" and empty lists as [] so consumers need no null checks.
+func NewReport(m *Message, v Verdict) Report {
+	r := Report{
+		Action:  v.Action,
+		Score:   v.Score,
+		Symbols: v.Symbols,
+		Auth:    m.Facts.Auth,
+		URLs:    m.Facts.Content.URLs,
+		Images:  m.Facts.Content.Images,
+		Reason:  v.Reason,
+	}
+	if v.WouldBe != v.Action {
+		r.DryRunAction = v.WouldBe
+	}
+	if r.Symbols == nil {
+		r.Symbols = []Symbol{}
+	}
+	if r.URLs == nil {
+		r.URLs = []URL{}
+	}
+	if r.Images == nil {
+		r.Images = []Image{}
+	}
+	if r.Auth.DKIM == nil {
+		r.Auth.DKIM = []DKIMResult{}
+	}
+	for _, p := range []*string{&r.Auth.SPF.Result, &r.Auth.DMARC.Result, &r.Auth.ARC.Result} {
+		if *p == "" {
+			*p = "none"
+		}
+	}
+	return r
+}
+
+// WriteTable prints the report for a person.
+func (r Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "action:\t%s\n", r.Action)
+	if r.DryRunAction != "" {
+		fmt.Fprintf(tw, "dry run:\twould have been %s\n", r.DryRunAction)
+	}
+	fmt.Fprintf(tw, "score:\t%.2f\n", r.Score)
+	if r.Reason != "" {
+		fmt.Fprintf(tw, "reason:\t%s\n", r.Reason)
+	}
+	fmt.Fprintf(tw, "spf:\t%s %s\n", r.Auth.SPF.Result, r.Auth.SPF.Domain)
+	for _, d := range r.Auth.DKIM {
+		fmt.Fprintf(tw, "dkim:\t%s d=%s s=%s\n", d.Result, d.Domain, d.Selector)
+	}
+	fmt.Fprintf(tw, "dmarc:\t%s %s %s\n", r.Auth.DMARC.Result, r.Auth.DMARC.Domain, r.Auth.DMARC.Policy)
+	fmt.Fprintf(tw, "arc:\t%s\n", r.Auth.ARC.Result)
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "SYMBOL\tSCORE\tDETAIL\n")
+	for _, s := range r.Symbols {
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\n", s.Name, s.Score, oneLine(s.Detail))
+	}
+	if len(r.URLs) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "URL\tDOMAIN\n")
+		for _, u := range r.URLs {
+			fmt.Fprintf(tw, "%s\t%s\n", oneLine(u.URL), u.Domain)
+		}
+	}
+	if len(r.Images) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "IMAGE\tKIND\n")
+		for _, i := range r.Images {
+			fmt.Fprintf(tw, "%s\t%s\n", oneLine(i.Src), i.Kind)
+		}
+	}
+	return tw.Flush()
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
