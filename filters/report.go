@@ -9,12 +9,12 @@ import (
 
 // Report is the JSON object of `vigil check --json` (DESIGN.md contract).
 type Report struct {
-	Action  Action        `json:"action"`
-	Score   float64       `json:"score"`
-	Symbols []Symbol      `json:"symbols"`
-	Auth    AuthResults   `json:"auth"`
-	URLs    []URL         `json:"urls"`
-	Images  []Image       `json:"images"`
+	Action  Action      `json:"action"`
+	Score   float64     `json:"score"`
+	Symbols []Symbol    `json:"symbols"`
+	Auth    AuthResults `json:"auth"`
+	URLs    []URL       `json:"urls"`
+	Images  []Image     `json:"images"`
 	// DryRunAction is the action dry-run mode softened, when it did.
 	DryRunAction Action `json:"dry_run_action,omitempty"`
 	Reason       string `json:"reason,omitempty"`

@@ -82,12 +82,20 @@ type Server struct {
 
 type engineBox struct{ e Engine }
 
+// libLog receives the library's warnings (it logs through a package-level
+// function); the last server created wins, which is the daemon's.
+var libLog atomic.Pointer[slog.Logger]
+
 // NewServer returns a server; call Serve with a listener from Listen.
 func NewServer(cfg Config, e Engine, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log, baseCtx: context.Background()}
+	libLog.Store(log)
+	gomilter.LogWarning = func(format string, v ...any) {
+		libLog.Load().Warn("milter library: " + fmt.Sprintf(format, v...))
+	}
 	s.engine.Store(&engineBox{e})
 	wanted := gomilter.OptHeaderLeadingSpace | gomilter.OptSkip |
 		gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoMailReply |

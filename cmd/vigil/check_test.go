@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runVigil(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const cleanMsg = "From: a@sender.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nMessage-ID: <1@sender.example>\nSubject: hi\n\nhello\n"
+
+func TestCheckJSON(t *testing.T) {
+	code, out, stderr := runVigil(t, cleanMsg, "check", "--json", "--ip", "192.0.2.1", "--from", "a@sender.example", "--rcpt", "b@example.test", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	for _, k := range []string{"action", "score", "symbols", "auth", "urls", "images"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, out)
+		}
+	}
+	if r["action"] != "accept" {
+		t.Errorf("action %v", r["action"])
+	}
+	auth := r["auth"].(map[string]any)
+	for _, k := range []string{"spf", "dkim", "dmarc", "arc"} {
+		if _, ok := auth[k]; !ok {
+			t.Errorf("auth lacks %q", k)
+		}
+	}
+}
+
+func TestCheckVerdictFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(cfg, []byte("scores: {MISSING_MESSAGE_ID: 20}\n"), 0o644)
+	msg := filepath.Join(dir, "m.eml")
+	os.WriteFile(msg, []byte("From: a@b.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nSubject: x\n\nbody\n"), 0o644)
+	code, out, stderr := runVigil(t, "", "check", "--config", cfg, msg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "action:  reject") || !strings.Contains(out, "MISSING_MESSAGE_ID") {
+		t.Fatalf("table output:\n%s", out)
+	}
+	os.WriteFile(cfg, []byte("scores: {MISSING_MESSAGE_ID: 20}\npolicy: {dry_run: true}\n"), 0o644)
+	_, out, _ = runVigil(t, "", "check", "--json", "--config", cfg, msg)
+	if !strings.Contains(out, `"action": "tag"`) || !strings.Contains(out, `"dry_run_action": "reject"`) {
+		t.Fatalf("dry run JSON:\n%s", out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("milter: {lisen: x}\n"), 0o644)
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		want  int
+		msg   string
+	}{
+		{"no command", nil, "", 2, "usage"},
+		{"unknown command", []string{"frobnicate"}, "", 2, "unknown command"},
+		{"bad flag", []string{"check", "--nope"}, "", 2, "flag provided but not defined"},
+		{"bad ip", []string{"check", "--ip", "999.1.1.1"}, cleanMsg, 2, "not an IP address"},
+		{"bad config", []string{"check", "--config", bad}, cleanMsg, 2, "milter.lisen"},
+		{"missing config", []string{"check", "--config", filepath.Join(dir, "none.yaml")}, cleanMsg, 2, "no such file"},
+		{"missing message", []string{"check", filepath.Join(dir, "none.eml")}, "", 1, "no such file"},
+		{"empty message", []string{"check"}, "", 1, "empty message"},
+		{"two files", []string{"check", "a", "b"}, "", 2, "one message at a time"},
+		{"serve bad config", []string{"serve", "--config", bad}, "", 2, "milter.lisen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runVigil(t, tt.stdin, tt.args...)
+			if code != tt.want || !strings.Contains(stderr, tt.msg) {
+				t.Fatalf("exit %d stderr %q, want %d containing %q", code, stderr, tt.want, tt.msg)
+			}
+		})
+	}
+}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsValid(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Milter.Listen != "inet:127.0.0.1:11340" || c.Actions.Tag != 5 || c.Actions.Reject != 15 {
+		t.Fatalf("defaults changed: %+v", c)
+	}
+}
+
+func TestParse(t *testing.T) {
+	c, err := Parse(strings.NewReader(`
+milter: {listen: "unix:/run/vigil/milter.sock", read_timeout: 2m}
+limits: {max_message_size: 10MiB, spool_memory: 256KiB}
+actions: {tag: 4, quarantine: 8, reject: 12}
+scores: {MISSING_MESSAGE_ID: 20}
+policy: {dry_run: true, fail_closed: [headers]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Milter.ReadTimeout != 2*time.Minute || c.Limits.MaxMessageSize != 10<<20 || c.Limits.SpoolMemory != 256<<10 {
+		t.Fatalf("parsed %+v", c)
+	}
+	if c.Scores["MISSING_MESSAGE_ID"] != 20 || !c.Policy.DryRun || c.Actions.Quarantine != 8 {
+		t.Fatalf("parsed %+v", c)
+	}
+	// Keys not given keep their defaults.
+	if c.Milter.WriteTimeout != 10*time.Second || c.Limits.MaxHeaders != 1000 {
+		t.Fatalf("defaults lost: %+v", c)
+	}
+}
+
+func TestParseErrorsNameTheKey(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unknown top key", "milters: {}", "milters: unknown key"},
+		{"unknown nested key", "milter: {lisen: x}", "milter.lisen: unknown key"},
+		{"bad listen", `milter: {listen: "127.0.0.1:25"}`, `milter.listen: "127.0.0.1:25"`},
+		{"bad duration", "milter: {read_timeout: soon}", "soon"},
+		{"negative duration", "limits: {check_timeout: -1s}", "limits.check_timeout: -1s: must be positive"},
+		{"check longer than message", "limits: {check_timeout: 20s, message_timeout: 10s}", "limits.check_timeout: 20s: must not exceed"},
+		{"bad size", "limits: {max_message_size: 10XB}", `bad size "10XB"`},
+		{"reject below tag", "actions: {tag: 5, reject: 3}", "actions.reject: 3: must be greater than actions.tag"},
+		{"quarantine outside", "actions: {tag: 5, quarantine: 20, reject: 15}", "actions.quarantine: 20"},
+		{"bad symbol", "scores: {bad-name: 1}", "scores.bad-name"},
+		{"scalar for mapping", "milter: 5", "milter: want a mapping"},
+		{"bad level", "log: {level: loud}", `log.level: "loud"`},
+		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
+		{"not yaml", "milter: [", "config:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.yaml))
+			if err == nil {
+				t.Fatalf("accepted %q", tt.yaml)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadFileErrorsNamePath(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vigil.yaml")
+	os.WriteFile(p, []byte("milter: {lisen: x}\n"), 0o644)
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "milter.lisen") {
+		t.Fatalf("error %v should name the file and key", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"0": 0, "123": 123, "1KiB": 1024, "2MiB": 2 << 20, "1GiB": 1 << 30, "10MB": 10e6, "1 kb": 1000} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1TiB", "99999999999999999999"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", bad)
+		}
+	}
+}
