@@ -459,3 +459,68 @@ func TestParseClientAddr(t *testing.T) {
 		t.Error("clientName mapping wrong")
 	}
 }
+
+func TestShutdownDrainsOpenSession(t *testing.T) {
+	eng := &testEngine{policy: filters.Policy{Tag: 5, Reject: 15}}
+	cfg := testConfig()
+	ln, err := Listen(cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(cfg, eng, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+
+	s := openSession(t, addr, "192.0.2.1")
+	if _, err := s.Mail("a@b.example", ""); err != nil {
+		t.Fatal(err)
+	}
+	// SIGTERM arrives mid-message.
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	// New connections are refused once the listener closes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still accepting after Shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The message in flight still gets its verdict.
+	s.Rcpt("r@example.test", "")
+	s.DataStart()
+	s.HeaderField("Subject", "score 20", nil)
+	s.HeaderEnd()
+	s.BodyChunk([]byte("x\r\n"))
+	_, act, err := s.End()
+	if err != nil || act.Type != gomilter.ActionRejectWithCode {
+		t.Fatalf("in-flight message: %v %v", act, err)
+	}
+	select {
+	case <-shut:
+		t.Fatal("Shutdown returned while a session was open")
+	default:
+	}
+	s.Close()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return after the session closed")
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}

@@ -96,3 +96,16 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig keeps deploy/vigil.yaml true: it must parse, and the
+// values it documents as defaults must be the defaults.
+func TestExampleConfig(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "..", "deploy", "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.Milter != d.Milter || c.Limits != d.Limits || c.Actions != d.Actions || c.Log != d.Log || c.DataDir != d.DataDir || c.Policy.DryRun != d.Policy.DryRun {
+		t.Fatalf("deploy/vigil.yaml documents values that differ from the defaults:\nexample %+v\ndefault %+v", c, d)
+	}
+}
