@@ -1,0 +1,79 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type fakeLearner struct{ got []string }
+
+func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return "", err
+	}
+	if len(b) == 0 {
+		return "", errors.New("empty message")
+	}
+	f.got = append(f.got, map[bool]string{true: "spam", false: "ham"}[spam]+":"+string(b))
+	return "learned", nil
+}
+
+func TestAdmin(t *testing.T) {
+	l := &fakeLearner{}
+	flushed := 0
+	s := New("sekret", 100, func() Hooks {
+		return Hooks{Learner: l, FlushDNS: func() int { flushed++; return 42 },
+			Metrics: func() map[string]float64 { return map[string]float64{"vigil_messages_total": 3} }}
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tests := []struct {
+		name, method, path, token, body string
+		want                            int
+		wantBody                        string
+	}{
+		{"health needs no token", "GET", "/healthz", "", "", 200, "ok"},
+		{"no token", "POST", "/learn/spam", "", "msg", 401, "bearer"},
+		{"wrong token", "POST", "/learn/spam", "nope", "msg", 401, "bearer"},
+		{"learn spam", "POST", "/learn/spam", "sekret", "Subject: x\r\n\r\nbuy", 200, `"result":"learned"`},
+		{"learn ham", "POST", "/learn/ham", "sekret", "Subject: y\r\n\r\nhi", 200, "learned"},
+		{"empty body", "POST", "/learn/ham", "sekret", "", 400, "empty message"},
+		{"too big", "POST", "/learn/spam", "sekret", strings.Repeat("x", 200), 413, "too large"},
+		{"wrong method", "GET", "/learn/spam", "sekret", "", 405, ""},
+		{"flush", "POST", "/dns/flush", "sekret", "", 200, `"flushed":42`},
+		{"metrics", "GET", "/metrics", "sekret", "", 200, "vigil_messages_total 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.want || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Fatalf("%s %s = %d %q, want %d containing %q", tt.method, tt.path, rec.Code, rec.Body.String(), tt.want, tt.wantBody)
+			}
+		})
+	}
+	if len(l.got) != 2 || !strings.HasPrefix(l.got[0], "spam:") || !strings.HasPrefix(l.got[1], "ham:") {
+		t.Fatalf("learner saw %q", l.got)
+	}
+	if flushed != 1 {
+		t.Fatalf("flushed %d times", flushed)
+	}
+	// No hooks: 501, not a crash.
+	bare := New("t", 100, func() Hooks { return Hooks{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	req := httptest.NewRequest("POST", "/dns/flush", nil)
+	req.Header.Set("Authorization", "Bearer t")
+	rec := httptest.NewRecorder()
+	bare.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotImplemented {
+		t.Fatalf("flush without hook = %d", rec.Code)
+	}
+}
