@@ -228,3 +228,49 @@ func (s *BoltStore) Check() error {
 
 // Close implements Store.
 func (s *BoltStore) Close() error { return s.db.Close() }
+
+// Prune deletes what no longer matters: records of messages learned before
+// before (their contribution has decayed away, so they need not be movable
+// any more) and counts that decayed below minTotal. Run it now and then
+// (daily, or at start); Redis does the same with TTLs.
+func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float64) (records, counts int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	now := s.now()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		records, counts = 0, 0
+		msgs := tx.Bucket(bucketMessages)
+		c := msgs.Cursor()
+		for k, v := c.First(); k != nil; {
+			var r record
+			if json.Unmarshal(v, &r) == nil && time.Unix(0, r.Time).Before(before) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				records++
+				k, v = c.Seek(k)
+				continue
+			}
+			k, v = c.Next()
+		}
+		cb := tx.Bucket(bucketCounts)
+		c = cb.Cursor()
+		for k, v := c.First(); k != nil; {
+			if s.decayed(v, now).Total() < minTotal {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				counts++
+				k, v = c.Seek(k)
+				continue
+			}
+			k, v = c.Next()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("reputation: prune: %w", err)
+	}
+	return records, counts, nil
+}

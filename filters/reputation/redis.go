@@ -42,6 +42,7 @@ func OpenRedis(cfg Config) (*RedisStore, error) {
 		WriteTimeout: time.Duration(rc.Timeout),
 		// A down store must cost one deadline, not a retry ladder.
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		ContextTimeoutEnabled: true,
 		DisableIdentity:       true,
 	}

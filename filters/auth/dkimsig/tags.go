@@ -21,11 +21,22 @@ var ErrTags = errors.New("dkimsig: malformed tag-list")
 
 // ParseTags parses tag-list = tag-spec *( ";" tag-spec ) [ ";" ]
 // (RFC 6376 §3.2). A duplicated tag is an error ("Tags with duplicate names
-// MUST NOT occur within a single tag-list").
-func ParseTags(s string) (Tags, error) {
+// MUST NOT occur within a single tag-list"). Empty tag-specs (";;") are
+// tolerated, as DKIM verifiers commonly do; see ParseTagsStrict.
+func ParseTags(s string) (Tags, error) { return parseTags(s, false) }
+
+// ParseTagsStrict is ParseTags without tolerance: an empty tag-spec is an
+// error except after the final ";" (RFC 8617 ARC headers are held to it).
+func ParseTagsStrict(s string) (Tags, error) { return parseTags(s, true) }
+
+func parseTags(s string, strict bool) (Tags, error) {
 	t := Tags{}
-	for _, spec := range strings.Split(s, ";") {
-		if strings.TrimSpace(spec) == "" {
+	specs := strings.Split(s, ";")
+	for i, spec := range specs {
+		if strings.Trim(spec, " \t\r\n") == "" {
+			if strict && i != len(specs)-1 {
+				return nil, fmt.Errorf("%w: empty tag-spec", ErrTags)
+			}
 			continue
 		}
 		name, value, ok := strings.Cut(spec, "=")

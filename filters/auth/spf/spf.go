@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	bspf "blitiri.com.ar/go/spf"
 
@@ -54,6 +55,8 @@ type Check struct {
 // New returns the "spf" check resolving through r.
 func New(r dnsrep.StdResolver) *Check { return &Check{resolver: r} }
 
+var _ filters.Check = (*Check)(nil)
+
 // Name implements filters.Check.
 func (c *Check) Name() string { return "spf" }
 
@@ -64,7 +67,11 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		m.Facts.Auth.SPF = filters.SPFResult{Result: string(None), Detail: "no client address"}
 		return nil, nil
 	}
-	res := Evaluate(ctx, c.resolver, m.Envelope.ClientIP, m.Envelope.Helo, m.Envelope.MailFrom)
+	ev := EvaluateExplained(ctx, c.resolver, m.Envelope.ClientIP, m.Envelope.Helo, m.Envelope.MailFrom)
+	res := ev.SPFResult
+	if ev.Explanation != "" {
+		res.Detail = strings.TrimPrefix(res.Detail+"; explanation: "+ev.Explanation, "; ")
+	}
 	m.Facts.Auth.SPF = res
 	r := Result(res.Result)
 	detail := res.Identity + "=" + res.Domain
@@ -94,16 +101,29 @@ func Identity(helo, mailFrom string) (kind, sender, domain string) {
 	return "mailfrom", mailFrom, mailFrom[i+1:]
 }
 
+// Evaluation is an SPF result with the exp= explanation of a fail.
+type Evaluation struct {
+	filters.SPFResult
+	// Explanation is the expanded exp= text (RFC 7208 §6.2) of a fail,
+	// "" when the record has none or it could not be used.
+	Explanation string
+}
+
 // Evaluate runs check_host() (RFC 7208 §4) for ip and the identity chosen
 // from helo and mailFrom.
 func Evaluate(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr, helo, mailFrom string) filters.SPFResult {
+	return EvaluateExplained(ctx, r, ip, helo, mailFrom).SPFResult
+}
+
+// EvaluateExplained is Evaluate with the explanation of a fail.
+func EvaluateExplained(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr, helo, mailFrom string) Evaluation {
 	kind, sender, domain := Identity(helo, mailFrom)
 	out := filters.SPFResult{Identity: kind, Domain: strings.ToLower(strings.TrimSuffix(domain, "."))}
 	// RFC 7208 §4.3: a malformed or single-label domain gives "none"
 	// without any lookup.
 	if err := checkDomain(domain); err != nil {
 		out.Result, out.Detail = string(None), err.Error()
-		return out
+		return Evaluation{SPFResult: out}
 	}
 	vr := &validatingResolver{StdResolver: r}
 	res, err := bspf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, sender,
@@ -121,7 +141,14 @@ func Evaluate(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr, helo, ma
 		// The deadline cut the evaluation short: that is transient.
 		out.Result, out.Detail = string(TempError), "timeout: "+ctx.Err().Error()
 	}
-	return out
+	ev := Evaluation{SPFResult: out}
+	if res == bspf.Fail {
+		ev.Explanation = explanation(ctx, vr, macroEnv{
+			sender: sender, domain: strings.TrimSuffix(domain, "."), ip: ip, helo: helo, now: time.Now(),
+			validated: validatedName(ctx, r, ip),
+		})
+	}
+	return ev
 }
 
 // describe turns the library's match markers into readable details.
@@ -151,6 +178,13 @@ func checkDomain(d string) error {
 		if l == "" || len(l) > 63 {
 			return fmt.Errorf("spf: %q has an empty or over-long label", d)
 		}
+		for i := 0; i < len(l); i++ {
+			// Letters, digits, hyphen and underscore: an address literal
+			// such as "[192.0.2.1]" or stray bytes are not a domain.
+			if c := l[i]; !(isAlpha(c) || isDigit(c) || c == '-' || c == '_') {
+				return fmt.Errorf("spf: %q is not a domain name", d)
+			}
+		}
 	}
 	return nil
 }
@@ -164,12 +198,35 @@ const invalidRecord = "v=spf1 \x00invalid"
 // record it rejects with permerror when ours finds a syntax error.
 type validatingResolver struct {
 	dnsrep.StdResolver
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	err     error
+	records map[string]string // valid SPF record by name, for exp=
+	queried map[string]bool
 }
+
+func (v *validatingResolver) record(name string) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	r, ok := v.records[nameKey(name)]
+	return r, ok
+}
+
+func (v *validatingResolver) fetched(name string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.queried[nameKey(name)]
+}
+
+func nameKey(n string) string { return strings.ToLower(strings.TrimSuffix(n, ".")) }
 
 func (v *validatingResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	txts, err := v.StdResolver.LookupTXT(ctx, name)
+	v.mu.Lock()
+	if v.queried == nil {
+		v.queried, v.records = map[string]bool{}, map[string]string{}
+	}
+	v.queried[nameKey(name)] = true
+	v.mu.Unlock()
 	if err != nil {
 		return txts, err
 	}
@@ -186,7 +243,11 @@ func (v *validatingResolver) LookupTXT(ctx context.Context, name string) ([]stri
 			}
 			v.mu.Unlock()
 			out[i] = invalidRecord
+			continue
 		}
+		v.mu.Lock()
+		v.records[nameKey(name)] = t
+		v.mu.Unlock()
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package spf
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/vigilmail/vigil/filters"
@@ -28,6 +29,8 @@ func testZone() *fakedns.Resolver {
 	}
 	// Three void lookups: over the limit of two.
 	z.AddTXT("void.example.com", "v=spf1 a:n1.example.com a:n2.example.com a:n3.example.com -all")
+	z.AddTXT("binary.example.com", "\x00\xff\xfe garbage", "v=spf1 ip4:192.0.2.1 \xff -all")
+	z.AddTXT("junk.example.com", "\x00\xff\xfe garbage", "google-site-verification=abc")
 	z.AddTXT("macro.example.com", "v=spf1 exists:%{l}.%{o}._spf.example.com -all")
 	z.AddIP("alice.macro.example.com._spf.example.com", "127.0.0.2")
 	return z
@@ -55,6 +58,9 @@ func TestRun(t *testing.T) {
 		{"lookup limit", "192.0.2.1", "x", "a@deep.example.com", PermError, "mailfrom"},
 		{"void lookup limit", "192.0.2.1", "x", "a@void.example.com", PermError, "mailfrom"},
 		{"macros", "192.0.2.1", "x", "alice@macro.example.com", Pass, "mailfrom"},
+		{"binary bytes in the record", "192.0.2.1", "x", "a@binary.example.com", PermError, "mailfrom"},
+		{"only non-SPF garbage TXT", "192.0.2.1", "x", "a@junk.example.com", None, "mailfrom"},
+		{"address literal HELO", "192.0.2.1", "[192.0.2.1]", "", None, "helo"},
 		{"empty local-part", "192.0.2.10", "x", "@example.com", Pass, "mailfrom"},
 	}
 	for _, tc := range tests {
@@ -127,4 +133,52 @@ func FuzzRecordSyntax(f *testing.F) {
 			_ = checkRecordSyntax(s)
 		}
 	})
+}
+
+// TestMacroExamples are the RFC 7208 §7.4 examples.
+func TestMacroExamples(t *testing.T) {
+	env := macroEnv{sender: "strong-bad@email.example.com", domain: "email.example.com", ip: netip.MustParseAddr("192.0.2.3"), helo: "mx.example.org"}
+	for in, want := range map[string]string{
+		"%{s}": "strong-bad@email.example.com", "%{o}": "email.example.com", "%{d}": "email.example.com",
+		"%{d4}": "email.example.com", "%{d3}": "email.example.com", "%{d2}": "example.com", "%{d1}": "com",
+		"%{dr}": "com.example.email", "%{d2r}": "example.email", "%{l}": "strong-bad", "%{l-}": "strong.bad",
+		"%{lr}": "strong-bad", "%{lr-}": "bad.strong", "%{l1r-}": "strong",
+		"%{ir}.%{v}._spf.%{d2}":             "3.2.0.192.in-addr._spf.example.com",
+		"%{lr-}.lp._spf.%{d2}":              "bad.strong.lp._spf.example.com",
+		"%{lr-}.lp.%{ir}.%{v}._spf.%{d2}":   "bad.strong.lp.3.2.0.192.in-addr._spf.example.com",
+		"%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}":  "3.2.0.192.in-addr.strong.lp._spf.example.com",
+		"%{d2}.trusted-domains.example.net": "example.com.trusted-domains.example.net",
+		"%{S}":                              "strong-bad%40email.example.com",
+		"a%%b%_c%-d":                        "a%b c%20d",
+	} {
+		got, err := env.expand(in, false)
+		if err != nil || got != want {
+			t.Errorf("%s: got %q %v, want %q", in, got, err, want)
+		}
+	}
+	env.ip = netip.MustParseAddr("2001:db8::cb01")
+	if got, _ := env.expand("%{ir}.%{v}._spf.%{d2}", false); got != "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com" {
+		t.Errorf("IPv6: got %q", got)
+	}
+	for _, bad := range []string{"%{c}", "%{x}", "%{d0}", "%", "%{d", "%a"} {
+		if _, err := env.expand(bad, false); err == nil {
+			t.Errorf("%q accepted outside exp", bad)
+		}
+	}
+	if got, err := env.expand("from %{c} at %{t}", true); err != nil || !strings.HasPrefix(got, "from 2001:db8::cb01 at ") {
+		t.Errorf("exp letters: %q %v", got, err)
+	}
+}
+
+func TestExplanationInDetail(t *testing.T) {
+	z := testZone()
+	z.AddTXT("exp.example.com", "v=spf1 -all exp=why.%{d}")
+	z.AddTXT("why.exp.example.com", "%{i} may not send for %{d}")
+	m := &filters.Message{Envelope: filters.Envelope{ClientIP: netip.MustParseAddr("203.0.113.5"), Helo: "x.example", MailFrom: "a@exp.example.com"}}
+	if _, err := New(z).Run(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Facts.Auth.SPF; got.Result != "fail" || !strings.Contains(got.Detail, "explanation: 203.0.113.5 may not send for exp.example.com") {
+		t.Fatalf("got %+v", got)
+	}
 }

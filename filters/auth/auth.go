@@ -1,0 +1,97 @@
+// Package auth wires the authentication checks: "spf", "dkim" and "arc"
+// in stage auth, "dmarc" in stage policy (it reads their facts), all over
+// one dnsrep resolver, configured by the auth: section.
+package auth
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/auth/arc"
+	"github.com/vigilmail/vigil/filters/auth/dkim"
+	"github.com/vigilmail/vigil/filters/auth/dmarc"
+	"github.com/vigilmail/vigil/filters/auth/spf"
+)
+
+// Config is the auth: section of the configuration file.
+//
+//	auth:
+//	  authserv_id: mx.example.org   # default: the host name
+//	  dkim:  {max_signatures: 5}
+//	  dmarc: {enforce: true}
+//	  arc:   {trusted_sealers: []}
+//
+// Decode it into DefaultConfig() so absent keys keep their defaults.
+type Config struct {
+	// AuthservID names this host in Authentication-Results (RFC 8601 §2.5);
+	// incoming fields that claim it are removed. Default: os.Hostname().
+	AuthservID string       `yaml:"authserv_id"`
+	DKIM       dkim.Config  `yaml:"dkim"`
+	DMARC      dmarc.Config `yaml:"dmarc"`
+	ARC        arc.Config   `yaml:"arc"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return Config{
+		AuthservID: host,
+		DKIM:       dkim.DefaultConfig(),
+		DMARC:      dmarc.DefaultConfig(),
+		ARC:        arc.Config{},
+	}
+}
+
+// Validate checks the section; errors name the key and the bad value.
+func (c Config) Validate() error {
+	if c.AuthservID == "" || strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
+		return fmt.Errorf("auth: auth.authserv_id: %q is not a host name", c.AuthservID)
+	}
+	if err := c.DKIM.Validate(); err != nil {
+		return err
+	}
+	return c.ARC.Validate()
+}
+
+// Checks are the authentication checks by stage.
+type Checks struct {
+	SPF   *spf.Check
+	DKIM  *dkim.Check
+	ARC   *arc.Check
+	DMARC *dmarc.Check
+}
+
+// New builds the checks over one resolver.
+func New(cfg Config, r dnsrep.StdResolver) *Checks {
+	a := arc.New(r, cfg.ARC)
+	return &Checks{
+		SPF:   spf.New(r),
+		DKIM:  dkim.New(r, cfg.DKIM),
+		ARC:   a,
+		DMARC: dmarc.New(r, cfg.DMARC, a.TrustedForwarder),
+	}
+}
+
+// ByStage lists the checks for filters.Pipeline.Add.
+func (c *Checks) ByStage() map[filters.StageID][]filters.Check {
+	return map[filters.StageID][]filters.Check{
+		filters.StageAuth:   {c.SPF, c.DKIM, c.ARC},
+		filters.StagePolicy: {c.DMARC},
+	}
+}
+
+// Register adds the checks to p in their stages, failing open: a broken
+// check must not hold mail (its results already carry temperror).
+func (c *Checks) Register(p *filters.Pipeline) {
+	for _, s := range []filters.StageID{filters.StageAuth, filters.StagePolicy} {
+		for _, ch := range c.ByStage()[s] {
+			p.Add(s, ch, filters.FailOpen)
+		}
+	}
+}

@@ -1,0 +1,273 @@
+// Package dkim is the "dkim" check (stage auth): RFC 6376 DomainKeys
+// Identified Mail verification with go-msgauth over our resolver, with the
+// RFC 8301 rules (rsa-sha1 and RSA keys under 1024 bits do not verify) and
+// RFC 8463 ed25519-sha256. Every signature up to a cap is verified and
+// reported with its domain, selector, algorithm and l= tag.
+package dkim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/auth/dkimsig"
+)
+
+// Result is the RFC 8601 §2.7.1 result of one signature.
+type Result string
+
+const (
+	Pass      Result = "pass"      // the signature verified
+	Fail      Result = "fail"      // it did not verify (bad hash, RFC 8301 weak crypto)
+	Neutral   Result = "neutral"   // not evaluated (no body, over the cap)
+	TempError Result = "temperror" // the key could not be fetched for now
+	PermError Result = "permerror" // the signature or its key is unusable
+	None      Result = "none"      // no signature at all (overall result only)
+)
+
+// Symbol names and default scores of the overall result.
+var (
+	Symbols = map[Result]string{
+		Pass: "DKIM_PASS", Fail: "DKIM_FAIL", None: "DKIM_NONE",
+		TempError: "DKIM_TEMPERROR", PermError: "DKIM_PERMERROR",
+	}
+	Scores = map[Result]float64{
+		Pass: -0.5, Fail: 2.0, None: 0.3, TempError: 0, PermError: 1.0,
+	}
+)
+
+// Config is the auth.dkim section.
+type Config struct {
+	// MaxSignatures caps the signatures verified per message (default 5);
+	// later ones are reported as neutral and never verified.
+	MaxSignatures int `yaml:"max_signatures"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config { return Config{MaxSignatures: 5} }
+
+// Validate checks the section; errors name the key.
+func (c Config) Validate() error {
+	if c.MaxSignatures < 1 || c.MaxSignatures > 50 {
+		return fmt.Errorf("dkim: auth.dkim.max_signatures: %d out of range 1..50", c.MaxSignatures)
+	}
+	return nil
+}
+
+// MaxHeaderSize is the largest DKIM-Signature value we accept; larger ones
+// are permerror without verification (a 4096-bit RSA b= is about 700 bytes,
+// so this only stops abuse).
+const MaxHeaderSize = 8192
+
+// Check is the "dkim" check.
+type Check struct {
+	resolver dnsrep.StdResolver
+	cfg      Config
+}
+
+// New returns the "dkim" check resolving keys through r.
+func New(r dnsrep.StdResolver, cfg Config) *Check {
+	if cfg.MaxSignatures <= 0 {
+		cfg.MaxSignatures = DefaultConfig().MaxSignatures
+	}
+	return &Check{resolver: r, cfg: cfg}
+}
+
+var _ filters.Check = (*Check)(nil)
+
+// Name implements filters.Check.
+func (c *Check) Name() string { return "dkim" }
+
+// Run verifies the signatures and writes m.Facts.Auth.DKIM.
+func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
+	res := Verify(ctx, c.resolver, m, c.cfg.MaxSignatures)
+	m.Facts.Auth.DKIM = res
+	overall := Overall(res)
+	var details []string
+	for _, r := range res {
+		details = append(details, r.Domain+"/"+r.Selector+"="+r.Result)
+	}
+	return []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}, nil
+}
+
+// Overall folds per-signature results: pass if any passed, then fail,
+// temperror, permerror; none when there was nothing to verify.
+func Overall(res []filters.DKIMResult) Result {
+	seen := map[Result]bool{}
+	for _, r := range res {
+		seen[Result(r.Result)] = true
+	}
+	for _, r := range []Result{Pass, Fail, TempError, PermError} {
+		if seen[r] {
+			return r
+		}
+	}
+	return None
+}
+
+// signature is what we parse ourselves from a DKIM-Signature value.
+type signature struct {
+	value    string
+	tags     dkimsig.Tags
+	err      error
+	domain   string
+	selector string
+	algo     string
+	length   int64
+}
+
+func parseSignature(v string) signature {
+	s := signature{value: v, length: -1}
+	if len(v) > MaxHeaderSize {
+		s.err = fmt.Errorf("dkim: signature header of %d bytes over %d", len(v), MaxHeaderSize)
+		return s
+	}
+	s.tags, s.err = dkimsig.ParseTags(v)
+	if s.err != nil {
+		return s
+	}
+	// RFC 6376 §3.5: d= and s= compare case-insensitively.
+	s.domain = strings.ToLower(strings.TrimSuffix(dkimsig.StripFWS(s.tags["d"]), "."))
+	s.selector = strings.ToLower(dkimsig.StripFWS(s.tags["s"]))
+	s.algo = strings.ToLower(dkimsig.StripFWS(s.tags["a"]))
+	if l, ok := s.tags["l"]; ok {
+		n, err := strconv.ParseInt(dkimsig.StripFWS(l), 10, 64)
+		if err != nil || n < 0 {
+			s.err = fmt.Errorf("dkim: bad l= tag %q", l)
+			return s
+		}
+		s.length = n
+	}
+	return s
+}
+
+// Verify verifies up to max DKIM-Signature fields of m. The message is
+// streamed from the spool (m.Raw); only the header block is held in memory.
+func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max int) []filters.DKIMResult {
+	var sigs []signature
+	var sigIndex []int // position of each signature in m.Headers
+	for i, h := range m.Headers {
+		if strings.EqualFold(strings.TrimSpace(h.Name), "DKIM-Signature") {
+			sigs = append(sigs, parseSignature(h.Value))
+			sigIndex = append(sigIndex, i)
+		}
+	}
+	if len(sigs) == 0 {
+		return nil
+	}
+	n := min(len(sigs), max)
+	out := make([]filters.DKIMResult, n, n+1)
+	for i, s := range sigs[:n] {
+		out[i] = filters.DKIMResult{Domain: s.domain, Selector: s.selector, Algorithm: s.algo, BodyLength: s.length}
+	}
+	if extra := len(sigs) - n; extra > 0 {
+		// One entry stands for all signatures over the cap, so a message
+		// with thousands of them cannot bloat the report or the header.
+		out = append(out, filters.DKIMResult{Result: string(Neutral), BodyLength: -1,
+			Detail: fmt.Sprintf("%d more signatures not verified (max_signatures %d)", extra, max)})
+	}
+	if m.Body == nil {
+		for i := range n {
+			out[i].Result, out[i].Detail = string(Neutral), "not verified: body not available (message over size limit)"
+		}
+		return out
+	}
+
+	opts := &msgdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) {
+			return r.LookupTXT(ctx, name)
+		},
+		MaxVerifications: max,
+	}
+	verifs, err := msgdkim.VerifyWithOptions(m.Raw(), opts)
+	if err != nil && !errors.Is(err, msgdkim.ErrTooManySignatures) {
+		// The message could not be read or parsed: nothing verified, and
+		// the library may have cleared the error of the signature it was
+		// working on, so no result of this run can count as a pass.
+		for i := range n {
+			out[i].Result, out[i].Detail = string(PermError), "dkim: "+err.Error()
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for i := range n {
+		s := sigs[i]
+		res, detail := classify(s, verifs, i)
+		if res == PermError && detail == "domain mismatch" {
+			// go-msgauth compares i= with d= case-sensitively and without
+			// quoted-printable decoding; RFC 6376 §3.5 does neither, so
+			// verify this one ourselves (streaming the body again).
+			res, detail = fallback(ctx, r, m, sigIndex[i])
+		}
+		if res == Pass {
+			// A byte-identical copy of a signature proves nothing more;
+			// count it once.
+			key := dkimsig.StripFWS(s.value)
+			if seen[key] {
+				res, detail = PermError, "duplicate of an earlier signature"
+			}
+			seen[key] = true
+		}
+		out[i].Result, out[i].Detail = string(res), detail
+	}
+	return out
+}
+
+// fallback verifies signature header hs[idx] with package dkimsig.
+func fallback(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, idx int) (Result, string) {
+	err := dkimsig.VerifyDKIM(ctx, r, m.Headers, m.Body.Reader(), idx, time.Now())
+	switch {
+	case err == nil:
+		return Pass, ""
+	case errors.Is(err, dkimsig.ErrTemporary):
+		return TempError, err.Error()
+	case strings.Contains(err.Error(), "RFC 8301"):
+		return Fail, err.Error()
+	case errors.Is(err, dkimsig.ErrPermanent):
+		return PermError, err.Error()
+	}
+	return Fail, err.Error()
+}
+
+// classify maps the library's verdict on signature i to our result.
+func classify(s signature, verifs []*msgdkim.Verification, i int) (Result, string) {
+	if s.err != nil {
+		return PermError, s.err.Error()
+	}
+	if i >= len(verifs) || verifs[i] == nil {
+		return PermError, "dkim: signature not evaluated"
+	}
+	v := verifs[i]
+	if v.Err == nil {
+		// Guard against the library and us disagreeing on which field is
+		// signature i, or on the algorithm: a mismatch never passes.
+		if !strings.EqualFold(strings.TrimSuffix(v.Domain, "."), s.domain) {
+			return PermError, "dkim: signature order mismatch"
+		}
+		if s.algo != "rsa-sha256" && s.algo != "ed25519-sha256" {
+			return PermError, fmt.Sprintf("unsupported algorithm %q", s.algo)
+		}
+		return Pass, ""
+	}
+	msg := strings.TrimPrefix(v.Err.Error(), "dkim: ")
+	switch {
+	case msgdkim.IsTempFail(v.Err):
+		return TempError, msg
+	case strings.Contains(msg, "hash algorithm too weak"):
+		// RFC 8301 §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid.
+		return Fail, "RFC 8301: rsa-sha1 is not accepted"
+	case strings.Contains(msg, "key is too short"):
+		// RFC 8301 §3.2: RSA keys under 1024 bits MUST NOT be valid.
+		return Fail, "RFC 8301: " + msg
+	case msgdkim.IsPermFail(v.Err):
+		return PermError, msg
+	}
+	return Fail, msg
+}

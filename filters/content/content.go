@@ -1,0 +1,689 @@
+// Package content is the "content" check: it walks the MIME tree of a
+// message once, decodes every text part, reduces HTML to the text a reader
+// sees, and collects every URL, linked domain and image. It writes
+// Facts.Content for the reputation stage and reports content signals
+// (hidden text, phishing-style anchors, image-only mail, ...) as symbols
+// with modest scores: they are evidence, not verdicts.
+package content
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
+	htmlcharset "golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding/charmap"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
+)
+
+// Symbols reported by the check, with their default scores.
+const (
+	SymLimitParts    = "CONTENT_LIMIT_PARTS"
+	SymLimitDepth    = "CONTENT_LIMIT_DEPTH"
+	SymLimitSize     = "CONTENT_LIMIT_SIZE"
+	SymLimitURLs     = "CONTENT_LIMIT_URLS"
+	SymMIMEMalformed = "CONTENT_MIME_MALFORMED"
+	SymHiddenText    = "CONTENT_HIDDEN_TEXT"
+	SymPhishMismatch = "CONTENT_PHISH_MISMATCH"
+	SymHTMLOnly      = "CONTENT_HTML_ONLY"
+	SymImageHeavy    = "CONTENT_IMAGE_HEAVY"
+	SymTrackingPixel = "CONTENT_TRACKING_PIXEL"
+	SymURLObfuscated = "CONTENT_URL_OBFUSCATED"
+	SymURLUserinfo   = "CONTENT_URL_USERINFO"
+	SymURLNumeric    = "CONTENT_URL_NUMERIC_HOST"
+	SymURLIP         = "CONTENT_URL_IP"
+	SymURLMixed      = "CONTENT_URL_MIXED_SCRIPT"
+)
+
+// DefaultScores are the scores the check proposes; the policy may override
+// them by name.
+var DefaultScores = map[string]float64{
+	SymLimitParts:    0.5,
+	SymLimitDepth:    0.5,
+	SymLimitSize:     0.1,
+	SymLimitURLs:     0.5,
+	SymMIMEMalformed: 0.5,
+	SymHiddenText:    1.0,
+	SymPhishMismatch: 2.0,
+	SymHTMLOnly:      0.3,
+	SymImageHeavy:    1.0,
+	SymTrackingPixel: 0.1,
+	SymURLObfuscated: 1.5,
+	SymURLUserinfo:   1.5,
+	SymURLNumeric:    1.5,
+	SymURLIP:         0.5,
+	SymURLMixed:      1.5,
+}
+
+// URL sources (filters.URL.Source).
+const (
+	SourceText          = "text"
+	SourceHTML          = "html"
+	SourceForm          = "html-form"
+	SourceMetaRefresh   = "html-meta-refresh"
+	SourceCSS           = "css"
+	SourceRedirectParam = "redirect-param"
+	SourceSubject       = "subject"
+)
+
+// Check is the "content" check (stage auth: it needs no DNS).
+type Check struct {
+	cfg Config
+}
+
+// New returns the content check.
+func New(cfg Config) (*Check, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Check{cfg: cfg}, nil
+}
+
+// Name implements filters.Check.
+func (c *Check) Name() string { return "content" }
+
+// Run extracts the message's content into m.Facts.Content and reports the
+// content symbols. It reads m.Headers and streams m.Body once; a nil Body
+// (message over the size limit) leaves only what the headers show.
+func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
+	var body io.Reader
+	if m.Body != nil {
+		body = m.Body.Reader()
+	}
+	r, err := Extract(ctx, c.cfg, m.Headers, body)
+	if err != nil {
+		return nil, err
+	}
+	m.Facts.Content = r.Content
+	return r.Symbols, nil
+}
+
+// Result is what Extract found.
+type Result struct {
+	Content filters.Content
+	Symbols []filters.Symbol
+	// Parts is the number of MIME entities walked.
+	Parts int
+}
+
+// Extract walks the message given as parsed header fields and the body
+// stream (nil for none). It fails only when ctx is done; malformed input
+// yields symbols, never an error.
+func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.Reader) (*Result, error) {
+	x := newExtractor(ctx, cfg)
+	var h textproto.Header
+	// textproto.Header.Add prepends, so add in reverse to keep Get
+	// returning the first field, as RFC 2045 readers do.
+	for i := len(headers) - 1; i >= 0; i-- {
+		h.Add(headers[i].Name, unfold(headers[i].Value))
+	}
+	if subj := h.Get("Subject"); subj != "" {
+		x.text(decodeWords(subj), SourceSubject, false)
+	}
+	if body != nil {
+		x.entity(h, body, 0)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("content: %w", err)
+	}
+	return x.finish(), nil
+}
+
+type extractor struct {
+	ctx     context.Context
+	cfg     Config
+	parts   int
+	decoded int64
+	stopped bool
+
+	limits    map[string]string // symbol -> detail
+	malformed []string
+
+	urls      []filters.URL
+	urlSeen   map[string]bool
+	urlsLost  int
+	domains   map[string]bool
+	kept      bytes.Buffer
+	textRunes int
+
+	images   []filters.Image
+	imgSeen  map[string]int // src -> index
+	imgLost  int
+	cidRefs  []string
+	hasPlain bool
+	hasHTML  bool
+
+	hidden      int
+	hiddenWhy   map[string]bool
+	mismatches  []string
+	pixels      int
+	shownImages int
+
+	obfuscated, userinfo, numeric, ipHosts, mixed []string
+}
+
+func newExtractor(ctx context.Context, cfg Config) *extractor {
+	return &extractor{
+		ctx: ctx, cfg: cfg,
+		limits:    map[string]string{},
+		urlSeen:   map[string]bool{},
+		domains:   map[string]bool{},
+		imgSeen:   map[string]int{},
+		hiddenWhy: map[string]bool{},
+	}
+}
+
+func (x *extractor) limit(sym, detail string) {
+	if _, ok := x.limits[sym]; !ok {
+		x.limits[sym] = detail
+	}
+}
+
+func (x *extractor) bad(detail string) {
+	if len(x.malformed) < 8 {
+		x.malformed = append(x.malformed, detail)
+	}
+}
+
+// entity walks one MIME entity (RFC 2045 §2.4) whose header is h and whose
+// still-encoded body is body.
+func (x *extractor) entity(h textproto.Header, body io.Reader, depth int) {
+	if x.stopped || x.ctx.Err() != nil {
+		x.stopped = true
+		return
+	}
+	if x.parts >= x.cfg.MaxParts {
+		x.limit(SymLimitParts, fmt.Sprintf("more than %d parts", x.cfg.MaxParts))
+		x.stopped = true
+		return
+	}
+	if depth > x.cfg.MaxDepth {
+		x.limit(SymLimitDepth, fmt.Sprintf("nesting deeper than %d", x.cfg.MaxDepth))
+		return
+	}
+	x.parts++
+	mediaType, params := contentType(h.Get("Content-Type"))
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	disp, dparams, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
+	attachment := strings.EqualFold(disp, "attachment")
+
+	switch {
+	case strings.HasPrefix(mediaType, "multipart/"):
+		x.multipart(mediaType == "multipart/alternative", params["boundary"], body, depth)
+	case mediaType == "message/rfc822" || mediaType == "message/global":
+		// RFC 2046 §5.2.1: only 7bit, 8bit or binary are allowed here, but
+		// encoded forwards exist, so decode whatever is declared.
+		guard := newHeaderGuard(x.decoder(cte, body), "", true)
+		br := bufio.NewReader(guard)
+		inner, err := textproto.ReadHeader(br)
+		if guard.hit {
+			x.bad(fmt.Sprintf("header block over %d bytes", maxHeaderBytes))
+		}
+		if err != nil {
+			x.bad("message/rfc822: " + err.Error())
+		}
+		x.entity(inner, br, depth+1)
+	case strings.HasPrefix(mediaType, "image/"):
+		x.imagePart(h, mediaType, dparams, cte, body)
+	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
+		b := x.readText(cte, params["charset"], body, true)
+		if !attachment {
+			x.hasHTML = true
+		}
+		x.html(b, !attachment)
+	case strings.HasPrefix(mediaType, "text/"):
+		b := x.readText(cte, params["charset"], body, false)
+		visible := !attachment && (mediaType == "text/plain" || mediaType == "text/enriched")
+		if visible && mediaType == "text/plain" {
+			x.hasPlain = true
+		}
+		x.text(string(b), SourceText, visible)
+	}
+	// Other types (application/*, audio/*, ...) are not read: the
+	// multipart reader skips their bytes without decoding them.
+}
+
+func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int) {
+	if boundary == "" {
+		// A multipart without a boundary cannot be split; read it as text
+		// so its links are not hidden by the malformation.
+		x.bad("multipart without boundary")
+		x.text(string(x.readText("", "", body, false)), SourceText, false)
+		return
+	}
+	// Keep the head of the body in case no boundary line ever appears.
+	var head bytes.Buffer
+	guard := newHeaderGuard(io.TeeReader(body, &limitedWriter{w: &head, n: 64 << 10}), boundary, false)
+	mr := textproto.NewMultipartReader(guard, boundary)
+	defer func() {
+		if guard.hit {
+			x.bad(fmt.Sprintf("part header over %d bytes", maxHeaderBytes))
+		}
+	}()
+	n := 0
+	altStart := x.kept.Len()
+	for !x.stopped {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			x.bad(err.Error())
+			break
+		}
+		n++
+		before := x.kept.Len()
+		x.entity(p.Header, p, depth+1)
+		if alternative && before > altStart && x.kept.Len() > before {
+			// RFC 2046 §5.1.4: alternatives come in increasing order of
+			// preference and the reader sees the last one it can show, so
+			// only that one's text is kept (its links all count).
+			last := bytes.Clone(x.kept.Bytes()[before:])
+			x.kept.Truncate(altStart)
+			if altStart == 0 {
+				last = bytes.TrimLeft(last, "\n")
+			}
+			x.kept.Write(last)
+		}
+	}
+	if n == 0 && head.Len() > 0 {
+		x.bad("multipart without any part")
+		x.text(string(toUTF8(head.Bytes(), "")), SourceText, false)
+	}
+}
+
+// limitedWriter keeps the first n bytes written and drops the rest.
+type limitedWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.w.Len(); room > 0 {
+		l.w.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// decoder undoes the Content-Transfer-Encoding (RFC 2045 §6).
+func (x *extractor) decoder(cte string, r io.Reader) io.Reader {
+	switch cte {
+	case "base64":
+		return &base64Reader{r: r}
+	case "quoted-printable":
+		return &qpReader{r: r}
+	case "", "7bit", "8bit", "binary":
+		return r
+	}
+	x.bad("unknown Content-Transfer-Encoding " + strconv.Quote(cte))
+	return r
+}
+
+// budget returns how many more decoded bytes may be read.
+func (x *extractor) budget() int64 {
+	return x.cfg.MaxDecodedBytes - x.decoded
+}
+
+// readText decodes a text part into UTF-8, keeping at most MaxPartBytes.
+func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte {
+	max := min(x.cfg.MaxPartBytes, x.budget())
+	if max <= 0 {
+		x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
+		x.stopped = true
+		return nil
+	}
+	dec := x.decoder(cte, body)
+	b, err := io.ReadAll(io.LimitReader(dec, max+1))
+	if err != nil {
+		// A part cut short (missing closing boundary, truncated spool) is
+		// still worth reading: keep what was decoded.
+		x.bad("part: " + err.Error())
+	}
+	if int64(len(b)) > max {
+		b = b[:max]
+		if max == x.cfg.MaxPartBytes {
+			x.limit(SymLimitSize, fmt.Sprintf("text part larger than %d bytes", max))
+		} else {
+			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
+			x.stopped = true
+		}
+	}
+	x.decoded += int64(len(b))
+	if d, ok := dec.(*base64Reader); ok && d.junk > 0 {
+		x.bad(fmt.Sprintf("base64 with %d invalid bytes", d.junk))
+	}
+	if isHTML && cs == "" {
+		// RFC 2854 §4 allows the charset in a <meta> instead.
+		if _, name, certain := htmlcharset.DetermineEncoding(b, "text/html"); certain {
+			cs = name
+		}
+	}
+	return toUTF8(b, cs)
+}
+
+// toUTF8 converts b from the declared charset. Undeclared or unknown
+// charsets are read as UTF-8 when valid and as Windows-1252 otherwise, the
+// usual mislabelling.
+func toUTF8(b []byte, cs string) []byte {
+	cs = strings.ToLower(strings.Trim(cs, `" `))
+	if cs != "" && cs != "utf-8" && cs != "utf8" && cs != "us-ascii" {
+		if r, err := charset.Reader(cs, bytes.NewReader(b)); err == nil {
+			if out, err := io.ReadAll(io.LimitReader(r, int64(len(b))*4+16)); err == nil {
+				return bytes.ToValidUTF8(out, []byte("\uFFFD"))
+			}
+		}
+	}
+	if utf8.Valid(b) {
+		return b
+	}
+	out, err := charmap.Windows1252.NewDecoder().Bytes(b)
+	if err != nil {
+		return bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	}
+	return out
+}
+
+// imagePart records an image part: its Content-ID, decoded size and hash.
+func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[string]string, cte string, body io.Reader) {
+	src := ""
+	if cid := strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"); cid != "" {
+		src = "cid:" + cid
+	} else if name := decodeWords(dparams["filename"]); name != "" {
+		src = "part:" + name
+	} else {
+		src = "part:" + strconv.Itoa(x.parts)
+	}
+	max := min(x.cfg.MaxImageBytes, x.budget())
+	img := filters.Image{Kind: "inline", Src: src}
+	if max > 0 {
+		hash := sha256.New()
+		n, err := io.Copy(hash, io.LimitReader(x.decoder(cte, body), max+1))
+		if err != nil {
+			x.bad("image part: " + err.Error())
+		}
+		x.decoded += min(n, max)
+		switch {
+		case n <= max && err == nil:
+			img.Size = n
+			img.SHA256 = hex.EncodeToString(hash.Sum(nil))
+		case n > max && max < x.cfg.MaxImageBytes:
+			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
+			x.stopped = true
+		case n > max:
+			// Listed without hash (a partial hash would identify nothing)
+			// and with the declared size only (RFC 2183 §2.7), since the
+			// real one is unknown without reading it all.
+			x.limit(SymLimitSize, fmt.Sprintf("image larger than %d bytes not hashed", max))
+			if d, err := strconv.ParseInt(dparams["size"], 10, 64); err == nil && d > 0 {
+				img.Size = d
+			}
+		}
+	}
+	x.addImage(img)
+}
+
+func (x *extractor) addImage(img filters.Image) {
+	if i, ok := x.imgSeen[img.Src]; ok {
+		// A cid: reference seen in HTML first gets the part's size and hash.
+		if x.images[i].SHA256 == "" && img.SHA256 != "" {
+			x.images[i].Size, x.images[i].SHA256 = img.Size, img.SHA256
+		}
+		return
+	}
+	if len(x.images) >= x.cfg.MaxImages {
+		x.imgLost++
+		return
+	}
+	x.imgSeen[img.Src] = len(x.images)
+	x.images = append(x.images, img)
+}
+
+// text extracts links from plain text and, when visible, keeps the text.
+func (x *extractor) text(s, source string, visible bool) {
+	if visible {
+		x.keepText(s)
+	}
+	for _, f := range urlcheck.ExtractTextLimit(s, x.cfg.MaxURLs) {
+		// Addresses written "user (at) example (dot) org" are a courtesy
+		// against harvesters, common in legitimate mail; defanged URLs are not.
+		if f.Obfuscated && f.Kind != urlcheck.KindEmail {
+			x.note(&x.obfuscated, f.Text)
+		}
+		x.addURL(f.URL, f.Kind == urlcheck.KindEmail, source)
+	}
+}
+
+func (x *extractor) keepText(s string) {
+	room := x.cfg.MaxTextBytes - x.kept.Len()
+	if room <= 0 {
+		return
+	}
+	if len(s) > room {
+		for room > 0 && !utf8.RuneStart(s[room]) {
+			room--
+		}
+		s = s[:room]
+	}
+	if x.kept.Len() > 0 {
+		x.kept.WriteByte('\n')
+	}
+	x.kept.WriteString(s)
+}
+
+func (x *extractor) note(list *[]string, s string) {
+	if len(*list) < 3 {
+		*list = append(*list, s)
+	}
+}
+
+// addRaw normalises a URL found in HTML or CSS and adds it.
+func (x *extractor) addRaw(raw, source string) (urlcheck.URL, bool) {
+	raw = strings.TrimSpace(raw)
+	if strings.HasPrefix(raw, "//") {
+		raw = "http:" + raw // scheme-relative: mail clients fetch it as http(s)
+	}
+	u, err := urlcheck.Normalize(raw)
+	if err != nil {
+		return u, false
+	}
+	switch u.Scheme {
+	case "http", "https", "ftp":
+		x.addURL(u, false, source)
+	case "mailto":
+		x.addURL(u, true, source)
+	case "javascript":
+		// Links hidden in script URLs are still links.
+		x.text(percentDecodeLoose(strings.TrimPrefix(u.String, "javascript:")), source, false)
+	default:
+		return u, false
+	}
+	return u, true
+}
+
+// addURL records u (and the targets of a redirect wrapper) and its domain.
+func (x *extractor) addURL(u urlcheck.URL, email bool, source string) {
+	if u.Domain != "" {
+		x.domains[u.Domain] = true
+	}
+	if email {
+		return // addresses count as linked domains, not as URLs
+	}
+	if x.urlSeen[u.String] {
+		return
+	}
+	if len(x.urls) >= x.cfg.MaxURLs {
+		x.urlsLost++
+		return
+	}
+	x.urlSeen[u.String] = true
+	x.urls = append(x.urls, filters.URL{URL: u.String, Host: u.Host, Domain: u.Domain, Source: source})
+	if u.Userinfo {
+		x.note(&x.userinfo, u.String)
+	}
+	if u.NumericHost {
+		x.note(&x.numeric, u.String)
+	}
+	if u.IP.IsValid() {
+		x.note(&x.ipHosts, u.Host)
+	}
+	if u.MixedScript {
+		x.note(&x.mixed, u.Host)
+	}
+	if source == SourceRedirectParam {
+		return
+	}
+	for _, hop := range urlcheck.Unwrap(u) {
+		x.addURL(hop, false, SourceRedirectParam)
+	}
+}
+
+func (x *extractor) finish() *Result {
+	r := &Result{Parts: x.parts}
+	c := &r.Content
+	c.URLs = x.urls
+	if c.URLs == nil {
+		c.URLs = []filters.URL{}
+	}
+	c.Images = x.images
+	if c.Images == nil {
+		c.Images = []filters.Image{}
+	}
+	for _, img := range x.images {
+		if img.Kind == "remote" || img.Kind == "css" {
+			if u, err := urlcheck.Normalize(img.Src); err == nil && u.Domain != "" {
+				x.domains[u.Domain] = true
+			}
+		}
+	}
+	for d := range x.domains {
+		c.Domains = append(c.Domains, d)
+	}
+	sort.Strings(c.Domains)
+	c.Text = x.kept.String()
+
+	add := func(name, detail string) {
+		r.Symbols = append(r.Symbols, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: detail})
+	}
+	for _, sym := range []string{SymLimitParts, SymLimitDepth, SymLimitSize} {
+		if d, ok := x.limits[sym]; ok {
+			add(sym, d)
+		}
+	}
+	if x.urlsLost > 0 || x.imgLost > 0 {
+		add(SymLimitURLs, fmt.Sprintf("%d URLs and %d images beyond the caps", x.urlsLost, x.imgLost))
+	}
+	if len(x.malformed) > 0 {
+		add(SymMIMEMalformed, strings.Join(x.malformed, "; "))
+	}
+	if x.hidden >= x.cfg.HiddenTextMin {
+		var why []string
+		for w := range x.hiddenWhy {
+			why = append(why, w)
+		}
+		sort.Strings(why)
+		add(SymHiddenText, fmt.Sprintf("%d hidden characters (%s)", x.hidden, strings.Join(why, ", ")))
+	}
+	if len(x.mismatches) > 0 {
+		add(SymPhishMismatch, strings.Join(x.mismatches, "; "))
+	}
+	if x.hasHTML && !x.hasPlain {
+		add(SymHTMLOnly, "")
+	}
+	visible := 0
+	for _, r := range c.Text {
+		if !unicode.IsSpace(r) {
+			visible++
+		}
+	}
+	if x.shownImages > 0 && visible < x.cfg.ImageHeavyMaxText {
+		add(SymImageHeavy, fmt.Sprintf("%d images, %d visible characters", x.shownImages, visible))
+	}
+	if x.pixels > 0 {
+		add(SymTrackingPixel, fmt.Sprintf("%d", x.pixels))
+	}
+	for _, s := range []struct {
+		sym  string
+		list []string
+	}{{SymURLObfuscated, x.obfuscated}, {SymURLUserinfo, x.userinfo}, {SymURLNumeric, x.numeric}, {SymURLIP, x.ipHosts}, {SymURLMixed, x.mixed}} {
+		if len(s.list) > 0 {
+			add(s.sym, strings.Join(s.list, " "))
+		}
+	}
+	return r
+}
+
+// contentType parses a Content-Type leniently: RFC 2045 §5.2 makes a
+// missing or unparsable field text/plain, but a type with a broken
+// parameter list keeps its type and whatever boundary can be salvaged.
+func contentType(v string) (string, map[string]string) {
+	if strings.TrimSpace(v) == "" {
+		return "text/plain", map[string]string{}
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return strings.ToLower(mt), params
+	}
+	head, rest, _ := strings.Cut(v, ";")
+	mt = strings.ToLower(strings.TrimSpace(head))
+	if !strings.Contains(mt, "/") {
+		mt = "text/plain"
+	}
+	params = map[string]string{}
+	for _, kv := range strings.Split(rest, ";") {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		if _, dup := params[k]; !dup {
+			params[k] = strings.Trim(strings.TrimSpace(val), `"`)
+		}
+	}
+	return mt, params
+}
+
+var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
+
+// decodeWords decodes RFC 2047 encoded words, keeping the raw text when
+// they are broken.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return string(toUTF8([]byte(s), ""))
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return string(toUTF8([]byte(s), ""))
+}
+
+func unfold(v string) string {
+	v = strings.ReplaceAll(v, "\r\n", "")
+	return strings.TrimSpace(strings.ReplaceAll(v, "\n", ""))
+}
+
+func percentDecodeLoose(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,164 @@
+package reputation
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func shareBand(a, b []string) bool {
+	set := map[string]bool{}
+	for _, x := range a {
+		set[x] = true
+	}
+	for _, x := range b {
+		if set[x] {
+			return true
+		}
+	}
+	return false
+}
+
+func shingleSet(text string) map[string]bool {
+	ws := words(text)
+	out := map[string]bool{}
+	for i := 0; i+shingleWords <= len(ws); i++ {
+		out[strings.Join(ws[i:i+shingleWords], " ")] = true
+	}
+	return out
+}
+
+func jaccard(a, b map[string]bool) float64 {
+	inter := 0
+	for k := range a {
+		if b[k] {
+			inter++
+		}
+	}
+	union := len(a) + len(b) - inter
+	if union == 0 {
+		return 0
+	}
+	return float64(inter) / float64(union)
+}
+
+func TestFingerprintBasics(t *testing.T) {
+	long := strings.Repeat("Your account has been suspended, verify your identity now at our secure portal. ", 3) +
+		"Call 555-1234 before Friday or lose access to your funds and your online banking forever."
+	tests := []struct {
+		name  string
+		a, b  string
+		match bool
+	}{
+		{"identical", long, long, true},
+		{"numbers changed", long, strings.ReplaceAll(long, "555-1234", "800-9876"), true},
+		{"case and spacing", long, strings.ToUpper(strings.Join(strings.Fields(long), "\n  ")), true},
+		{"unrelated", long, "The meeting about the quarterly budget moved to Tuesday afternoon; please bring the revised spreadsheets and the notes from last week's review.", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fa, fb := Fingerprint(tc.a), Fingerprint(tc.b)
+			if len(fa) != minhashBands || len(fb) != minhashBands {
+				t.Fatalf("fingerprint sizes %d, %d; want %d", len(fa), len(fb), minhashBands)
+			}
+			if got := shareBand(fa, fb); got != tc.match {
+				t.Fatalf("share a band = %v, want %v", got, tc.match)
+			}
+		})
+	}
+	for _, short := range []string{"", "thanks", "see you at 5", "ok ok ok ok ok ok ok ok ok ok ok ok ok"} {
+		if fp := Fingerprint(short); fp != nil {
+			t.Errorf("Fingerprint(%q) = %v, want nil (too short to identify)", short, fp)
+		}
+	}
+	if a, b := Fingerprint(long), Fingerprint(long); strings.Join(a, ",") != strings.Join(b, ",") {
+		t.Error("fingerprint is not deterministic")
+	}
+}
+
+// personalise rewrites text the way a campaign varies copies: another
+// recipient name in the greeting and the body, other numbers.
+func personalise(text, name string, n int) string {
+	text = fmt.Sprintf("Dear %s,\n\n%s\n\nReference number %d-%d. Regards to %s.", name, text, n, n*7, name)
+	var b strings.Builder
+	for _, r := range text {
+		if r >= '0' && r <= '9' {
+			r = '0' + (r-'0'+rune(n))%10
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// TestFingerprintCorpusPairs: on SpamAssassin corpus texts, a personalised
+// copy (changed name and numbers) matches its original, and distinct
+// messages rarely share a band.
+func TestFingerprintCorpusPairs(t *testing.T) {
+	msgs := corpus(t)
+	var texts []string
+	var names []string
+	for i := 0; i < len(msgs) && len(texts) < 400; i += 13 { // spread over groups
+		txt := corpusText(msgs[i].Raw)
+		if len(words(txt)) < 40 {
+			continue
+		}
+		texts = append(texts, txt)
+		names = append(names, msgs[i].Name)
+	}
+	if len(texts) < 200 {
+		t.Fatalf("only %d usable corpus texts", len(texts))
+	}
+	fps := make([][]string, len(texts))
+	for i, txt := range texts {
+		fps[i] = Fingerprint(txt)
+	}
+
+	t.Run("personalised copies match", func(t *testing.T) {
+		miss := 0
+		for i, txt := range texts {
+			if !shareBand(fps[i], Fingerprint(personalise(txt, "Robert Zimmermann", i+3))) {
+				miss++
+				t.Logf("no band shared with its personalised copy: %s", names[i])
+			}
+		}
+		t.Logf("personalised copies matched: %d/%d", len(texts)-miss, len(texts))
+		if miss*100 > len(texts) { // at most 1%
+			t.Fatalf("%d of %d personalised copies did not match their original", miss, len(texts))
+		}
+	})
+
+	t.Run("different messages do not match", func(t *testing.T) {
+		pairs, matched, falseMatch := 0, 0, 0
+		for i := range texts {
+			for j := i + 1; j < len(texts); j++ {
+				pairs++
+				if !shareBand(fps[i], fps[j]) {
+					continue
+				}
+				matched++
+				// The corpus has real near-duplicates (one campaign sent
+				// twice, list traffic with long quoted text); a match is
+				// false only when the texts are actually different.
+				if jac := jaccard(shingleSet(texts[i]), shingleSet(texts[j])); jac < 0.3 {
+					falseMatch++
+					t.Logf("false match (jaccard %.2f): %s %s", jac, names[i], names[j])
+				}
+			}
+		}
+		t.Logf("pairs %d, sharing a band %d, of which with shingle jaccard < 0.3: %d", pairs, matched, falseMatch)
+		if falseMatch*1000 > pairs { // under 0.1%
+			t.Fatalf("%d false matches in %d pairs", falseMatch, pairs)
+		}
+	})
+}
+
+func FuzzFingerprint(f *testing.F) {
+	f.Add("Dear customer, your account 1234 is suspended, click here to verify now please")
+	f.Add(strings.Repeat("\u00e9\u0301 ", 100))
+	f.Fuzz(func(t *testing.T, s string) {
+		fp := Fingerprint(s)
+		if fp != nil && len(fp) != minhashBands {
+			t.Fatalf("%d bands", len(fp))
+		}
+	})
+}

@@ -1,0 +1,244 @@
+package reputation
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/vigilmail/vigil/filters"
+)
+
+// Learning weights.
+const (
+	// FullWeight is what one message adds to a key it really carries.
+	FullWeight = 1.0
+	// UnauthWeight is what it adds to an identity it only claims (From or
+	// MAIL FROM domain without SPF/DMARC pass). Those keys are separate from
+	// the authenticated ones, and the low weight means a campaign forging
+	// a domain needs many reports before the forged name scores.
+	UnauthWeight = 0.25
+)
+
+// Per-message limits on keys of one kind, so a message stuffed with links
+// can neither blow up a read nor smear its reports over hundreds of keys.
+const (
+	maxDomains = 30
+	maxURLs    = 20
+	maxNS      = 24
+	maxImages  = 10
+	// maxValueLen: longer values are stored as their SHA-256.
+	maxValueLen = 200
+)
+
+// Keys returns the reputation keys of m with their learning weights, in a
+// stable order without duplicates. It reads the envelope, the From header
+// and the Facts written by the auth, dmarc, content and nameservers checks;
+// missing Facts simply yield fewer keys.
+func Keys(m *filters.Message) []Key {
+	var ks keySet
+	ks.seen = map[string]bool{}
+
+	if ip := m.Envelope.ClientIP.Unmap(); publicAddr(ip) {
+		ks.add(KindIP, ip.String(), FullWeight)
+		bits := 24
+		if ip.Is6() {
+			bits = 64
+		}
+		if p, err := ip.Prefix(bits); err == nil {
+			ks.add(KindNet, p.String(), FullWeight)
+		}
+	}
+
+	// Authenticated identities (RFC 6376 §6.1 d= of a passing signature,
+	// RFC 7208 §2.3/2.4 checked domain on pass, RFC 7489 §3.1 From domain
+	// when DMARC passed).
+	auth := m.Facts.Auth
+	authed := map[string]bool{}
+	for _, d := range auth.DKIM {
+		if d.Result == "pass" {
+			if dom := normDomain(d.Domain); dom != "" {
+				ks.add(KindSender, dom, FullWeight)
+				authed[dom] = true
+			}
+		}
+	}
+	if auth.SPF.Result == "pass" {
+		if dom := normDomain(auth.SPF.Domain); dom != "" {
+			ks.add(KindSender, dom, FullWeight)
+			authed[dom] = true
+		}
+	}
+	from := fromDomain(m.Header("From"))
+	if auth.DMARC.Result == "pass" {
+		dom := normDomain(auth.DMARC.Domain)
+		if dom == "" {
+			dom = from
+		}
+		if dom != "" {
+			ks.add(KindSender, dom, FullWeight)
+			authed[dom] = true
+		}
+	}
+	// Claimed identities that nothing authenticated.
+	mailFrom := ""
+	if _, d, ok := strings.Cut(m.Envelope.MailFrom, "@"); ok {
+		mailFrom = normDomain(d)
+	}
+	for _, dom := range []string{from, mailFrom} {
+		if dom != "" && !authed[dom] {
+			ks.add(KindSenderUnauth, dom, UnauthWeight)
+		}
+	}
+
+	c := m.Facts.Content
+	n := 0
+	for _, d := range c.Domains {
+		if n >= maxDomains {
+			break
+		}
+		if dom := normDomain(d); dom != "" && ks.add(KindDomain, dom, FullWeight) {
+			n++
+		}
+	}
+	n = 0
+	for _, u := range c.URLs {
+		if n >= maxURLs {
+			break
+		}
+		if v := urlKey(u.URL); v != "" && ks.add(KindURL, v, FullWeight) {
+			n++
+		}
+	}
+
+	names, addrs := 0, 0
+	for _, d := range m.Facts.Infra.Domains {
+		for _, ns := range d.NS {
+			if names < maxNS {
+				if h := normDomain(ns.Name); h != "" && ks.add(KindNS, h, FullWeight) {
+					names++
+				}
+			}
+			for _, a := range ns.Addrs {
+				if addrs < maxNS && a.IsValid() && ks.add(KindNSIP, a.Unmap().String(), FullWeight) {
+					addrs++
+				}
+			}
+		}
+	}
+
+	for _, band := range Fingerprint(c.Text) {
+		ks.add(KindContent, band, FullWeight)
+	}
+
+	n = 0
+	for _, img := range c.Images {
+		if n >= maxImages {
+			break
+		}
+		if h := strings.ToLower(img.SHA256); len(h) == 64 && isHex(h) && ks.add(KindImage, h, FullWeight) {
+			n++
+		}
+	}
+	return ks.keys
+}
+
+type keySet struct {
+	keys []Key
+	seen map[string]bool
+}
+
+func (ks *keySet) add(kind Kind, value string, w float64) bool {
+	if len(value) > maxValueLen {
+		sum := sha256.Sum256([]byte(value))
+		value = "sha256." + hex.EncodeToString(sum[:])
+	}
+	k := Key{Kind: kind, Value: value, Weight: w}
+	if ks.seen[k.ID()] {
+		return false
+	}
+	ks.seen[k.ID()] = true
+	ks.keys = append(ks.keys, k)
+	return true
+}
+
+// publicAddr: loopback, private and link-local clients are our own relays
+// or local submission; their reputation says nothing about senders.
+func publicAddr(ip netip.Addr) bool {
+	return ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() &&
+		!ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// normDomain lower-cases a domain and drops a trailing dot; it returns ""
+// for anything that is not a plausible host name.
+func normDomain(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.Contains(d, "..") ||
+		strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+		return ""
+	}
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r >= 0x80) {
+			return ""
+		}
+	}
+	return d
+}
+
+// fromDomain is the domain of the first RFC 5322 From address.
+func fromDomain(v string) string {
+	if v == "" {
+		return ""
+	}
+	addr := ""
+	if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
+		addr = as[0].Address
+	} else {
+		// Malformed From: take what looks like the address.
+		addr = v
+		if i := strings.LastIndexByte(addr, '<'); i >= 0 {
+			addr = addr[i+1:]
+		}
+		addr = strings.TrimRight(addr, "> \t")
+	}
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return normDomain(addr[i+1:])
+}
+
+// urlKey is host+path of u without scheme, userinfo, port, query and
+// fragment; "" for URLs without a path (the domain key covers those) or
+// that do not parse.
+func urlKey(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	host := normDomain(u.Hostname())
+	if host == "" {
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			host = a.String()
+		} else {
+			return ""
+		}
+	}
+	path := strings.TrimRight(u.EscapedPath(), "/")
+	if path == "" {
+		return ""
+	}
+	return host + path
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

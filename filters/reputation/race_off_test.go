@@ -1,0 +1,5 @@
+//go:build !race
+
+package reputation
+
+const raceEnabled = false

@@ -1,0 +1,189 @@
+package urlcheck
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+)
+
+// URL is a normalised absolute URL as Vigil checks it.
+type URL struct {
+	// String is the WHATWG serialisation (http://EXAMPLE.com:80/./a becomes
+	// http://example.com/a).
+	String string
+	Scheme string
+	// Host is the ASCII host without trailing dots: a lower-case domain in
+	// punycode, a dotted quad, or a bracketed IPv6 literal. For mailto: URLs
+	// it is the domain of the (first) address.
+	Host string
+	// IP is set when the host is an address literal in any spelling
+	// (dotted, decimal, hex, octal, short).
+	IP netip.Addr
+	// Domain is the registrable domain of Host (see RegistrableDomain);
+	// "" for IP hosts and public suffixes.
+	Domain string
+	// Userinfo is true when the URL carries a user name or password, the
+	// classic http://bank.example@evil.example/ disguise.
+	Userinfo bool
+	// NumericHost is true when the host was written as an address in a
+	// form other than a plain dotted quad (decimal, hex, octal, fewer parts).
+	NumericHost bool
+	// IDN is true when the host contained non-ASCII or punycode labels.
+	IDN bool
+	// MixedScript is true when one label of the host mixes Latin, Cyrillic
+	// and Greek letters, the shape of a homograph ("pаypal" with a
+	// Cyrillic "а"). Whole-script confusables are not detected.
+	MixedScript bool
+}
+
+// Normalize parses raw as an absolute URL and normalises it. Hosts are
+// percent-decoded, mapped through IDNA (UTS #46) to ASCII, lower-cased and
+// stripped of trailing dots; numeric IPv4 forms become dotted quads.
+func Normalize(raw string) (URL, error) {
+	p, err := Parse(raw)
+	if err != nil {
+		return URL{}, err
+	}
+	u := URL{String: p.String(), Scheme: p.Scheme, IP: p.IP, Userinfo: p.Username != "" || p.Password != ""}
+	switch {
+	case p.HasHost:
+		u.Host = strings.ToLower(strings.TrimRight(p.Host, "."))
+		if u.Host == "" && p.Host != "" {
+			return URL{}, fmt.Errorf("urlcheck: host %q is only dots", p.Host)
+		}
+	case p.Scheme == "mailto":
+		addr := p.Path
+		if i := strings.IndexByte(addr, ','); i >= 0 {
+			addr = addr[:i]
+		}
+		addr, _ = url.PathUnescape(addr)
+		at := strings.LastIndexByte(addr, '@')
+		if at < 0 {
+			return u, nil
+		}
+		h, ip, err := parseHost(addr[at+1:], false)
+		if err != nil {
+			return URL{}, err
+		}
+		u.Host, u.IP = strings.TrimRight(h, "."), ip
+	}
+	if u.IP.IsValid() {
+		rawHost := rawHostOf(raw)
+		u.NumericHost = u.IP.Is4() && rawHost != "" && rawHost != u.Host
+	} else if u.Host != "" {
+		u.Domain = RegistrableDomain(u.Host)
+		u.IDN = strings.Contains(u.Host, "xn--")
+		u.MixedScript = u.IDN && mixedScript(u.Host)
+	}
+	return u, nil
+}
+
+// rawHostOf returns the host as written in raw (best effort, for telling a
+// plain dotted quad from an obfuscated numeric form).
+func rawHostOf(raw string) string {
+	s := raw
+	if i := strings.Index(s, ":"); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimLeft(s, "/\\")
+	if i := strings.IndexAny(s, "/\\?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 && !strings.HasPrefix(s, "[") {
+		s = s[:i]
+	}
+	return strings.ToLower(strings.TrimRight(s, "."))
+}
+
+// RegistrableDomain returns the registrable domain of host ("eTLD+1")
+// using the ICANN section of the Public Suffix List: private-section
+// suffixes such as blogspot.com are not boundaries, because their owners,
+// not the registry, decide what lives under them, and blocklists list the
+// domain the registry sold. Unlisted TLDs fall back to the PSL default rule
+// "*". IP literals, single labels and public suffixes themselves have none.
+// host must already be ASCII (see Normalize); case and trailing dots are
+// ignored.
+func RegistrableDomain(host string) string {
+	host = strings.ToLower(strings.TrimRight(host, "."))
+	if host == "" || strings.HasPrefix(host, "[") || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+		return ""
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	suffix, _ := ICANNSuffix(host)
+	if suffix == "" || len(host) <= len(suffix) {
+		return ""
+	}
+	rest := host[:len(host)-len(suffix)-1]
+	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return rest + "." + suffix
+}
+
+// ICANNSuffix returns the longest public suffix of host from the ICANN
+// section of the PSL and true, or the last label and false when no ICANN
+// rule matches (the PSL default rule "*").
+func ICANNSuffix(host string) (string, bool) {
+	d := host
+	for {
+		ps, icann := publicsuffix.PublicSuffix(d)
+		if icann {
+			return ps, true
+		}
+		i := strings.IndexByte(ps, '.')
+		if i < 0 {
+			return ps, false
+		}
+		d = ps[i+1:]
+	}
+}
+
+// HasICANNSuffix reports whether host ends in a suffix the ICANN section
+// lists and has a label before it (so "example.co.uk" does; "co.uk",
+// "node.js" and "example.invalid" do not).
+func HasICANNSuffix(host string) bool {
+	host = strings.ToLower(strings.TrimRight(host, "."))
+	s, ok := ICANNSuffix(host)
+	return ok && len(host) > len(s)
+}
+
+// mixedScript reports a label whose Unicode form mixes the scripts that
+// share look-alike letters (UTS #39 §5.1 "mixed-script" restricted to
+// Latin, Cyrillic and Greek; Han with kana and the like is normal).
+func mixedScript(asciiHost string) bool {
+	uni, err := idna.Punycode.ToUnicode(asciiHost)
+	if err != nil {
+		return false
+	}
+	for _, label := range strings.Split(uni, ".") {
+		var latin, cyrillic, greek int
+		for _, r := range label {
+			switch {
+			case r < 0x80:
+				if r >= 'a' && r <= 'z' {
+					latin = 1
+				}
+			case unicode.Is(unicode.Latin, r):
+				latin = 1
+			case unicode.Is(unicode.Cyrillic, r):
+				cyrillic = 1
+			case unicode.Is(unicode.Greek, r):
+				greek = 1
+			}
+		}
+		if latin+cyrillic+greek > 1 {
+			return true
+		}
+	}
+	return false
+}
