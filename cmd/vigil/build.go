@@ -6,11 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
+	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/engine"
+	"github.com/vigilmail/vigil/filters/reputation"
 )
 
 func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
@@ -37,8 +38,9 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 // runtime is everything built from one config: the engine and what it
 // owns (resolver, stores). close releases it.
 type runtime struct {
-	engine  *engine.Engine
-	closers []func() error
+	engine   *engine.Engine
+	resolver *dnsrep.Resolver
+	closers  []func() error
 }
 
 func (r *runtime) close() {
@@ -47,29 +49,60 @@ func (r *runtime) close() {
 	}
 }
 
-func authservID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
+// openStore opens the reputation store of c. With optional, a store that
+// cannot be opened (vigil check while the daemon holds the bbolt lock) is
+// logged and nil returned: the message is judged without learned reputation.
+// The store outlives config reloads: it is opened once per process.
+func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Store, error) {
+	if c.Reputation.Backend == "bbolt" {
+		if err := os.MkdirAll(c.Reputation.Path, 0o750); err != nil {
+			if optional {
+				log.Warn("reputation store unavailable; judging without it", "err", err)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reputation.path: %w", err)
+		}
 	}
-	return strings.ToLower(h)
+	store, err := reputation.Open(c.Reputation)
+	if err != nil {
+		if optional {
+			log.Warn("reputation store unavailable; judging without it", "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reputation: %w", err)
+	}
+	return store, nil
 }
 
-// build constructs the engine from a validated config.
-func build(c config.Config, log *slog.Logger) (*runtime, error) {
+// build constructs the engine from a validated config over an open store
+// (nil: no reputation).
+func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime, error) {
 	rt := &runtime{}
+	res, err := dnsrep.New(c.DNS)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("config: %w", err)}
+	}
+	res.SetLogger(log)
+	rt.resolver = res
 	p := filters.NewPipeline(c.Limits.CheckTimeout, c.Limits.MessageTimeout, log)
 	e, err := engine.New(engine.Options{
 		Policy:     c.FiltersPolicy(),
 		FailClosed: c.Policy.FailClosed,
 		Pipeline:   p,
-		AuthservID: authservID(),
 		Log:        log,
+		Resolver:   res,
+		Blocklists: c.Blocklists,
+		Budgets:    c.DNSBL,
+		Auth:       c.Auth,
+		Content:    c.Content,
+		Store:      store,
+		Reputation: c.Reputation,
 	})
 	if err != nil {
 		rt.close()
 		return nil, usageError{fmt.Errorf("config: %w", err)}
 	}
 	rt.engine = e
+	rt.closers = append(rt.closers, func() error { e.Close(); return nil })
 	return rt, nil
 }

@@ -70,7 +70,14 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		MailFrom:   strings.Trim(*from, "<>"),
 		Rcpts:      rcpts,
 	}
-	rt, err := build(cfg, log)
+	store, err := openStore(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		defer store.Close()
+	}
+	rt, err := build(cfg, log, store)
 	if err != nil {
 		return err
 	}

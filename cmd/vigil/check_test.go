@@ -3,11 +3,32 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilmail/vigil/dnsrep/dnstest"
 )
+
+// testDNS starts a loopback DNS server and returns a config file that points
+// Vigil at it (plus extra YAML). Every test that runs the pipeline must use
+// one: the built-in default resolver is /etc/resolv.conf, which tests must
+// never reach.
+func testDNS(t *testing.T, extra string) string {
+	t.Helper()
+	srv := dnstest.NewServer(t, `
+sender.example.      300 IN NS  ns1.sender.example.
+ns1.sender.example.  300 IN A   127.0.0.53
+`)
+	p := filepath.Join(t.TempDir(), "vigil.yaml")
+	body := fmt.Sprintf("dns: {servers: [%q], timeout: 500ms}\nreputation: {path: %s}\n%s", srv.Addr(), t.TempDir(), extra)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func runVigil(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -19,7 +40,7 @@ func runVigil(t *testing.T, stdin string, args ...string) (int, string, string) 
 const cleanMsg = "From: a@sender.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nMessage-ID: <1@sender.example>\nSubject: hi\n\nhello\n"
 
 func TestCheckJSON(t *testing.T) {
-	code, out, stderr := runVigil(t, cleanMsg, "check", "--json", "--ip", "192.0.2.1", "--from", "a@sender.example", "--rcpt", "b@example.test", "-")
+	code, out, stderr := runVigil(t, cleanMsg, "check", "--config", testDNS(t, ""), "--json", "--ip", "192.0.2.1", "--from", "a@sender.example", "--rcpt", "b@example.test", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -45,8 +66,7 @@ func TestCheckJSON(t *testing.T) {
 
 func TestCheckVerdictFromConfig(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "vigil.yaml")
-	os.WriteFile(cfg, []byte("scores: {MISSING_MESSAGE_ID: 20}\n"), 0o644)
+	cfg := testDNS(t, "scores: {MISSING_MESSAGE_ID: 20}\n")
 	msg := filepath.Join(dir, "m.eml")
 	os.WriteFile(msg, []byte("From: a@b.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nSubject: x\n\nbody\n"), 0o644)
 	code, out, stderr := runVigil(t, "", "check", "--config", cfg, msg)
@@ -56,7 +76,7 @@ func TestCheckVerdictFromConfig(t *testing.T) {
 	if !strings.Contains(out, "action:  reject") || !strings.Contains(out, "MISSING_MESSAGE_ID") {
 		t.Fatalf("table output:\n%s", out)
 	}
-	os.WriteFile(cfg, []byte("scores: {MISSING_MESSAGE_ID: 20}\npolicy: {dry_run: true}\n"), 0o644)
+	cfg = testDNS(t, "scores: {MISSING_MESSAGE_ID: 20}\npolicy: {dry_run: true}\n")
 	_, out, _ = runVigil(t, "", "check", "--json", "--config", cfg, msg)
 	if !strings.Contains(out, `"action": "tag"`) || !strings.Contains(out, `"dry_run_action": "reject"`) {
 		t.Fatalf("dry run JSON:\n%s", out)
@@ -67,6 +87,7 @@ func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("milter: {lisen: x}\n"), 0o644)
+	good := testDNS(t, "")
 	tests := []struct {
 		name  string
 		args  []string
@@ -77,11 +98,11 @@ func TestExitCodes(t *testing.T) {
 		{"no command", nil, "", 2, "usage"},
 		{"unknown command", []string{"frobnicate"}, "", 2, "unknown command"},
 		{"bad flag", []string{"check", "--nope"}, "", 2, "flag provided but not defined"},
-		{"bad ip", []string{"check", "--ip", "999.1.1.1"}, cleanMsg, 2, "not an IP address"},
+		{"bad ip", []string{"check", "--config", good, "--ip", "999.1.1.1"}, cleanMsg, 2, "not an IP address"},
 		{"bad config", []string{"check", "--config", bad}, cleanMsg, 2, "milter.lisen"},
 		{"missing config", []string{"check", "--config", filepath.Join(dir, "none.yaml")}, cleanMsg, 2, "no such file"},
-		{"missing message", []string{"check", filepath.Join(dir, "none.eml")}, "", 1, "no such file"},
-		{"empty message", []string{"check"}, "", 1, "empty message"},
+		{"missing message", []string{"check", "--config", good, filepath.Join(dir, "none.eml")}, "", 1, "no such file"},
+		{"empty message", []string{"check", "--config", good}, "", 1, "empty message"},
 		{"two files", []string{"check", "a", "b"}, "", 2, "one message at a time"},
 		{"serve bad config", []string{"serve", "--config", bad}, "", 2, "milter.lisen"},
 	}

@@ -27,7 +27,12 @@ func cmdServe(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	rt, err := build(cfg, log)
+	store, err := openStore(cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rt, err := build(cfg, log, store)
 	if err != nil {
 		return err
 	}
@@ -36,6 +41,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 		rt.close()
 		return err
 	}
+	rt.engine.Start()
 	srv := milter.NewServer(cfg.MilterConfig(), rt.engine, log)
 	log.Info("vigil serving", "listen", cfg.Milter.Listen, "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
 
@@ -52,7 +58,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				rt = reload(*cfgPath, cfg, rt, srv, log)
+				rt, cfg = reload(*cfgPath, cfg, rt, srv, store, log)
 				continue
 			}
 			log.Info("shutting down: draining in-flight messages", "signal", sig.String(), "timeout", cfg.Milter.ShutdownTimeout)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gomilter "github.com/d--j/go-milter"
+
+	"github.com/vigilmail/vigil/dnsrep/dnstest"
 )
 
 var (
@@ -113,8 +115,9 @@ func TestServeReloadAndDrain(t *testing.T) {
 	port := serveTestPort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "vigil.yaml")
+	dnsSrv := dnstest.NewServer(t, "sender.example. 300 IN NS ns1.sender.example.\n")
 	write := func(body string) {
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("milter: {listen: \"inet:%s\"}\ndata_dir: %s\n%s", addr, dir, body)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("milter: {listen: \"inet:%s\"}\nreputation: {path: %s}\ndns: {servers: [%q]}\n%s", addr, dir, dnsSrv.Addr(), body)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -348,7 +348,7 @@ dnsbl: {max_domains: 10, max_queries: 50, probe_interval: 5m}
 // TestDefaultLists keeps the shipped default list set valid and its promise
 // true: the ip lists together never reach the reject threshold.
 func TestDefaultLists(t *testing.T) {
-	b, err := os.ReadFile("testdata/default-blocklists.yaml")
+	b, err := os.ReadFile("defaults.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/auth"
+	"github.com/vigilmail/vigil/filters/auth/authres"
+	"github.com/vigilmail/vigil/filters/content"
+	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/headers"
+	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/reputation"
 )
 
 // Options are what the engine is built from.
@@ -23,6 +30,24 @@ type Options struct {
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
 	Log        *slog.Logger
+
+	// Resolver is the process's one DNS resolver; nil disables every
+	// DNS-based check (tests of DNS-free checks).
+	Resolver   DNS
+	Blocklists []dnsbl.List
+	Budgets    dnsbl.Budgets
+	Auth       auth.Config
+	Content    content.Config
+	// Store is the feedback-learned reputation store; nil disables the
+	// reputation check and learning.
+	Store      reputation.Store
+	Reputation reputation.Config
+}
+
+// DNS is what the engine needs of the resolver.
+type DNS interface {
+	dnsrep.Querier
+	dnsrep.StdResolver
 }
 
 // Engine runs the pipeline and renders verdict headers. It implements
@@ -34,6 +59,13 @@ type Engine struct {
 	// authentication checks are wired.
 	authHeader func(authservID string, a filters.AuthResults) string
 	claimsID   func(value, authservID string) bool
+
+	dnsbl  *dnsbl.Check
+	cancel context.CancelFunc
+
+	// Learning runs the fact-producing checks on a reported message.
+	content *content.Check
+	ns      *nameservers.Check
 }
 
 // New builds the engine. The stage of every check is decided here.
@@ -55,8 +87,52 @@ func New(o Options) (*Engine, error) {
 	add := func(s filters.StageID, c filters.Check) {
 		p.Add(s, c, mode(c.Name()))
 	}
-	// Stage auth: checks that need nothing but the message.
+	e := &Engine{opts: o, pipeline: p, authHeader: authres.Format, claimsID: authres.ClaimsID}
+	if o.AuthservID == "" {
+		o.AuthservID = o.Auth.AuthservID
+		e.opts.AuthservID = o.AuthservID
+	}
+	cc, err := content.New(o.Content)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.content = cc
+
+	// The stages, written once. Stage auth: what needs only the message
+	// (and DNS for the sender's own records).
 	add(filters.StageAuth, headers.New())
+	add(filters.StageAuth, cc)
+	var ac *auth.Checks
+	if o.Resolver != nil {
+		ac = auth.New(o.Auth, dnsrep.Std(o.Resolver))
+		add(filters.StageAuth, ac.SPF)
+		add(filters.StageAuth, ac.DKIM)
+		add(filters.StageAuth, ac.ARC)
+
+		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
+		// the links need the content and the authenticated identities.
+		add(filters.StagePolicy, ac.DMARC)
+		ns, err := nameservers.New(o.Resolver, o.Budgets.Config)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		add(filters.StagePolicy, ns)
+		e.ns = ns
+
+		// Stage reputation: lists and learned reputation of everything
+		// found so far.
+		if len(o.Blocklists) > 0 {
+			bl, err := dnsbl.New(o.Resolver, o.Blocklists, o.Budgets, o.Log)
+			if err != nil {
+				return nil, fmt.Errorf("engine: %w", err)
+			}
+			add(filters.StageReputation, bl)
+			e.dnsbl = bl
+		}
+	}
+	if o.Store != nil {
+		add(filters.StageReputation, reputation.NewCheck(o.Store, o.Reputation, o.Log))
+	}
 
 	known := map[string]bool{}
 	for _, cs := range p.Checks() {
@@ -69,7 +145,39 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("engine: policy.fail_closed: unknown check %q", n)
 		}
 	}
-	return &Engine{opts: o, pipeline: p}, nil
+	return e, nil
+}
+
+// Start begins background work (blocklist health probes) until Close.
+func (e *Engine) Start() {
+	if e.dnsbl == nil || e.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				e.opts.Log.Error("blocklist probe loop panicked", "panic", fmt.Sprint(r))
+			}
+		}()
+		e.dnsbl.ProbeLoop(ctx)
+	}()
+}
+
+// Close stops background work.
+func (e *Engine) Close() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+}
+
+// ListHealth probes every blocklist now and returns the table (doctor).
+func (e *Engine) ListHealth(ctx context.Context) []dnsrep.ListHealth {
+	if e.dnsbl == nil {
+		return nil
+	}
+	return e.dnsbl.Probe(ctx)
 }
 
 // Pipeline exposes the pipeline (for doctor and tests).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -16,7 +17,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/auth"
+	"github.com/vigilmail/vigil/filters/content"
+	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -28,8 +34,35 @@ type Config struct {
 	Scores  map[string]float64 `yaml:"scores"`
 	Policy  Policy             `yaml:"policy"`
 	Log     Log                `yaml:"log"`
-	// DataDir holds the embedded reputation store and other state.
-	DataDir string `yaml:"data_dir"`
+	// DNS is the one resolver every check uses (dnsrep.Config).
+	DNS dnsrep.Config `yaml:"dns"`
+	// Blocklists are the DNS lists; each list's symbol is its name.
+	// Default: filters/dnsbl/defaults.yaml (also in deploy/vigil.yaml).
+	Blocklists []dnsbl.List `yaml:"blocklists"`
+	// DNSBL is the per-message budget of the nameservers and dnsbl checks.
+	DNSBL dnsbl.Budgets `yaml:"dnsbl"`
+	// Auth is SPF, DKIM, DMARC, ARC and the Authentication-Results id.
+	Auth auth.Config `yaml:"auth"`
+	// Content caps MIME and HTML extraction.
+	Content content.Config `yaml:"content"`
+	// Reputation is the feedback-learned store (bbolt in reputation.path
+	// by default, or Redis).
+	Reputation reputation.Config `yaml:"reputation"`
+	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin is the admin: section. Off unless listen is set.
+type Admin struct {
+	// Listen is HOST:PORT; "" (default) disables the admin listener.
+	// Keep it on loopback: it accepts feedback that moves reputation.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token every request but /healthz needs.
+	Token string `yaml:"token"`
+	// TokenFile reads the token from a file instead (first line).
+	TokenFile string `yaml:"token_file"`
+	// MaxBody caps one reported message. Default 64MiB.
+	MaxBody ByteSize `yaml:"max_body"`
 }
 
 // Milter is the milter: section.
@@ -121,7 +154,13 @@ func Default() Config {
 		Actions: Actions{Tag: 5, Quarantine: 0, Reject: 15},
 		Scores:  map[string]float64{},
 		Log:     Log{Level: "info", Format: "text"},
-		DataDir: "/var/lib/vigil",
+		DNS:        dnsrep.DefaultConfig(),
+		Blocklists: dnsbl.DefaultLists(),
+		DNSBL:      dnsbl.DefaultBudgets(),
+		Auth:       auth.DefaultConfig(),
+		Content:    content.DefaultConfig(),
+		Reputation: reputation.DefaultConfig(),
+		Admin:      Admin{MaxBody: 64 << 20},
 	}
 }
 
@@ -247,13 +286,47 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", fmt.Sprintf("%q", c.Log.Format), "want text or json")
 	}
-	if c.DataDir == "" {
-		bad("data_dir", `""`, "must be set")
+	if err := c.DNS.Validate(); err != nil {
+		errs = append(errs, unprefix(err))
+	}
+	if err := dnsbl.ValidateLists(c.Blocklists); err != nil {
+		errs = append(errs, unprefix(err))
+	}
+	if err := c.DNSBL.Validate(); err != nil {
+		errs = append(errs, unprefix(err))
+	}
+	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation} {
+		if err := v.Validate(); err != nil {
+			errs = append(errs, unprefix(err))
+		}
+	}
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen", fmt.Sprintf("%q", c.Admin.Listen), "want HOST:PORT")
+		}
+		if c.Admin.Token == "" && c.Admin.TokenFile == "" {
+			bad("admin.token", `""`, "admin.listen is set: a token (or admin.token_file) is required")
+		}
+	}
+	if c.Admin.MaxBody <= 0 {
+		bad("admin.max_body", c.Admin.MaxBody, "must be positive")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// unprefix drops the "pkg: config: " prefixes of a section's validation
+// error so the message starts with the key.
+func unprefix(err error) error {
+	msg := err.Error()
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: "} {
+		for strings.HasPrefix(msg, p) {
+			msg = strings.TrimPrefix(msg, p)
+		}
+	}
+	return errors.New(msg)
 }
 
 func validSymbol(s string) bool {
