@@ -163,6 +163,8 @@ func LookupListing(ctx context.Context, q Querier, name string, withReason bool)
 // ListHealth is the outcome of probing a list with its RFC 5782 §5 test
 // points.
 type ListHealth struct {
+	// List is the list's configured name (set by the dnsbl check).
+	List    string
 	Zone    string
 	Healthy bool
 	// Problem says what failed; empty when healthy.

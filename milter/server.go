@@ -78,6 +78,17 @@ type Server struct {
 	panics   atomic.Int64
 	rejected atomic.Int64 // connections closed for malformed packets
 	messages atomic.Int64
+	actions  sync.Map // filters.Action -> *atomic.Int64
+}
+
+// ActionCounts returns how many verdicts of each action were answered.
+func (s *Server) ActionCounts() map[string]int64 {
+	out := map[string]int64{}
+	s.actions.Range(func(k, v any) bool {
+		out[string(k.(filters.Action))] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
 }
 
 type engineBox struct{ e Engine }
@@ -286,6 +297,8 @@ type judged struct {
 func (s *Server) apply(msg *filters.Message, j judged, m gomilter.Modifier) *gomilter.Response {
 	v := j.v
 	s.logVerdict(msg, v, j.took)
+	n, _ := s.actions.LoadOrStore(v.Action, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
 	switch v.Action {
 	case filters.Reject:
 		resp, err := gomilter.RejectWithCodeAndReason(550, "5.7.1 "+replyText(v.Reason, "message rejected as spam"))

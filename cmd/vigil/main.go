@@ -31,6 +31,10 @@ commands:
   serve   [--config FILE]                 run the milter (built-in defaults without --config)
   check   [--config FILE] [--json] [--ip ADDR] [--helo NAME] [--from ADDR] [--rcpt ADDR]... [FILE|-]
                                           run the pipeline on one message and print the verdict
+  learn   --spam|--ham [--config FILE] [--json] FILE...
+                                          learn .eml files, mbox files or Maildir folders as spam or ham
+  doctor  [--config FILE]                 checks by stage, DNS source-port check, blocklist health, store
+  flush-dns [--config FILE]               make the running daemon drop its DNS cache (admin listener)
   version                                 print the version
 `
 
@@ -51,6 +55,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdServe(args[1:], stderr)
 	case "check":
 		err = cmdCheck(args[1:], stdin, stdout, stderr)
+	case "learn":
+		err = cmdLearn(args[1:], stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(args[1:], stdout, stderr)
+	case "flush-dns":
+		err = cmdFlushDNS(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vigil", version)
 		return exitOK

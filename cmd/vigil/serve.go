@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/vigilmail/vigil/cmd/vigil/admin"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -45,6 +49,36 @@ func cmdServe(args []string, stderr io.Writer) error {
 	srv := milter.NewServer(cfg.MilterConfig(), rt.engine, log)
 	log.Info("vigil serving", "listen", cfg.Milter.Listen, "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
 
+	var current atomic.Pointer[runtime]
+	current.Store(rt)
+	var adminSrv *admin.Server
+	if cfg.Admin.Listen != "" {
+		token, err := adminToken(cfg)
+		if err != nil {
+			rt.close()
+			return usageError{err}
+		}
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			rt.close()
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		adminSrv = admin.New(token, int64(cfg.Admin.MaxBody), func() admin.Hooks {
+			r := current.Load()
+			return admin.Hooks{
+				Learner:  r.engine,
+				FlushDNS: r.resolver.Flush,
+				Metrics:  func() map[string]float64 { return metrics(srv, r) },
+			}
+		}, log)
+		go func() {
+			if err := adminSrv.Serve(aln); err != nil {
+				log.Error("admin listener stopped", "err", err)
+			}
+		}()
+		log.Info("admin listener", "listen", cfg.Admin.Listen)
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -59,11 +93,15 @@ func cmdServe(args []string, stderr io.Writer) error {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				rt, cfg = reload(*cfgPath, cfg, rt, srv, store, log)
+				current.Store(rt)
 				continue
 			}
 			log.Info("shutting down: draining in-flight messages", "signal", sig.String(), "timeout", cfg.Milter.ShutdownTimeout)
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.Milter.ShutdownTimeout)
 			err := srv.Shutdown(ctx)
+			if adminSrv != nil {
+				_ = adminSrv.Shutdown(ctx)
+			}
 			cancel()
 			<-served
 			rt.close()

@@ -122,6 +122,9 @@ func (c *Check) Probe(ctx context.Context) []dnsrep.ListHealth {
 		})
 	}
 	wg.Wait()
+	for i, l := range c.lists {
+		out[i].List = l.Name
+	}
 	c.mu.Lock()
 	for i, l := range c.lists {
 		prev, had := c.health[l.Name]

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func spamMessage(i int) string {
+	return fmt.Sprintf("From: Deals <deals%d@promo%d.example>\nTo: bob@example.test\nDate: Sat, 28 Nov 2026 06:0%d:00 +0000\nMessage-ID: <%d@promo.example>\nSubject: offer %d\n\nCheap watches number %d at http://spam.example/p%d today only.\n", i, i, i, i, i, i*7919, i)
+}
+
+func TestLearnThenCheck(t *testing.T) {
+	cfg := testDNS(t, "")
+	dir := t.TempDir()
+	var files []string
+	for i := 1; i <= 4; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("spam%d.eml", i))
+		os.WriteFile(p, []byte(spamMessage(i)), 0o644)
+		files = append(files, p)
+	}
+	code, out, stderr := runVigil(t, "", append([]string{"learn", "--spam", "--config", cfg}, files...)...)
+	if code != 0 || strings.Count(out, ": learned as spam") != 4 {
+		t.Fatalf("learn: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// The same message again counts once; as ham it moves.
+	code, out, _ = runVigil(t, "", "learn", "--spam", "--config", cfg, files[0])
+	if code != 0 || !strings.Contains(out, "duplicate") {
+		t.Fatalf("relearn: %d %s", code, out)
+	}
+	code, out, _ = runVigil(t, "", "learn", "--ham", "--config", cfg, files[0])
+	if code != 0 || !strings.Contains(out, "moved as ham") {
+		t.Fatalf("move: %d %s", code, out)
+	}
+	code, out, _ = runVigil(t, "", "learn", "--spam", "--config", cfg, files[0])
+	if code != 0 || !strings.Contains(out, "moved as spam") {
+		t.Fatalf("move back: %d %s", code, out)
+	}
+
+	// An mbox of two more spams.
+	mbox := filepath.Join(dir, "spam.mbox")
+	os.WriteFile(mbox, []byte("From a@b Sat Nov 28 06:00:00 2026\n"+spamMessage(5)+"\nFrom a@b Sat Nov 28 06:00:00 2026\n"+spamMessage(6)), 0o644)
+	code, out, stderr = runVigil(t, "", "learn", "--spam", "--config", cfg, mbox)
+	if code != 0 || strings.Count(out, "learned as spam") != 2 {
+		t.Fatalf("mbox: %d\n%s\n%s", code, out, stderr)
+	}
+
+	// A new message linking the learned domain now carries its reputation.
+	fresh := "From: Other <x@fresh.example>\nDate: Sat, 28 Nov 2026 07:00:00 +0000\nMessage-ID: <new@fresh.example>\nSubject: hello\n\nsee http://spam.example/new-campaign\n"
+	code, out, stderr = runVigil(t, fresh, "check", "--json", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "REP_DOMAIN_SPAM") {
+		t.Fatalf("check after learning: %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+func TestLearnUsage(t *testing.T) {
+	cfg := testDNS(t, "")
+	for _, args := range [][]string{
+		{"learn", "--config", cfg, "x.eml"},
+		{"learn", "--spam", "--ham", "--config", cfg, "x.eml"},
+		{"learn", "--spam", "--config", cfg},
+	} {
+		if code, _, _ := runVigil(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	code, _, stderr := runVigil(t, "", "learn", "--spam", "--config", cfg, filepath.Join(t.TempDir(), "missing.eml"))
+	if code != 1 || !strings.Contains(stderr, "no such file") {
+		t.Errorf("missing input: %d %s", code, stderr)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	cfg := testDNS(t, "")
+	code, out, stderr := runVigil(t, "", "doctor", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("doctor: %d %s", code, stderr)
+	}
+	for _, want := range []string{"stage auth:", "spf", "dkim", "stage policy:", "dmarc", "nameservers", "stage reputation:", "dnsbl", "reputation", "SERVER", "high port", "SPAMHAUS_ZEN", "UNHEALTHY"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}
