@@ -122,34 +122,50 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			go p.runOne(ctx, c, m, &results[i], i, done)
 		}
 		finished := make([]bool, len(checks))
+		late := make([]bool, len(checks))
 		pending := len(checks)
-		// Checks get their own deadline, but a check that ignores its
-		// context must not hold the message: wait at most a little past the
-		// per-check deadline, bounded by the message deadline.
+		// A check gets its per-check deadline (plus a little grace). One
+		// that overstays it is reported as timed out, but the next stage
+		// does not start until it has returned: later stages read the
+		// facts it may still write. The message deadline bounds that wait;
+		// past it the remaining stages are skipped.
 		grace := time.NewTimer(p.stageWait())
+		graceC := grace.C
+		stuck := false
 	wait:
 		for pending > 0 {
 			select {
 			case i := <-done:
 				finished[i] = true
 				pending--
-			case <-grace.C:
-				break wait
+			case <-graceC:
+				graceC = nil
+				for i := range checks {
+					if !finished[i] {
+						late[i] = true
+					}
+				}
 			case <-ctx.Done():
 				// Give checks that saw the cancellation a moment to return.
-				select {
-				case i := <-done:
-					finished[i] = true
-					pending--
-					continue
-				case <-time.After(10 * time.Millisecond):
+				t := time.NewTimer(20 * time.Millisecond)
+				for pending > 0 {
+					select {
+					case i := <-done:
+						finished[i] = true
+						pending--
+						continue
+					case <-t.C:
+					}
+					break
 				}
+				t.Stop()
+				stuck = pending > 0
 				break wait
 			}
 		}
 		grace.Stop()
 		for i, c := range checks {
-			if !finished[i] {
+			if !finished[i] || late[i] {
 				p.Abandoned.Add(1)
 				p.Log.Warn("check did not return before its deadline", "check", c.Name(), "queue_id", m.Envelope.QueueID)
 				all = append(all, p.errorSymbol(c.Name(), context.DeadlineExceeded))
@@ -161,10 +177,25 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 				all = append(all, p.errorSymbol(c.Name(), r.err))
 			}
 		}
+		if stuck {
+			// A check is still running and may write facts: running later
+			// stages now would race with it. Their checks report the
+			// skip instead.
+			for rest := s + 1; rest < numStages; rest++ {
+				for _, c := range p.stages[rest] {
+					all = append(all, p.errorSymbol(c.Name(), errSkipped))
+				}
+			}
+			break
+		}
 	}
 	sortSymbols(all)
 	return all
 }
+
+// errSkipped marks checks that did not run because an earlier stage was
+// still busy when the message deadline passed.
+var errSkipped = errors.New("skipped: message deadline passed while an earlier check was still running")
 
 func (p *Pipeline) stageWait() time.Duration {
 	if p.CheckTimeout <= 0 {

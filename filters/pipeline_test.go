@@ -39,7 +39,8 @@ func TestPipelineStagesAndErrors(t *testing.T) {
 		return nil, ctx.Err()
 	}}, FailClosed)
 	p.Add(StageAuth, fakeCheck{"stuck", func(ctx context.Context, m *Message) ([]Symbol, error) {
-		time.Sleep(2 * time.Second) // ignores its context
+		time.Sleep(300 * time.Millisecond) // ignores its 100ms deadline
+		m.Facts.Auth.ARC.Result = "late write"
 		return []Symbol{{Name: "LATE"}}, nil
 	}}, FailOpen)
 	p.Add(StagePolicy, fakeCheck{"dmarc", func(ctx context.Context, m *Message) ([]Symbol, error) {
@@ -71,6 +72,32 @@ func TestPipelineStagesAndErrors(t *testing.T) {
 	}
 	if p.Panics.Load() != 1 || p.Abandoned.Load() != 1 {
 		t.Errorf("panics %d abandoned %d, want 1 and 1", p.Panics.Load(), p.Abandoned.Load())
+	}
+}
+
+func TestPipelineStuckCheckSkipsLaterStages(t *testing.T) {
+	p := NewPipeline(50*time.Millisecond, 200*time.Millisecond, quiet())
+	release := make(chan struct{})
+	defer close(release)
+	p.Add(StageAuth, fakeCheck{"stuck", func(ctx context.Context, m *Message) ([]Symbol, error) {
+		<-release // ignores its context entirely
+		return nil, nil
+	}}, FailOpen)
+	ran := false
+	p.Add(StagePolicy, fakeCheck{"later", func(ctx context.Context, m *Message) ([]Symbol, error) {
+		ran = true
+		return nil, nil
+	}}, FailOpen)
+	syms := p.Run(context.Background(), &Message{})
+	if ran {
+		t.Fatal("a later stage ran while an earlier check was still running")
+	}
+	got := map[string]string{}
+	for _, s := range syms {
+		got[s.Name] = s.Detail
+	}
+	if got["STUCK_ERROR"] != "timeout" || got["LATER_ERROR"] == "" {
+		t.Fatalf("symbols %v", syms)
 	}
 }
 
