@@ -35,6 +35,8 @@ commands:
                                           learn .eml files, mbox files or Maildir folders as spam or ham
   doctor  [--config FILE]                 checks by stage, DNS source-port check, blocklist health, store
   flush-dns [--config FILE]               make the running daemon drop its DNS cache (admin listener)
+  load    [--addr 127.0.0.1:11340] [--conns 16] [--messages N | --duration D] [FILE]
+                                          load a milter over the milter protocol, report msg/s and latency
   version                                 print the version
 `
 
@@ -61,6 +63,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDoctor(args[1:], stdout, stderr)
 	case "flush-dns":
 		err = cmdFlushDNS(args[1:], stdout, stderr)
+	case "load":
+		err = cmdLoad(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vigil", version)
 		return exitOK

@@ -25,7 +25,7 @@ var (
 )
 
 // vigilBinary builds the daemon once per test run.
-func vigilBinary(t *testing.T) string {
+func vigilBinary(t testing.TB) string {
 	t.Helper()
 	serveBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vigil-serve-test")
@@ -45,7 +45,7 @@ func vigilBinary(t *testing.T) string {
 	return serveBin
 }
 
-func serveTestPort(t *testing.T) int {
+func serveTestPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
