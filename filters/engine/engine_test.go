@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/content"
 )
 
 func newEngine(t *testing.T, p filters.Policy, failClosed ...string) *Engine {
 	t.Helper()
-	e, err := New(Options{Policy: p, FailClosed: failClosed, Pipeline: filters.NewPipeline(time.Second, 2*time.Second, nil), AuthservID: "mx.example.test"})
+	e, err := New(Options{Policy: p, FailClosed: failClosed, Pipeline: filters.NewPipeline(time.Second, 2*time.Second, nil), AuthservID: "mx.example.test", Content: content.DefaultConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestForged(t *testing.T) {
 }
 
 func TestUnknownFailClosedCheck(t *testing.T) {
-	_, err := New(Options{Policy: filters.Policy{Tag: 5, Reject: 15}, FailClosed: []string{"nosuch"}, Pipeline: filters.NewPipeline(time.Second, time.Second, nil)})
+	_, err := New(Options{Policy: filters.Policy{Tag: 5, Reject: 15}, FailClosed: []string{"nosuch"}, Pipeline: filters.NewPipeline(time.Second, time.Second, nil), Content: content.DefaultConfig()})
 	if err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
 		t.Fatalf("err = %v", err)
 	}
