@@ -1,6 +1,9 @@
 package filters
 
-import "net/netip"
+import (
+	"net/netip"
+	"sort"
+)
 
 // Facts are what checks learned about a message that later stages and the
 // JSON output need. Each field is written by exactly one check (named on the
@@ -12,9 +15,60 @@ type Facts struct {
 	// Content is written by the "content" check (stage auth, which runs it in
 	// parallel with SPF/DKIM/ARC because it needs no DNS).
 	Content Content
+	// Links is written by the "follow" check (stage links): where each
+	// followed URL led. Later stages treat every hop's domain as linked.
+	Links []LinkChain
 	// Infra is written by the "nameservers" check (stage policy): the NS
 	// hosts and their addresses behind every linked and sender domain.
 	Infra Infra
+}
+
+// LinkChain is where one URL of the message led when followed.
+type LinkChain struct {
+	URL     string    `json:"url"`
+	Outcome string    `json:"outcome"`
+	Detail  string    `json:"detail,omitempty"`
+	Hops    []LinkHop `json:"hops"`
+	// Kind, ContentType and Sniffed describe the landing response.
+	Kind        string `json:"kind,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Sniffed     string `json:"sniffed,omitempty"`
+	// Fingerprint is the landing page's text fingerprint, "" when not a page.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	LoginForm   bool   `json:"login_form,omitempty"`
+	Cached      bool   `json:"cached,omitempty"`
+}
+
+// LinkHop is one step of a LinkChain.
+type LinkHop struct {
+	URL    string `json:"url"`
+	Host   string `json:"host"`
+	Domain string `json:"domain,omitempty"` // registrable domain of Host
+	// Addr is the vetted address connected to; invalid when not fetched.
+	Addr   netip.Addr `json:"addr,omitzero"`
+	Status int        `json:"status,omitempty"`
+	Via    string     `json:"via,omitempty"` // how this hop was reached
+}
+
+// HopDomains returns the registrable domains reached by following links
+// that the message does not link to directly, sorted and unique.
+func (f *Facts) HopDomains() []string {
+	direct := map[string]bool{}
+	for _, d := range f.Content.Domains {
+		direct[d] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, ch := range f.Links {
+		for _, h := range ch.Hops {
+			if h.Domain != "" && !direct[h.Domain] && !seen[h.Domain] {
+				seen[h.Domain] = true
+				out = append(out, h.Domain)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Infra maps registrable domains to the nameservers that serve them.

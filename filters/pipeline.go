@@ -25,7 +25,11 @@ type StageID int
 const (
 	// StageAuth: SPF, DKIM, ARC, and content extraction (no dependencies).
 	StageAuth StageID = iota
-	// StagePolicy: DMARC, which needs the SPF and DKIM results.
+	// StageLinks: following URLs to their landing pages, which needs the
+	// extracted content; its hops are linked domains for later stages.
+	StageLinks
+	// StagePolicy: DMARC, which needs the SPF and DKIM results, and the
+	// nameservers of every linked and sender domain.
 	StagePolicy
 	// StageReputation: blocklists, nameservers, reputation, link following,
 	// classifier; they need the identities and the extracted content.
@@ -37,6 +41,8 @@ func (s StageID) String() string {
 	switch s {
 	case StageAuth:
 		return "auth"
+	case StageLinks:
+		return "links"
 	case StagePolicy:
 		return "policy"
 	case StageReputation:

@@ -15,6 +15,8 @@ type Report struct {
 	Auth    AuthResults `json:"auth"`
 	URLs    []URL       `json:"urls"`
 	Images  []Image     `json:"images"`
+	// Links are where followed URLs led (only when link following is on).
+	Links []LinkChain `json:"links,omitempty"`
 	// DryRunAction is the action dry-run mode softened, when it did.
 	DryRunAction Action `json:"dry_run_action,omitempty"`
 	Reason       string `json:"reason,omitempty"`
@@ -30,6 +32,7 @@ func NewReport(m *Message, v Verdict) Report {
 		Auth:    m.Facts.Auth,
 		URLs:    m.Facts.Content.URLs,
 		Images:  m.Facts.Content.Images,
+		Links:   m.Facts.Links,
 		Reason:  v.Reason,
 	}
 	if v.WouldBe != v.Action {

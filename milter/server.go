@@ -319,14 +319,24 @@ func (s *Server) apply(msg *filters.Message, j judged, m gomilter.Modifier) *gom
 	}
 	// Remove incoming headers that forge ours before adding ours. The index
 	// is the 1-based occurrence of that header name (smfi_chgheader).
+	// Postfix renumbers the remaining fields after a deletion (Sendmail
+	// only marks them deleted), so delete from the last occurrence back.
+	type forged struct {
+		name  string
+		index int
+	}
+	var del []forged
 	seen := map[string]int{}
 	for _, h := range msg.Headers {
 		k := strings.ToLower(h.Name)
 		seen[k]++
 		if j.e.Forged(h.Name, h.Value) {
-			if err := m.ChangeHeader(seen[k], h.Name, ""); err != nil {
-				s.log.Warn("removing forged header", "header", h.Name, "err", err, "queue_id", msg.Envelope.QueueID)
-			}
+			del = append(del, forged{h.Name, seen[k]})
+		}
+	}
+	for i := len(del) - 1; i >= 0; i-- {
+		if err := m.ChangeHeader(del[i].index, del[i].name, ""); err != nil {
+			s.log.Warn("removing forged header", "header", del[i].name, "err", err, "queue_id", msg.Envelope.QueueID)
 		}
 	}
 	for _, h := range j.e.Headers(msg, v) {

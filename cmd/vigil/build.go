@@ -97,6 +97,7 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 		Content:    c.Content,
 		Store:      store,
 		Reputation: c.Reputation,
+		Follow:     c.Follow,
 	})
 	if err != nil {
 		rt.close()

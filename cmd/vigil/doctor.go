@@ -52,7 +52,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "config:\t%s\n", orDefault(*cfgPath))
 	fmt.Fprintf(tw, "milter:\t%s\n", cfg.Milter.Listen)
-	for _, stage := range []string{"auth", "policy", "reputation"} {
+	for _, stage := range []string{"auth", "links", "policy", "reputation"} {
 		fmt.Fprintf(tw, "stage %s:\t%s\n", stage, strings.Join(rt.engine.Pipeline().Checks()[stage], ", "))
 	}
 	fmt.Fprintf(tw, "reputation:\t%s %s: %s\n", cfg.Reputation.Backend, storeLocation(cfg), storeState)

@@ -16,7 +16,7 @@ import (
 // and returns "127.0.0.1:PORT". Names with records of other types answer
 // NOERROR with no data; unknown names answer NXDOMAIN. Vigil is pointed at
 // it so that no e2e test ever reaches a public resolver.
-func startDNSStub(t *testing.T, zoneFile string) string {
+func startDNSStub(t testing.TB, zoneFile string) string {
 	t.Helper()
 	records := map[string][]dns.RR{} // lower-case owner name
 	if raw, err := os.ReadFile(zoneFile); err == nil {
@@ -60,15 +60,24 @@ func startDNSStub(t *testing.T, zoneFile string) string {
 		_ = w.WriteMsg(resp)
 	})
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	// UDP and TCP on the same port; the TCP port may be taken by someone
+	// else's connection, so try a few UDP ports.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ; attempt++ {
+		var err error
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err = net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatalf("dns stub tcp on udp's port %d: %v", port, err)
+		if attempt == 20 {
+			t.Fatalf("dns stub: no port free for both UDP and TCP: %v", err)
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: handler}
 	tcp := &dns.Server{Listener: ln, Handler: handler}

@@ -68,7 +68,7 @@ maillog_file = {{ROOT}}/maillog
 maillog_file_prefixes = {{ROOT}}
 milter_protocol = 6
 {{DEPLOY}}
-# The scenario's settings win over the snippet's (last definition wins).
+# The scenario's own settings.
 smtpd_milters = {{MILTER}}
 milter_default_action = {{DEFAULT_ACTION}}
 milter_connect_timeout = 5s
@@ -138,9 +138,17 @@ func registerConfigDir(t *testing.T, postconf, dir string) {
 		}
 		var dirs []string
 		for _, d := range strings.FieldsFunc(string(out), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
-			if _, err := os.Stat(d); err == nil || !strings.Contains(d, "vigil-e2e-") {
-				dirs = append(dirs, d)
+			if !strings.Contains(d, "vigil-e2e-") {
+				dirs = append(dirs, d) // not ours
+				continue
 			}
+			if _, err := os.Stat(d); err != nil {
+				continue // left by a run that removed its dir but not the entry
+			}
+			if reapStalePostfix(t, filepath.Dir(d)) {
+				continue
+			}
+			dirs = append(dirs, d)
 		}
 		dirs = change(dirs)
 		if out, err := exec.Command(postconf, "-e", "alternate_config_directories = "+strings.Join(dirs, ", ")).CombinedOutput(); err != nil {
@@ -153,6 +161,57 @@ func registerConfigDir(t *testing.T, postconf, dir string) {
 			return slices.DeleteFunc(dirs, func(d string) bool { return d == dir })
 		})
 	})
+}
+
+// stopPostfixMaster stops the instance under root the way "postfix stop"
+// does, by SIGTERM to its master (which stops its children), without the
+// postfix-script around it, and waits for the master to exit; SIGKILL after
+// timeout.
+func stopPostfixMaster(root string, timeout time.Duration) error {
+	raw, err := os.ReadFile(filepath.Join(root, "queue", "pid", "master.pid"))
+	if err != nil {
+		return nil // never started
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("bad master.pid %q", raw)
+	}
+	// The pid file outlives the master: check that pid is still a
+	// Postfix master before signalling it.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "master") {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return nil // already gone
+	}
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			return nil
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return fmt.Errorf("master %d did not exit %s after SIGTERM; killed", pid, timeout)
+}
+
+// reapStalePostfix stops and removes an instance left behind by a test
+// process that died before its cleanup ran (root/owner.pid names a process
+// that is gone). It reports whether root was reaped.
+func reapStalePostfix(t *testing.T, root string) bool {
+	raw, err := os.ReadFile(filepath.Join(root, "owner.pid"))
+	if err != nil {
+		return false
+	}
+	owner, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || owner <= 0 || owner == os.Getpid() || syscall.Kill(owner, 0) == nil {
+		return false
+	}
+	if err := stopPostfixMaster(root, 10*time.Second); err != nil {
+		t.Logf("stale instance %s: %v", root, err)
+	}
+	_ = os.RemoveAll(root)
+	t.Logf("removed a stale Postfix instance left by process %d: %s", owner, root)
+	return true
 }
 
 // startPostfix starts a private Postfix whose smtpd_milters is milter
@@ -184,7 +243,18 @@ func startPostfix(t *testing.T, root, milter, defaultAction string) *postfixInst
 		if err != nil {
 			t.Fatal(err)
 		}
-		deploy = "# " + path + "\n" + string(b)
+		// The settings the scenario sets itself are commented out, so
+		// that Postfix does not warn about overriding them.
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			key, _, _ := strings.Cut(l, "=")
+			switch strings.TrimSpace(key) {
+			case "smtpd_milters", "milter_default_action", "milter_connect_timeout":
+				l = "# (set below by the test) " + l
+			}
+			lines = append(lines, l)
+		}
+		deploy = "# " + path + "\n" + strings.Join(lines, "\n")
 	}
 	main := strings.NewReplacer("{{ROOT}}", root, "{{MILTER}}", milter, "{{DEFAULT_ACTION}}", defaultAction,
 		"{{DEPLOY}}", deploy).Replace(postfixMainCf)
@@ -193,6 +263,11 @@ func startPostfix(t *testing.T, root, milter, defaultAction string) *postfixInst
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(p.confDir, "master.cf"), []byte(master), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Who owns this instance: a later run stops it if this test process
+	// died without its cleanup (killed by a timeout, say).
+	if err := os.WriteFile(filepath.Join(root, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	registerConfigDir(t, postconf, p.confDir)
@@ -207,20 +282,8 @@ func startPostfix(t *testing.T, root, milter, defaultAction string) *postfixInst
 		t.Fatalf("postfix -c %s start: %v\n%s\nmaillog:\n%s", p.confDir, err, out, p.log())
 	}
 	t.Cleanup(func() {
-		if out, err := run(30*time.Second, "stop"); err != nil {
-			t.Logf("postfix -c %s stop: %v\n%s", p.confDir, err, out)
-			_, _ = run(10*time.Second, "abort")
-		}
-		// "postfix stop" returns before master and its children are gone
-		// (and master.pid stays): wait for the master process itself.
-		if raw, err := os.ReadFile(filepath.Join(root, "queue", "pid", "master.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && pid > 0 {
-				for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-					if syscall.Kill(pid, 0) != nil {
-						break
-					}
-				}
-			}
+		if err := stopPostfixMaster(root, 15*time.Second); err != nil {
+			t.Logf("postfix -c %s: %v", p.confDir, err)
 		}
 	})
 	if err := waitListening(p.addr, 30*time.Second, nil); err != nil {

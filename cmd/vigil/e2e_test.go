@@ -236,7 +236,7 @@ func e2eEnv(t *testing.T) {
 
 // scratchDir is a 0755 temp dir (the MTA's unprivileged users must enter
 // it; t.TempDir's parent is 0700), removed at the end.
-func scratchDir(t *testing.T, prefix string) string {
+func scratchDir(t testing.TB, prefix string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
@@ -260,7 +260,7 @@ func scratchDir(t *testing.T, prefix string) string {
 
 // buildVigil builds this package into a scratch dir (with -race when the
 // tests run with -race, so Vigil's own races fail the e2e test).
-func buildVigil(t *testing.T) string {
+func buildVigil(t testing.TB) string {
 	t.Helper()
 	dir := scratchDir(t, "vigil-bin-")
 	bin := filepath.Join(dir, "vigil")
@@ -279,7 +279,7 @@ func buildVigil(t *testing.T) string {
 }
 
 // freePort returns a loopback port nothing listens on right now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -364,7 +364,7 @@ var unknownKeyRx = regexp.MustCompile(`(?m)\b([a-z_]+)(\.[a-z_.]+)?: unknown key
 // startVigil writes the config (the scenario's vigil.yaml template plus the
 // base sections) and starts vigil serve; it is stopped (SIGTERM, then
 // SIGKILL) when the test ends.
-func startVigil(t *testing.T, bin, scenarioDir, work, dnsAddr string) *vigilProc {
+func startVigil(t testing.TB, bin, scenarioDir, work, dnsAddr string) *vigilProc {
 	t.Helper()
 	data := vigilConfigData{
 		DNS:           dnsAddr,
@@ -417,7 +417,7 @@ func startVigil(t *testing.T, bin, scenarioDir, work, dnsAddr string) *vigilProc
 
 // launchVigil starts vigil serve with cfg and waits until addr listens.
 // On error the returned process has exited (its stderr is still there).
-func launchVigil(t *testing.T, bin, work, cfg, addr string) (*vigilProc, error) {
+func launchVigil(t testing.TB, bin, work, cfg, addr string) (*vigilProc, error) {
 	t.Helper()
 	cfgPath := filepath.Join(work, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {

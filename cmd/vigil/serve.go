@@ -26,6 +26,12 @@ func cmdServe(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("serve: unexpected argument %q", fs.Arg(0))
 	}
+	// Catch signals from the start: a SIGTERM while the store opens or the
+	// socket binds is handled (after startup) instead of killing the
+	// process with the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
@@ -79,9 +85,6 @@ func cmdServe(args []string, stderr io.Writer) error {
 		log.Info("admin listener", "listen", cfg.Admin.Listen)
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

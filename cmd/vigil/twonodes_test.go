@@ -51,7 +51,7 @@ func startRedisServer(t *testing.T) string {
 
 type node struct {
 	milter, admin, cfg string
-	logs          *syncBuffer
+	logs               *syncBuffer
 }
 
 func startNode(t *testing.T, name, dnsAddr, redisAddr string) node {

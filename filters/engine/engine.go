@@ -17,6 +17,7 @@ import (
 	"github.com/vigilmail/vigil/filters/auth/authres"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
@@ -42,6 +43,7 @@ type Options struct {
 	// reputation check and learning.
 	Store      reputation.Store
 	Reputation reputation.Config
+	Follow     follow.Config
 }
 
 // DNS is what the engine needs of the resolver.
@@ -65,6 +67,7 @@ type Engine struct {
 
 	// Learning runs the fact-producing checks on a reported message.
 	content *content.Check
+	follow  *follow.Check
 	ns      *nameservers.Check
 }
 
@@ -108,6 +111,17 @@ func New(o Options) (*Engine, error) {
 		add(filters.StageAuth, ac.SPF)
 		add(filters.StageAuth, ac.DKIM)
 		add(filters.StageAuth, ac.ARC)
+
+		// Stage links: where the links lead; every hop is a linked domain
+		// for the stages after it.
+		if o.Follow.Enabled {
+			fc, err := follow.New(o.Follow, follow.Deps{Resolver: o.Resolver, Log: o.Log})
+			if err != nil {
+				return nil, fmt.Errorf("engine: %w", err)
+			}
+			add(filters.StageLinks, fc)
+			e.follow = fc
+		}
 
 		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
 		// the links need the content and the authenticated identities.

@@ -63,6 +63,12 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 	if _, err := e.content.Run(ctx, m); err != nil {
 		return fmt.Errorf("engine: content: %w", err)
 	}
+	if e.follow != nil {
+		// Landing pages become page keys (reputation.KindPage).
+		if _, err := e.follow.Run(ctx, m); err != nil {
+			return fmt.Errorf("engine: follow: %w", err)
+		}
+	}
 	if e.ns != nil {
 		if _, err := e.ns.Run(ctx, m); err != nil {
 			return fmt.Errorf("engine: nameservers: %w", err)

@@ -132,12 +132,20 @@ func Domains(m *filters.Message) []Source {
 	for _, d := range m.Facts.Content.Domains {
 		add(d, "linked")
 	}
+	// Where followed links led (the follow check, stage links).
+	for _, ch := range m.Facts.Links {
+		for _, h := range ch.Hops {
+			add(h.Domain, "redirect hop of "+ch.URL)
+		}
+	}
 	return out
 }
 
 // Linked reports whether the domain came from the message content rather
 // than from a sender identity.
-func (s Source) Linked() bool { return s.Role == "linked" || strings.HasPrefix(s.Role, "URL host ") }
+func (s Source) Linked() bool {
+	return s.Role == "linked" || strings.HasPrefix(s.Role, "URL host ") || strings.HasPrefix(s.Role, "redirect hop of ")
+}
 
 func domainOf(addr string) string {
 	i := strings.LastIndexByte(addr, '@')

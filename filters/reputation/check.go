@@ -35,6 +35,9 @@ var families = []family{
 	// An image that users marked as ham says little (logos and spacers
 	// appear in spam too); only its spam side scores.
 	{prefix: "IMAGE", kinds: []Kind{KindImage}, spamOnly: true},
+	// Likewise a landing page: a page reported as ham proves nothing about
+	// the next message linking to it.
+	{prefix: "PAGE", kinds: []Kind{KindPage}, spamOnly: true},
 }
 
 // minLean is how far from 50/50 a key's smoothed spam share must be
@@ -121,11 +124,16 @@ func (c *Check) counts(ctx context.Context, keys []Key) ([]Counts, error) {
 	return out, nil
 }
 
+// evidenceTolerance is how far below min_evidence decayed counts may be.
+const evidenceTolerance = 0.01
+
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
 func keyScore(cfg Config, k Key, c Counts) (float64, bool) {
 	n := c.Total()
-	if n < cfg.MinEvidence || n <= 0 {
+	// The tolerance keeps decay from hiding fresh evidence: three reports
+	// learned seconds ago decay to 2.99999 and must still meet 3.
+	if n < cfg.MinEvidence-evidenceTolerance || n <= 0 {
 		return 0, false
 	}
 	// Laplace smoothing (one virtual spam and one virtual ham): a key needs

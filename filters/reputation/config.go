@@ -82,7 +82,7 @@ func (c Caps) of(k Kind) float64 {
 		return c.Domain
 	case KindNS, KindNSIP:
 		return c.NS
-	case KindURL:
+	case KindURL, KindPage:
 		return c.URL
 	case KindContent:
 		return c.Content

@@ -95,7 +95,8 @@ func Keys(m *filters.Message) []Key {
 
 	c := m.Facts.Content
 	n := 0
-	for _, d := range c.Domains {
+	// Domains linked directly, then where followed links led.
+	for _, d := range append(append([]string(nil), c.Domains...), m.Facts.HopDomains()...) {
 		if n >= maxDomains {
 			break
 		}
@@ -139,6 +140,18 @@ func Keys(m *filters.Message) []Key {
 			break
 		}
 		if h := strings.ToLower(img.SHA256); len(h) == 64 && isHex(h) && ks.add(KindImage, h, FullWeight) {
+			n++
+		}
+	}
+	// Landing pages of followed links: the text hash part of the
+	// fingerprint ("hash/simhash").
+	n = 0
+	for _, ch := range m.Facts.Links {
+		if n >= maxURLs {
+			break
+		}
+		h, _, _ := strings.Cut(ch.Fingerprint, "/")
+		if h != "" && isHex(strings.ToLower(h)) && ks.add(KindPage, strings.ToLower(h), FullWeight) {
 			n++
 		}
 	}

@@ -140,3 +140,21 @@ func TestKeysBounded(t *testing.T) {
 		t.Fatalf("domains %d urls %d, want %d and %d", counts[KindDomain], counts[KindURL], maxDomains, maxURLs)
 	}
 }
+
+func TestPageKeys(t *testing.T) {
+	m := &filters.Message{}
+	m.Facts.Links = []filters.LinkChain{
+		{URL: "http://bit.ly/x", Fingerprint: "ABCDEF0123/00ff00ff00ff00ff"},
+		{URL: "http://bit.ly/y", Fingerprint: ""},
+		{URL: "http://bit.ly/z", Fingerprint: "not-hex!/1"},
+	}
+	var pages []string
+	for _, k := range Keys(m) {
+		if k.Kind == KindPage {
+			pages = append(pages, k.Value)
+		}
+	}
+	if len(pages) != 1 || pages[0] != "abcdef0123" {
+		t.Fatalf("page keys %v, want [abcdef0123]", pages)
+	}
+}

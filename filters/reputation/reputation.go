@@ -72,10 +72,14 @@ const (
 	KindContent Kind = "content"
 	// KindImage is the SHA-256 of an inline image.
 	KindImage Kind = "image"
+	// KindPage is the text fingerprint of a landing page reached by
+	// following a link (Facts.Links): the same phishing kit behind a new
+	// domain has the same key.
+	KindPage Kind = "page"
 )
 
 // Kinds lists every kind, in the order symbols are built.
-var Kinds = []Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage}
+var Kinds = []Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindPage}
 
 // Key is one reputation key of a message with its learning weight.
 type Key struct {

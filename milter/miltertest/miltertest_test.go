@@ -1,8 +1,13 @@
 package miltertest
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +98,11 @@ func startMilter(tb testing.TB, newMilter func() milter.Milter) string {
 	srv := milter.NewServer(
 		milter.WithMilter(newMilter),
 		milter.WithActions(milter.OptAddHeader|milter.OptChangeHeader|milter.OptQuarantine),
+		// No replies to the events before end of message, as vigil
+		// negotiates: the baseline then costs the same round trips.
+		milter.WithProtocols(milter.OptNoConnReply|milter.OptNoHeloReply|milter.OptNoMailReply|
+			milter.OptNoRcptReply|milter.OptNoDataReply|milter.OptNoHeaderReply|
+			milter.OptNoEOHReply|milter.OptNoUnknownReply),
 	)
 	done := make(chan struct{})
 	go func() {
@@ -433,6 +443,70 @@ func BenchmarkNullMilter16(b *testing.B) {
 	}
 	if res.Errors != 0 {
 		b.Fatalf("%d errors: %v", res.Errors, res.FirstError)
+	}
+	b.ReportMetric(res.PerSecond, "msgs/s")
+	b.ReportMetric(float64(res.P50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(res.P99.Microseconds()), "p99-µs")
+}
+
+// TestHelperNullMilterProcess is not a test: BenchmarkNullMilter16Process
+// runs the test binary again with MILTERTEST_NULL_MILTER=1 to serve the null
+// milter from its own process, so that the baseline does not share a Go
+// runtime (scheduler, GC) with the load generator, as the real vigil does not.
+// It prints the address and serves until its stdin is closed.
+func TestHelperNullMilterProcess(t *testing.T) {
+	if os.Getenv("MILTERTEST_NULL_MILTER") != "1" {
+		t.Skip("helper process for BenchmarkNullMilter16Process")
+	}
+	addr := startMilter(t, func() milter.Milter { return &nullMilter{} })
+	fmt.Println(addr)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// BenchmarkNullMilter16Process is BenchmarkNullMilter16 with the null milter
+// in a separate process: the figure to compare the vigil binary with.
+func BenchmarkNullMilter16Process(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Skip(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestHelperNullMilterProcess$")
+	cmd.Env = append(os.Environ(), "MILTERTEST_NULL_MILTER=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("helper process: %v", err)
+	}
+	addr := strings.TrimSpace(line)
+	b.ResetTimer()
+	res, err := Run(context.Background(), Options{Addr: addr, Conns: 16, Messages: b.N, Message: []byte(testMessage)})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Errors != 0 || res.Modifications["add_header"] != b.N {
+		b.Fatalf("%d errors (%v), modifications %v", res.Errors, res.FirstError, res.Modifications)
 	}
 	b.ReportMetric(res.PerSecond, "msgs/s")
 	b.ReportMetric(float64(res.P50.Microseconds()), "p50-µs")

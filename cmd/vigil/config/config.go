@@ -22,6 +22,7 @@ import (
 	"github.com/vigilmail/vigil/filters/auth"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
 )
@@ -48,6 +49,8 @@ type Config struct {
 	// Reputation is the feedback-learned store (bbolt in reputation.path
 	// by default, or Redis).
 	Reputation reputation.Config `yaml:"reputation"`
+	// Follow follows links to their landing pages (off by default).
+	Follow follow.Config `yaml:"follow"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
 	Admin Admin `yaml:"admin"`
 }
@@ -160,6 +163,7 @@ func Default() Config {
 		Auth:       auth.DefaultConfig(),
 		Content:    content.DefaultConfig(),
 		Reputation: reputation.DefaultConfig(),
+		Follow:     follow.DefaultConfig(),
 		Admin:      Admin{MaxBody: 64 << 20},
 	}
 }
@@ -295,7 +299,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation} {
+	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation, c.Follow} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -321,7 +325,7 @@ func (c *Config) Validate() error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}

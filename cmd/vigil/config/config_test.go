@@ -108,7 +108,12 @@ func TestExampleConfig(t *testing.T) {
 	}
 	d := Default()
 	// The authserv-id default is the host name; the example shows one.
+	// Link following is off by default and on in the example.
 	c.Auth.AuthservID = d.Auth.AuthservID
+	if !c.Follow.Enabled {
+		t.Error("deploy/vigil.yaml should show follow.enabled: true")
+	}
+	c.Follow.Enabled = d.Follow.Enabled
 	if c.Scores == nil {
 		c.Scores = map[string]float64{}
 	}

@@ -1,0 +1,133 @@
+package bayes
+
+import (
+	"math"
+	"testing"
+
+	"github.com/vigilmail/vigil/filters/reputation"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestChi2Q(t *testing.T) {
+	tests := []struct {
+		name string
+		x2   float64
+		v    int
+		want float64
+	}{
+		{"zero", 0, 2, 1},
+		{"negative", -1, 4, 1},
+		{"2 df is exp(-x/2)", 2, 2, math.Exp(-1)},
+		{"4 df is exp(-m)(1+m)", 6, 4, math.Exp(-3) * (1 + 3)},
+		{"6 df", 5, 6, math.Exp(-2.5) * (1 + 2.5 + 2.5*2.5/2)},
+		{"huge x2 does not underflow to garbage", 5000, 300, 0},
+		{"median of 2 df", 2 * math.Ln2, 2, 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := chi2Q(tt.x2, tt.v); !near(got, tt.want) {
+				t.Errorf("chi2Q(%v, %d) = %v, want %v", tt.x2, tt.v, got, tt.want)
+			}
+		})
+	}
+}
+
+// robinsonF is f(w) written out for the expected values.
+func robinsonF(spam, ham, nspam, nham float64) float64 {
+	b, g := spam/nspam, ham/nham
+	p := b / (b + g)
+	n := spam + ham
+	return (0.5 + n*p) / (1 + n)
+}
+
+func TestClassify(t *testing.T) {
+	p := Params{S: 1, X: 0.5, MinDev: 0.1}
+	f1 := robinsonF(10, 0, 10, 10) // (0.5+10)/11
+	f2 := robinsonF(1, 4, 10, 20)  // p = 0.1/(0.1+0.2) = 1/3, f = (0.5+5/3)/6
+	// Two clues: chi2Q with 4 degrees of freedom is e^-m (1+m).
+	q4 := func(prod float64) float64 { m := -math.Log(prod); return prod * (1 + m) }
+	s2 := 1 - q4((1-f1)*(1-f2))
+	h2 := 1 - q4(f1*f2)
+	tests := []struct {
+		name        string
+		params      Params
+		nspam, nham float64
+		counts      []reputation.Counts
+		want        float64
+		wantClues   int
+	}{
+		{"no tokens", p, 10, 10, nil, 0.5, 0},
+		{"unknown tokens", p, 10, 10, []reputation.Counts{{}, {}}, 0.5, 0},
+		{"no messages learned", p, 0, 10, []reputation.Counts{{Spam: 5}}, 0.5, 0},
+		// One clue: S = f, H = 1-f, so the indicator is f itself.
+		{"one spam clue", p, 10, 10, []reputation.Counts{{Spam: 10}}, f1, 1},
+		{"one ham clue", p, 10, 10, []reputation.Counts{{Ham: 10}}, 1 - f1, 1},
+		{"balanced clues", p, 10, 10, []reputation.Counts{{Spam: 10}, {Ham: 10}}, 0.5, 2},
+		{"two clues", p, 10, 20, []reputation.Counts{{Spam: 10}, {Spam: 1, Ham: 4}}, (1 + s2 - h2) / 2, 2},
+		// f = (0.5 + 2*0.5)/3 = 0.5: within min_dev, ignored.
+		{"neutral token ignored", p, 10, 10, []reputation.Counts{{Spam: 1, Ham: 1}}, 0.5, 0},
+		{"max clues keeps the most extreme", Params{S: 1, X: 0.5, MinDev: 0.1, MaxClues: 1}, 10, 10,
+			[]reputation.Counts{{Spam: 2}, {Spam: 10}, {Ham: 3}}, f1, 1},
+		{"counts above the message count are clamped", p, 10, 10, []reputation.Counts{{Spam: 50}}, (0.5 + 50) / 51, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := Classify(tt.params, tt.nspam, tt.nham, tt.counts)
+			if !near(sc.Prob, tt.want) || sc.Clues != tt.wantClues {
+				t.Errorf("Classify = %v with %d clues, want %v with %d", sc.Prob, sc.Clues, tt.want, tt.wantClues)
+			}
+		})
+	}
+	t.Run("many strong clues stay finite and extreme", func(t *testing.T) {
+		counts := make([]reputation.Counts, 1000)
+		for i := range counts {
+			counts[i] = reputation.Counts{Spam: 1000}
+		}
+		sc := Classify(DefaultParams, 1000, 1000, counts)
+		if math.IsNaN(sc.Prob) || sc.Prob < 0.999999 || sc.Prob > 1 {
+			t.Errorf("prob %v", sc.Prob)
+		}
+	})
+	t.Run("balance weighs the smaller class up", func(t *testing.T) {
+		c := []reputation.Counts{{Ham: 45}}
+		plain := Classify(Params{S: 1, X: 0.5, MinDev: 0.1}, 500, 2750, c)
+		bal := Classify(Params{S: 1, X: 0.5, MinDev: 0.1, Balance: 1}, 500, 2750, c)
+		// balanced n = 45*500/2750 = 8.18: f = 0.5/9.18
+		if !near(bal.Prob, 0.5/(1+45*500.0/2750)) || !(bal.Prob > plain.Prob) {
+			t.Errorf("balanced %v, plain %v", bal.Prob, plain.Prob)
+		}
+	})
+}
+
+func TestSymbolize(t *testing.T) {
+	cfg := DefaultConfig() // 0.99 / 0.01, +5 / -3
+	tests := []struct {
+		name      string
+		prob      float64
+		clues     int
+		wantName  string
+		wantScore float64
+	}{
+		{"unsure middle", 0.5, 10, "", 0},
+		{"just below spam threshold", 0.989, 10, "", 0},
+		{"just above ham threshold", 0.011, 10, "", 0},
+		{"at spam threshold", 0.99, 10, SymSpam, 0},
+		{"half way to certain spam", 0.995, 10, SymSpam, 2.5},
+		{"certain spam", 1, 10, SymSpam, 5},
+		{"half way to certain ham", 0.005, 10, SymHam, -1.5},
+		{"certain ham", 0, 10, SymHam, -3},
+		{"no clues never scores", 1, 0, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sym, ok := Symbolize(cfg, Score{Prob: tt.prob, Clues: tt.clues, Spam: 60, Ham: 70})
+			if ok != (tt.wantName != "") || sym.Name != tt.wantName || !near(sym.Score, tt.wantScore) {
+				t.Errorf("Symbolize(%v) = %+v %v, want %s %v", tt.prob, sym, ok, tt.wantName, tt.wantScore)
+			}
+			if ok && sym.Detail == "" {
+				t.Errorf("no detail")
+			}
+		})
+	}
+}

@@ -1,0 +1,391 @@
+package bayes
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/content"
+	"github.com/vigilmail/vigil/filters/reputation"
+)
+
+// corpusMessage is one SpamAssassin corpus message with the facts the
+// content check wrote, as on the message path.
+type corpusMessage struct {
+	Group string // easy_ham, easy_ham_2, hard_ham, spam, spam_2
+	Spam  bool
+	Msg   *filters.Message
+}
+
+// findTestdata walks up from the package directory to shared/testdata.
+func findTestdata(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", "testdata")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// loadCorpus reads the corpus tarball, parses every message with
+// filters.ParseMessage and runs the content check on it. It skips the
+// test when the corpus is absent.
+func loadCorpus(t testing.TB) []corpusMessage {
+	td := findTestdata(t)
+	if td == "" {
+		t.Skip("shared/testdata not found above the package directory")
+	}
+	path := filepath.Join(td, "corpus-spamassassin", "spamassassin-public-corpus.tar.gz")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Skipf("SpamAssassin corpus missing: %v", err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := content.New(content.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tr := tar.NewReader(gz)
+	var out []corpusMessage
+	type named struct {
+		name string
+		cm   corpusMessage
+	}
+	var all []named
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(strings.TrimPrefix(h.Name, "./"), "/")
+		if h.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "spamassassin" || strings.Contains(parts[2], ".tsv") {
+			continue
+		}
+		raw, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := filters.ParseMessage(bytes.NewReader(raw), reputation.MaxInputMessage)
+		if err != nil {
+			t.Logf("%s: %v", h.Name, err)
+			continue
+		}
+		if _, err := check.Run(ctx, m); err != nil {
+			t.Fatalf("%s: content: %v", h.Name, err)
+		}
+		all = append(all, named{parts[1] + "/" + parts[2], corpusMessage{Group: parts[1], Spam: strings.HasPrefix(parts[1], "spam"), Msg: m}})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
+	for _, n := range all {
+		out = append(out, n.cm)
+	}
+	return out
+}
+
+func isTrainGroup(g string) bool { return g == "easy_ham" || g == "hard_ham" || g == "spam" }
+
+// rates are ham false positives and spam recall at one spam threshold.
+type rates struct {
+	threshold       float64
+	fp, ham         int
+	caught, spam    int
+	hamAsHam        int // ham at or below the ham threshold
+	spamAsHam       int // spam at or below the ham threshold (scored hammy)
+	unsure, unsure2 int
+}
+
+func (r rates) fpPct() float64     { return 100 * float64(r.fp) / float64(max(1, r.ham)) }
+func (r rates) recallPct() float64 { return 100 * float64(r.caught) / float64(max(1, r.spam)) }
+
+type scored struct {
+	spam bool
+	prob float64
+}
+
+func measure(res []scored, spamT, hamT float64) rates {
+	r := rates{threshold: spamT}
+	for _, s := range res {
+		if s.spam {
+			r.spam++
+			if s.prob >= spamT {
+				r.caught++
+			}
+			if s.prob <= hamT {
+				r.spamAsHam++
+			}
+		} else {
+			r.ham++
+			if s.prob >= spamT {
+				r.fp++
+			}
+			if s.prob <= hamT {
+				r.hamAsHam++
+			}
+		}
+	}
+	return r
+}
+
+var curveThresholds = []float64{0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999}
+
+func logCurve(t *testing.T, res []scored, hamT float64) {
+	t.Logf("  %-10s %-16s %-16s", "spam_thr", "ham FP", "spam recall")
+	for _, th := range curveThresholds {
+		r := measure(res, th, hamT)
+		t.Logf("  %-10g %4d (%6.3f%%)   %4d/%d (%6.2f%%)", th, r.fp, r.fpPct(), r.caught, r.spam, r.recallPct())
+	}
+}
+
+// TestCorpusTimeSplit is the measurement of issue 8 on the SpamAssassin
+// public corpus: learn easy_ham, hard_ham and spam; score easy_ham_2 and
+// spam_2, never learned. Messages are parsed with filters.ParseMessage and
+// run through the content check as on the message path, learned with
+// Learn and scored with the check. Thresholds and parameters were fixed
+// beforehand by cross-validation inside the training folders
+// (TestCorpusCrossValidation); the test half was not used to choose them.
+// Run with -v for the figures.
+//
+// Learning goes into an in-memory Store (bbolt fsyncs every learned
+// message: ~60 messages/s here, too slow for a unit test); the learned
+// counts are then written to a bbolt reputation store in one transaction
+// and the test half is scored again from it, for the store size and the
+// cost per message of the production read path. BAYES_BOLT_LEARN=1 also
+// learns message by message into bbolt (records included).
+func TestCorpusTimeSplit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("corpus measurement")
+	}
+	if raceEnabled {
+		t.Skip("corpus measurement is slow under -race; run: go test -run Corpus -v ./filters/bayes/")
+	}
+	start := time.Now()
+	msgs := loadCorpus(t)
+	t.Logf("parsed and content-extracted %d messages in %v", len(msgs), time.Since(start).Round(time.Millisecond))
+
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	mem := newMemStore()
+	start = time.Now()
+	var learned, tokens int
+	for _, cm := range msgs {
+		if !isTrainGroup(cm.Group) {
+			continue
+		}
+		res, err := Learn(ctx, mem, cm.Msg, cm.Spam, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome == reputation.Learned {
+			learned++
+		}
+		tokens += res.Tokens
+	}
+	t.Logf("learned %d messages (%.0f tokens/message, %d distinct tokens) in %v",
+		learned, float64(tokens)/float64(max(1, learned)), len(mem.counts)-1, time.Since(start).Round(time.Millisecond))
+
+	check, err := NewCheck(mem, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []scored
+	var probs []float64
+	syms := map[string]int{}
+	start = time.Now()
+	for _, cm := range msgs {
+		if isTrainGroup(cm.Group) {
+			continue
+		}
+		sc, err := check.Score(ctx, cm.Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sym, ok := Symbolize(cfg, sc); ok {
+			syms[fmt.Sprintf("%s on %s", sym.Name, map[bool]string{true: "spam", false: "ham"}[cm.Spam])]++
+		}
+		res = append(res, scored{cm.Spam, sc.Prob})
+		probs = append(probs, sc.Prob)
+	}
+	memCost := time.Since(start)
+	r := measure(res, cfg.SpamThreshold, cfg.HamThreshold)
+	t.Logf("default thresholds spam>=%g ham<=%g: ham false positives %d/%d (%.3f%%), spam recall %d/%d (%.2f%%); BAYES_HAM on ham %d, on spam %d",
+		cfg.SpamThreshold, cfg.HamThreshold, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), r.hamAsHam, r.spamAsHam)
+	var names []string
+	for n := range syms {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Logf("  %s: %d", n, syms[n])
+	}
+	t.Logf("curve over spam thresholds (test half, ham threshold %g):", cfg.HamThreshold)
+	logCurve(t, res, cfg.HamThreshold)
+	for _, ht := range []float64{0.1, 0.05, 0.01, 0.001} {
+		r := measure(res, cfg.SpamThreshold, ht)
+		t.Logf("  ham_thr %-6g BAYES_HAM on ham %d/%d, on spam %d/%d", ht, r.hamAsHam, r.ham, r.spamAsHam, r.spam)
+	}
+
+	// The same counts in a bbolt reputation store, one transaction.
+	dir := t.TempDir()
+	bs, err := reputation.OpenBolt(dir, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deltas := make([]reputation.Delta, 0, len(mem.counts))
+	for id, c := range mem.counts {
+		deltas = append(deltas, reputation.Delta{ID: id, Spam: c.Spam, Ham: c.Ham})
+	}
+	sort.Slice(deltas, func(i, j int) bool { return deltas[i].ID < deltas[j].ID })
+	if err := bs.Add(ctx, deltas); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, reputation.BoltFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _, _ := boltStats(t, path)
+	t.Logf("bbolt store of the learned counts: %d bytes, %d token keys, %.0f bytes per token (message records not included, see README)",
+		st.Size(), keys, float64(st.Size())/float64(max(1, keys)))
+	bs, err = reputation.OpenBolt(dir, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	bcheck, err := NewCheck(bs, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	i := 0
+	for _, cm := range msgs {
+		if isTrainGroup(cm.Group) {
+			continue
+		}
+		sc, err := bcheck.Score(ctx, cm.Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(sc.Prob-probs[i]) > 1e-9 {
+			t.Fatalf("message %d: bbolt store gives prob %v, memory store %v", i, sc.Prob, probs[i])
+		}
+		i++
+	}
+	boltCost := time.Since(start)
+	t.Logf("score path per message (tokenize + one batched read + classify): %.0f µs on bbolt, %.0f µs on the in-memory store",
+		float64(boltCost.Microseconds())/float64(max(1, i)), float64(memCost.Microseconds())/float64(max(1, i)))
+
+	if os.Getenv("BAYES_BOLT_LEARN") != "" {
+		learnIntoBolt(t, msgs, cfg)
+	}
+
+	// Guards, not the targets (the figures are logged above): a change
+	// that doubles false positives or loses a tenth of the recall fails.
+	if r.fpPct() > 0.3 {
+		t.Errorf("ham false positives %.3f%% > 0.3%%", r.fpPct())
+	}
+	if r.recallPct() < 60 {
+		t.Errorf("spam recall %.2f%% < 60%%", r.recallPct())
+	}
+}
+
+// learnIntoBolt learns the training folders message by message into a
+// bbolt reputation store, as `vigil learn` does, and logs the time and the
+// file size with the message records.
+func learnIntoBolt(t *testing.T, msgs []corpusMessage, cfg Config) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := reputation.OpenBolt(dir, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	learned := 0
+	for _, cm := range msgs {
+		if !isTrainGroup(cm.Group) {
+			continue
+		}
+		if _, err := Learn(ctx, store, cm.Msg, cm.Spam, cfg); err != nil {
+			t.Fatal(err)
+		}
+		learned++
+	}
+	took := time.Since(start)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, reputation.BoltFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, records, recBytes := boltStats(t, path)
+	t.Logf("learned %d messages into bbolt in %v (%.0f msgs/s, one fsynced transaction each): file %d bytes, %d token keys, %d message records of %d bytes",
+		learned, took.Round(time.Millisecond), float64(learned)/took.Seconds(), st.Size(), keys, records, recBytes)
+}
+
+// boltStats opens a closed reputation.db read-only and counts what the
+// classifier put there: count keys of kind "bayes", message records and
+// their bytes.
+func boltStats(t *testing.T, path string) (countKeys, records int, recordBytes int64) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("counts")); b != nil {
+			b.ForEach(func(k, _ []byte) error {
+				if bytes.HasPrefix(k, []byte(string(KindToken)+":")) {
+					countKeys++
+				}
+				return nil
+			})
+		}
+		if b := tx.Bucket([]byte("messages")); b != nil {
+			b.ForEach(func(k, v []byte) error {
+				records++
+				recordBytes += int64(len(k) + len(v))
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return countKeys, records, recordBytes
+}

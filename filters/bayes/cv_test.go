@@ -1,0 +1,172 @@
+package bayes
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"testing"
+
+	"github.com/vigilmail/vigil/filters/reputation"
+)
+
+// cvFolds is the number of folds of the cross-validation inside the
+// training folders.
+const cvFolds = 5
+
+// crossValidate scores every training message (easy_ham, hard_ham, spam)
+// with counts learned from the other folds (message i is in fold i%5
+// within its class). Nothing of easy_ham_2 or spam_2 is read.
+func crossValidate(msgs []corpusMessage, p Params, maxTokens int) []scored {
+	return crossValidateTokens(msgs, p, maxTokens, defaultTokenOptions)
+}
+
+func crossValidateTokens(msgs []corpusMessage, p Params, maxTokens int, o tokenOptions) []scored {
+	type doc struct {
+		spam bool
+		toks []string
+		fold int
+	}
+	var docs []doc
+	perClass := map[bool]int{}
+	for _, cm := range msgs {
+		if !isTrainGroup(cm.Group) {
+			continue
+		}
+		ids := tokenize(cm.Msg, maxTokens, o)
+		for i, t := range ids {
+			ids[i] = TokenID(t)
+		}
+		docs = append(docs, doc{cm.Spam, ids, perClass[cm.Spam] % cvFolds})
+		perClass[cm.Spam]++
+	}
+	total := map[string]reputation.Counts{}
+	fold := make([]map[string]reputation.Counts, cvFolds)
+	var nTotal reputation.Counts
+	nFold := make([]reputation.Counts, cvFolds)
+	for i := range fold {
+		fold[i] = map[string]reputation.Counts{}
+	}
+	for _, d := range docs {
+		for _, id := range d.toks {
+			c, f := total[id], fold[d.fold][id]
+			if d.spam {
+				c.Spam++
+				f.Spam++
+			} else {
+				c.Ham++
+				f.Ham++
+			}
+			total[id], fold[d.fold][id] = c, f
+		}
+		if d.spam {
+			nTotal.Spam++
+			nFold[d.fold].Spam++
+		} else {
+			nTotal.Ham++
+			nFold[d.fold].Ham++
+		}
+	}
+	out := make([]scored, 0, len(docs))
+	counts := make([]reputation.Counts, 0, 2000)
+	for _, d := range docs {
+		counts = counts[:0]
+		for _, id := range d.toks {
+			c, f := total[id], fold[d.fold][id]
+			counts = append(counts, reputation.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham})
+		}
+		n := nFold[d.fold]
+		sc := Classify(p, nTotal.Spam-n.Spam, nTotal.Ham-n.Ham, counts)
+		out = append(out, scored{d.spam, sc.Prob})
+	}
+	return out
+}
+
+// TestCorpusCrossValidation is how the defaults were chosen: 5-fold
+// cross-validation inside the training folders only. It logs the curve of
+// the default parameters; with BAYES_SWEEP=1 it also compares parameter
+// variants (the table in README.md).
+func TestCorpusCrossValidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("corpus measurement")
+	}
+	if raceEnabled {
+		t.Skip("corpus measurement is slow under -race; run: go test -run Corpus -v ./filters/bayes/")
+	}
+	msgs := loadCorpus(t)
+	cfg := DefaultConfig()
+	res := crossValidate(msgs, DefaultParams, cfg.MaxTokens)
+	r := measure(res, cfg.SpamThreshold, cfg.HamThreshold)
+	t.Logf("cross-validation inside training folders, default params %+v, spam>=%g ham<=%g: ham FP %d/%d (%.3f%%), spam recall %d/%d (%.2f%%), BAYES_HAM on spam %d",
+		DefaultParams, cfg.SpamThreshold, cfg.HamThreshold, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), r.spamAsHam)
+	logCurve(t, res, cfg.HamThreshold)
+	for _, ht := range []float64{0.1, 0.05, 0.01, 0.001, 0.0001} {
+		r := measure(res, cfg.SpamThreshold, ht)
+		t.Logf("  ham_thr %-7g BAYES_HAM on ham %d/%d, on spam %d/%d", ht, r.hamAsHam, r.ham, r.spamAsHam, r.spam)
+	}
+	if r.fpPct() > 0.5 || r.recallPct() < 85 {
+		t.Errorf("cross-validation regressed: FP %.3f%% recall %.2f%%", r.fpPct(), r.recallPct())
+	}
+	if os.Getenv("BAYES_SWEEP") == "" {
+		return
+	}
+	type variant struct {
+		name string
+		p    Params
+		o    tokenOptions
+	}
+	var vs []variant
+	o := defaultTokenOptions
+	o.urlPaths = !o.urlPaths
+	vs = append(vs, variant{fmt.Sprintf("tokens %+v", o), DefaultParams, o})
+	o = defaultTokenOptions
+	o.skips = !o.skips
+	vs = append(vs, variant{fmt.Sprintf("tokens %+v", o), DefaultParams, o})
+	o = defaultTokenOptions
+	o.headerNames = !o.headerNames
+	vs = append(vs, variant{fmt.Sprintf("tokens %+v", o), DefaultParams, o})
+	o = defaultTokenOptions
+	o.bigrams = !o.bigrams
+	vs = append(vs, variant{fmt.Sprintf("tokens %+v", o), DefaultParams, o})
+	for _, bal := range []float64{0, 0.5} {
+		for _, sv := range []float64{1, 2} {
+			for _, md := range []float64{0.1, 0.2} {
+				p := Params{S: sv, X: 0.5, MinDev: md, Balance: bal}
+				vs = append(vs, variant{fmt.Sprintf("balance=%g s=%g min_dev=%g", bal, sv, md), p, defaultTokenOptions})
+			}
+		}
+	}
+	for _, mc := range []int{150, 300} {
+		p := DefaultParams
+		p.MaxClues = mc
+		vs = append(vs, variant{fmt.Sprintf("max_clues=%d", mc), p, defaultTokenOptions})
+	}
+	type row struct {
+		name       string
+		recall     float64
+		fp         int
+		thr        float64
+		recall95   float64
+		fp95       int
+		spamAsHam5 int
+	}
+	var rows []row
+	for _, v := range vs {
+		res := crossValidateTokens(msgs, v.p, cfg.MaxTokens, v.o)
+		// the lowest curve threshold with at most 2 ham FP (<0.1% of 2750)
+		best := row{name: v.name}
+		for _, th := range curveThresholds {
+			r := measure(res, th, 0.05)
+			if r.fp <= 2 {
+				best.recall, best.fp, best.thr = r.recallPct(), r.fp, th
+				break
+			}
+		}
+		r := measure(res, 0.95, 0.05)
+		best.recall95, best.fp95, best.spamAsHam5 = r.recallPct(), r.fp, r.spamAsHam
+		rows = append(rows, best)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].recall > rows[j].recall })
+	for _, r := range rows {
+		t.Logf("%-55s  fp<=2 at thr %-7g recall %6.2f%% | at 0.95: fp %d recall %6.2f%% spam<=0.05 %d", r.name, r.thr, r.recall, r.fp95, r.recall95, r.spamAsHam5)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package bayes
+
+const raceEnabled = false

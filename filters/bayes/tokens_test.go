@@ -1,0 +1,196 @@
+package bayes
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vigilmail/vigil/filters"
+)
+
+func TestSplitWords(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"case folded", "Hello WORLD", []string{"hello", "world"}},
+		{"NFKC full-width", "ＦＲＥＥ money", []string{"free", "money"}},
+		{"inner punctuation kept, outer trimmed", "don't e-mail us.", []string{"don't", "e-mail", "us"}},
+		{"amount bucketed", "win $1,000,000 now", []string{"win", "$#7", "now"}},
+		{"year bucketed", "in 2002", []string{"in", "#4"}},
+		{"short words dropped", "a b cd", []string{"cd"}},
+		{"id with many digits", "ref ab12345x", []string{"ref", "id#5"}},
+		{"long word becomes skip token", "x " + strings.Repeat("abc", 10), []string{"skip:a30"}},
+		{"ideographs one per character", "免费赠送", []string{"免", "费", "赠", "送"}},
+		{"empty", "", nil},
+		{"punctuation only", "!!! ??? ...", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := splitWords(tt.in, 100)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("splitWords(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+	if got := splitWords("one two three four", 2); len(got) != 2 {
+		t.Errorf("max 2 words: got %q", got)
+	}
+}
+
+func TestHeaderHelpers(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"mailer family", mailerFamily("Microsoft Outlook Express 6.00.2600.0000"), "microsoft outlook express"},
+		{"mailer with slash", mailerFamily("Mutt/1.4i"), "mutt"},
+		{"mailer missing", mailerFamily(""), "none"},
+		{"mailer only version", mailerFamily("1.0"), "other"},
+		{"from domain", addrDomain(`"Bob" <bob@Mail.Example.COM>`), "mail.example.com"},
+		{"from malformed", addrDomain(`bob at <bob@example.org`), "example.org"},
+		{"from without address", addrDomain("undisclosed"), ""},
+		{"last labels", lastLabels("a.b.example.com", 2), "example.com"},
+		{"last labels short", lastLabels("localhost", 2), "localhost"},
+		{"last labels dots only", lastLabels(".", 2), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func testMessage(t *testing.T, raw string) *filters.Message {
+	t.Helper()
+	m, err := filters.ParseMessage(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+const multipartMessage = "From: \"Shop\" <deals@shop.example.com>\r\n" +
+	"Reply-To: claims@other.example.net\r\n" +
+	"To: a@example.org, b@example.org\r\n" +
+	"Subject: =?utf-8?q?Fr=C3=A9e_MONEY_now?=\r\n" +
+	"Message-ID: <123@mx.shop.example.com>\r\n" +
+	"X-Mailer: Microsoft Outlook Express 6.00\r\n" +
+	"Received: from relay.ours.example (relay.ours.example [192.0.2.1])\r\n" +
+	"X-Spam-Status: No\r\n" +
+	"Precedence: bulk\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/alternative; boundary=\"b1\"\r\n" +
+	"\r\n" +
+	"--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+	"--b1\r\nContent-Type: text/html\r\n\r\n<p>hello</p>\r\n" +
+	"--b1--\r\n"
+
+func TestTokenize(t *testing.T) {
+	m := testMessage(t, multipartMessage)
+	m.Facts.Content = filters.Content{
+		Text: "Click here to claim your prize",
+		URLs: []filters.URL{
+			{URL: "http://www.shop.example.com/x", Host: "www.shop.example.com", Domain: "example.com"},
+			{URL: "http://WIN.test./", Host: "WIN.test.", Domain: "win.test"},
+		},
+		Domains: []string{"example.com", "win.test"},
+		Images:  []filters.Image{{Kind: "remote"}, {Kind: "remote"}, {Kind: "inline"}},
+	}
+	toks := Tokenize(m, 0)
+	want := []string{
+		"h:from:shop.example.com", "h:replyto:other.example.net", "h:replyto_differs",
+		"h:msgid:example.com", "h:msgid_from_match", "h:mailer:microsoft outlook express",
+		"h:to:many", "h:precedence:bulk", "hn:precedence", "hn:x-mailer", "hn:message-id",
+		"h:ct:multipart/alternative", "h:mime:multipart/alternative(text/plain,text/html)",
+		"h:part:text/plain", "h:part:text/html",
+		"s:frée", "s:money", "s:now", "sb:frée money", "sb:money now",
+		"u:www.shop.example.com", "d:example.com", "u:win.test", "d:win.test", "x:urls:2",
+		"i:count:2", "i:remote:2", "i:inline:1",
+		"click", "here", "prize", "b:click here", "b:your prize",
+	}
+	for _, w := range want {
+		if !slices.Contains(toks, w) {
+			t.Errorf("token %q missing from %q", w, toks)
+		}
+	}
+	for _, bad := range []string{"hn:received", "hn:x-spam-status", "k:click to"} {
+		if slices.Contains(toks, bad) {
+			t.Errorf("token %q should not be there", bad)
+		}
+	}
+	seen := map[string]bool{}
+	for _, tok := range toks {
+		if seen[tok] {
+			t.Errorf("token %q twice", tok)
+		}
+		seen[tok] = true
+	}
+	t.Run("cap", func(t *testing.T) {
+		capped := Tokenize(m, 10)
+		if len(capped) != 10 || !slices.Equal(capped, toks[:10]) {
+			t.Errorf("capped tokens %q, want the first 10 of %q", capped, toks)
+		}
+	})
+	t.Run("stable", func(t *testing.T) {
+		if again := Tokenize(m, 0); !slices.Equal(again, toks) {
+			t.Errorf("tokens differ between runs")
+		}
+	})
+}
+
+func TestTokenizeBareMessage(t *testing.T) {
+	m := &filters.Message{}
+	toks := Tokenize(m, 0)
+	for _, w := range []string{"h:from:none", "h:msgid:missing", "h:mailer:none", "h:ct:none", "x:subj_empty", "h:date:missing"} {
+		if !slices.Contains(toks, w) {
+			t.Errorf("token %q missing from %q", w, toks)
+		}
+	}
+}
+
+func TestTokenIDStable(t *testing.T) {
+	id := TokenID("free")
+	if !strings.HasPrefix(id, "bayes:") || len(id) != len("bayes:")+11 {
+		t.Fatalf("TokenID = %q", id)
+	}
+	if id != TokenID("free") || id == TokenID("Free") {
+		t.Errorf("TokenID not a function of the token")
+	}
+	if strings.Contains(id[len("bayes:"):], "#") || id == messagesID {
+		t.Errorf("token id %q may collide with %q", id, messagesID)
+	}
+}
+
+// FuzzTokenize: whatever the message, tokenizing neither panics nor
+// returns duplicates or more than the cap.
+func FuzzTokenize(f *testing.F) {
+	f.Add([]byte(multipartMessage))
+	f.Add([]byte("Subject: =?x-unknown?b?////?=\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n"))
+	f.Add([]byte("From: <@>\r\nMessage-ID: <@.>\r\nReply-To: \xff\xfe\r\n\r\n\xff\xfe $$$ 1,2,3,4 ''''"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := filters.ParseMessage(bytes.NewReader(raw), 1<<20)
+		if err != nil {
+			return
+		}
+		if m.Body != nil {
+			var b bytes.Buffer
+			b.ReadFrom(m.Body.Reader())
+			m.Facts.Content.Text = b.String()
+		}
+		toks := Tokenize(m, 300)
+		if len(toks) > 300 {
+			t.Fatalf("%d tokens over the cap", len(toks))
+		}
+		seen := map[string]bool{}
+		for _, tok := range toks {
+			if seen[tok] {
+				t.Fatalf("token %q twice", tok)
+			}
+			seen[tok] = true
+		}
+	})
+}

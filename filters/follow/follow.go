@@ -1,0 +1,522 @@
+// Package follow is the "follow" check (stage reputation): it follows the
+// links of a message through redirects to their landing pages with
+// urlcheck/follow, and reports forbidden redirect targets, downloads,
+// login forms under an unrelated domain and pages learned from spam.
+package follow
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/mail"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
+	linkfollow "github.com/vigilmail/vigil/urlcheck/follow"
+)
+
+// Symbols and their default scores. Scores are modest: a landing page is
+// evidence about the link, and the link may be someone else's.
+const (
+	SymForbidden      = "FOLLOW_FORBIDDEN"       // a hop pointed at a refused address or port
+	SymExecutable     = "FOLLOW_EXECUTABLE"      // the link downloads a program
+	SymArchive        = "FOLLOW_ARCHIVE"         // the link downloads an archive
+	SymScript         = "FOLLOW_SCRIPT"          // the link downloads a script
+	SymMacroDoc       = "FOLLOW_MACRO_DOC"       // the link downloads an office document with (possible) macros
+	SymLoginForm      = "FOLLOW_LOGIN_FORM"      // password form on a domain unrelated to the brand named
+	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"   // more redirects than max_hops
+	SymLoop           = "FOLLOW_LOOP"            // a redirect loop
+	SymUnfinished     = "FOLLOW_UNFINISHED"      // budget ran out or DNS could not answer
+	SymKnownBadPage   = "FOLLOW_KNOWN_BAD_PAGE"  // landing page text learned from spam
+	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN" // informational: the registrable domains of each chain
+)
+
+// DefaultScores are the scores the check proposes; the policy may override
+// them by symbol name. FOLLOW_KNOWN_BAD_PAGE scales up to its score with the
+// evidence.
+var DefaultScores = map[string]float64{
+	SymForbidden:      3.0,
+	SymExecutable:     4.0,
+	SymArchive:        1.0,
+	SymScript:         3.0,
+	SymMacroDoc:       3.0,
+	SymLoginForm:      2.0,
+	SymTooManyHops:    1.0,
+	SymLoop:           1.0,
+	SymUnfinished:     0,
+	SymKnownBadPage:   4.0,
+	SymRedirectDomain: 0,
+}
+
+// PageReputation remembers the landing pages of messages reported as spam
+// or ham, by fingerprint (see linkfollow.Fingerprint.Keys for store keys
+// that find near matches with exact lookups).
+type PageReputation interface {
+	// Seen returns the (decayed) spam and ham counts of pages matching fp.
+	Seen(ctx context.Context, fp linkfollow.Fingerprint) (spam, ham float64, err error)
+	// Learn adds one report of fp.
+	Learn(ctx context.Context, fp linkfollow.Fingerprint, spam bool) error
+}
+
+// minPageEvidence is the spam+ham count from which a page scores, and
+// minLean how far from 50/50 its smoothed spam share must be (as 2p-1), as
+// in the reputation check.
+const (
+	minPageEvidence = 1
+	minLean         = 0.2
+)
+
+// LinkChain is where one URL of the message led (Facts.Links).
+type LinkChain = filters.LinkChain
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver resolves every hop. Required.
+	Resolver dnsrep.Querier
+	// Pages enables FOLLOW_KNOWN_BAD_PAGE and Learn; nil disables both.
+	Pages PageReputation
+	// Results persists follow results beyond the in-memory cache; nil
+	// keeps them in memory only.
+	Results linkfollow.ResultStore
+	Log     *slog.Logger
+	// DialContext and RootCAs replace the network dialer and the system
+	// roots (tests).
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	RootCAs     *x509.CertPool
+}
+
+// Check is the "follow" check.
+type Check struct {
+	cfg         Config
+	pages       PageReputation
+	log         *slog.Logger
+	f           *linkfollow.Follower
+	redirectors []string
+
+	// Counters for metrics (vigil_follow_<name>_total).
+	URLs       atomic.Int64 // URLs followed (cache hits included)
+	CacheHits  atomic.Int64
+	Forbidden  atomic.Int64
+	Unfinished atomic.Int64
+	Panics     atomic.Int64
+}
+
+// New returns the check for cfg (validated here too).
+func New(cfg Config, d Deps) (*Check, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	allow, _ := cfg.allowNetworks()
+	ports := make([]uint16, 0, len(cfg.AllowPorts))
+	for _, p := range cfg.AllowPorts {
+		ports = append(ports, uint16(p))
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	ttl := cfg.CacheTTL
+	if ttl == 0 {
+		ttl = -1 // the library's "off"
+	}
+	f, err := linkfollow.New(linkfollow.Options{
+		Resolver:           d.Resolver,
+		Guard:              linkfollow.Guard{Allow: allow, Ports: ports},
+		MaxHops:            cfg.MaxHops,
+		Timeout:            cfg.Timeout,
+		MaxBody:            cfg.MaxBody,
+		PerHostConcurrency: cfg.PerHostConcurrency,
+		UserAgent:          cfg.UserAgent,
+		CacheTTL:           ttl,
+		CacheSize:          cfg.CacheSize,
+		Store:              d.Results,
+		DialContext:        d.DialContext,
+		RootCAs:            d.RootCAs,
+		Log:                d.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow: %w", err)
+	}
+	c := &Check{cfg: cfg, pages: d.Pages, log: d.Log, f: f}
+	for _, h := range append(append([]string(nil), DefaultRedirectors...), cfg.RedirectorHosts...) {
+		c.redirectors = append(c.redirectors, strings.ToLower(strings.TrimRight(strings.TrimSpace(h), ".")))
+	}
+	return c, nil
+}
+
+// Name implements filters.Check.
+func (c *Check) Name() string { return "follow" }
+
+// budgetReserve is kept from the check's deadline to build the symbols.
+const budgetReserve = 50 * time.Millisecond
+
+// Run implements filters.Check. It returns within ctx and message_budget
+// whatever the servers do; URLs not finished by then are FOLLOW_UNFINISHED.
+func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
+	if !c.cfg.Enabled {
+		return nil, nil
+	}
+	chains := c.follow(ctx, m)
+	m.Facts.Links = chains
+	return c.symbols(ctx, m, chains), nil
+}
+
+// Chains returns the link chains Run found for m (Facts.Links).
+func (c *Check) Chains(m *filters.Message) []LinkChain { return m.Facts.Links }
+
+// HopDomains returns the registrable domains of every hop of every chain
+// Run followed for m, sorted, unique, excluding the domains the message
+// links to directly (those are already in Facts.Content.Domains).
+func (c *Check) HopDomains(m *filters.Message) []string {
+	direct := map[string]bool{}
+	for _, d := range m.Facts.Content.Domains {
+		direct[d] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, ch := range m.Facts.Links {
+		for _, h := range ch.Hops {
+			if h.Domain != "" && !direct[h.Domain] && !seen[h.Domain] {
+				seen[h.Domain] = true
+				out = append(out, h.Domain)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Learn follows m's links (mostly cache hits for a message seen recently)
+// and teaches PageReputation their landing-page fingerprints.
+func (c *Check) Learn(ctx context.Context, m *filters.Message, spam bool) error {
+	if c.pages == nil {
+		return nil
+	}
+	var errs []error
+	for _, ch := range c.follow(ctx, m) {
+		if ch.Fingerprint == "" {
+			continue
+		}
+		fp := c.fingerprintOf(ch)
+		if err := c.pages.Learn(ctx, fp, spam); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("follow: learn: %w", err)
+	}
+	return nil
+}
+
+// candidates returns the URLs to follow, deduplicated, at most max_urls.
+func (c *Check) candidates(m *filters.Message) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, u := range m.Facts.Content.URLs {
+		if len(out) >= c.cfg.MaxURLs {
+			break
+		}
+		n, err := urlcheck.Normalize(u.URL)
+		if err != nil || (n.Scheme != "http" && n.Scheme != "https") {
+			continue
+		}
+		key := linkfollow.CacheKey(n)
+		if seen[key] {
+			continue
+		}
+		if c.cfg.Mode == ModeRedirectors && !c.isRedirector(n.Host) {
+			continue
+		}
+		seen[key] = true
+		out = append(out, key)
+	}
+	return out
+}
+
+func (c *Check) isRedirector(host string) bool {
+	for _, r := range c.redirectors {
+		if host == r || strings.HasSuffix(host, "."+r) {
+			return true
+		}
+	}
+	return false
+}
+
+type indexed struct {
+	i int
+	r linkfollow.Result
+}
+
+// follow follows the candidates with a bounded worker pool within the
+// message budget. It always returns one chain per candidate.
+func (c *Check) follow(ctx context.Context, m *filters.Message) []LinkChain {
+	urls := c.candidates(m)
+	if len(urls) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(c.cfg.MessageBudget)
+	if d, ok := ctx.Deadline(); ok && d.Add(-budgetReserve).Before(deadline) {
+		deadline = d.Add(-budgetReserve)
+	}
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	jobs := make(chan int)
+	done := make(chan indexed, len(urls)) // buffered: a late worker never blocks
+	workers := min(c.cfg.Workers, len(urls))
+	for w := 0; w < workers; w++ {
+		go func() {
+			cur := -1
+			defer func() {
+				if p := recover(); p != nil {
+					c.Panics.Add(1)
+					c.log.Error("follow: panic", "panic", p, "stack", string(debug.Stack()))
+					if cur >= 0 {
+						done <- indexed{cur, linkfollow.Result{URL: urls[cur], Outcome: linkfollow.OutcomeFailed, Detail: fmt.Sprint("internal error: ", p)}}
+					}
+				}
+			}()
+			for i := range jobs {
+				cur = i
+				done <- indexed{i, c.f.Follow(bctx, urls[i])}
+				cur = -1
+			}
+		}()
+	}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.Panics.Add(1)
+			}
+		}()
+		defer close(jobs)
+		for i := range urls {
+			select {
+			case jobs <- i:
+			case <-bctx.Done():
+				return
+			}
+		}
+	}()
+
+	results := make([]linkfollow.Result, len(urls))
+	got := make([]bool, len(urls))
+	for n := 0; n < len(urls); {
+		select {
+		case r := <-done:
+			results[r.i], got[r.i] = r.r, true
+			n++
+		case <-bctx.Done():
+			// Follow honours bctx, so the workers return promptly; take
+			// what has arrived, the rest is unfinished.
+			for drained := false; !drained; {
+				select {
+				case r := <-done:
+					results[r.i], got[r.i] = r.r, true
+				default:
+					drained = true
+				}
+			}
+			n = len(urls)
+		}
+	}
+	chains := make([]LinkChain, len(urls))
+	for i, r := range results {
+		if !got[i] {
+			r = linkfollow.Result{URL: urls[i], Outcome: linkfollow.OutcomeUnfinished, Detail: "message budget exhausted"}
+		}
+		c.URLs.Add(1)
+		if r.Cached {
+			c.CacheHits.Add(1)
+		}
+		switch r.Outcome {
+		case linkfollow.OutcomeForbidden:
+			c.Forbidden.Add(1)
+		case linkfollow.OutcomeUnfinished:
+			c.Unfinished.Add(1)
+		}
+		chains[i] = chainOf(r)
+		c.log.Debug("follow", "url", r.URL, "outcome", r.Outcome, "hops", len(r.Hops), "cached", r.Cached, "detail", r.Detail)
+	}
+	return chains
+}
+
+func chainOf(r linkfollow.Result) LinkChain {
+	hops := make([]filters.LinkHop, len(r.Hops))
+	for i, h := range r.Hops {
+		hops[i] = filters.LinkHop{URL: h.URL, Host: h.Host, Domain: h.Domain, Addr: h.Addr, Status: h.Status, Via: string(h.Via)}
+	}
+	ch := LinkChain{
+		URL: r.URL, Outcome: string(r.Outcome), Detail: r.Detail, Hops: hops,
+		Kind: string(r.Sniffed.Kind), ContentType: r.ContentType, Sniffed: r.Sniffed.MIME,
+		LoginForm: r.PasswordForm, Cached: r.Cached,
+	}
+	if r.Sniffed.Magic != "" {
+		ch.Sniffed += " (" + r.Sniffed.Magic + ")"
+	}
+	if !r.Fingerprint.IsZero() {
+		ch.Fingerprint = fmt.Sprintf("%s/%016x", r.Fingerprint.Hash, r.Fingerprint.Sim)
+	}
+	return ch
+}
+
+func (c *Check) fingerprintOf(ch LinkChain) linkfollow.Fingerprint {
+	var fp linkfollow.Fingerprint
+	hash, sim, ok := strings.Cut(ch.Fingerprint, "/")
+	if !ok {
+		return fp
+	}
+	fp.Hash = hash
+	fmt.Sscanf(sim, "%x", &fp.Sim)
+	return fp
+}
+
+// brandHint is what the reader was told the link is about. The link text
+// is not in Facts yet (see the README); the From display name names the
+// brand a phish impersonates ("PayPal Service <x@evil.example>").
+func brandHint(m *filters.Message) string {
+	from := m.Header("From")
+	if a, err := mail.ParseAddress(from); err == nil {
+		return a.Name
+	}
+	if i := strings.IndexByte(from, '<'); i > 0 {
+		return strings.Trim(strings.TrimSpace(from[:i]), `"`)
+	}
+	return ""
+}
+
+// maxDetail bounds a symbol detail.
+const maxDetail = 600
+
+// symbols turns chains into symbols: at most one per name, its detail
+// naming up to three URLs, so a message with many bad links does not stack
+// scores.
+func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkChain) []filters.Symbol {
+	details := map[string][]string{}
+	add := func(name, detail string) { details[name] = append(details[name], detail) }
+	known := 0.0
+	var knownDetail string
+	hint := brandHint(m)
+	var domainChains []string
+	for _, ch := range chains {
+		if len(ch.Hops) > 1 {
+			var ds []string
+			for _, h := range ch.Hops {
+				d := h.Domain
+				if d == "" {
+					d = h.Host
+				}
+				if len(ds) == 0 || ds[len(ds)-1] != d {
+					ds = append(ds, d)
+				}
+			}
+			domainChains = append(domainChains, strings.Join(ds, ">"))
+		}
+		switch linkfollow.Outcome(ch.Outcome) {
+		case linkfollow.OutcomeForbidden:
+			add(SymForbidden, chainText(ch)+": "+ch.Detail)
+		case linkfollow.OutcomeLoop:
+			add(SymLoop, chainText(ch))
+		case linkfollow.OutcomeTooManyHops:
+			add(SymTooManyHops, ch.URL)
+		case linkfollow.OutcomeUnfinished:
+			add(SymUnfinished, ch.URL)
+		case linkfollow.OutcomeLanded:
+			last := ch.Hops[len(ch.Hops)-1].URL
+			switch linkfollow.Kind(ch.Kind) {
+			case linkfollow.KindExecutable:
+				add(SymExecutable, last+" "+ch.Sniffed)
+			case linkfollow.KindArchive:
+				add(SymArchive, last+" "+ch.Sniffed)
+			case linkfollow.KindScript:
+				add(SymScript, last+" "+ch.Sniffed)
+			case linkfollow.KindMacroDoc:
+				add(SymMacroDoc, last+" "+ch.Sniffed)
+			}
+			if ch.LoginForm {
+				hops := make([]linkfollow.Hop, len(ch.Hops))
+				for i, h := range ch.Hops {
+					hops[i] = linkfollow.Hop{URL: h.URL, Host: h.Host, Domain: h.Domain, Addr: h.Addr, Status: h.Status, Via: linkfollow.Via(h.Via)}
+				}
+				r := linkfollow.Result{Hops: hops, PasswordForm: true}
+				if brand, ok := r.LoginMismatch(hint); ok {
+					add(SymLoginForm, fmt.Sprintf("%s on %s, brand %q", last, r.FinalDomain(), brand))
+				}
+			}
+			if c.pages != nil && ch.Fingerprint != "" {
+				spam, ham, err := c.pages.Seen(ctx, c.fingerprintOf(ch))
+				if err != nil {
+					c.log.Debug("follow: page reputation", "url", last, "err", err)
+					break
+				}
+				if s := pageScore(spam, ham); s > known {
+					known = s
+					knownDetail = fmt.Sprintf("%s spam=%.1f ham=%.1f", last, spam, ham)
+				}
+			}
+		}
+	}
+	var out []filters.Symbol
+	for name, ds := range details {
+		out = append(out, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: joinDetail(ds)})
+	}
+	if known > 0 {
+		out = append(out, filters.Symbol{Name: SymKnownBadPage, Score: known, Detail: knownDetail})
+	}
+	if len(domainChains) > 0 {
+		out = append(out, filters.Symbol{Name: SymRedirectDomain, Score: DefaultScores[SymRedirectDomain], Detail: joinDetail(domainChains)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// pageScore is cap × (2p−1), p = (spam+1)/(spam+ham+2), as the reputation
+// check scores keys; 0 below the evidence and lean thresholds.
+func pageScore(spam, ham float64) float64 {
+	if spam+ham < minPageEvidence {
+		return 0
+	}
+	lean := 2*(spam+1)/(spam+ham+2) - 1
+	if lean < minLean {
+		return 0
+	}
+	return math.Round(DefaultScores[SymKnownBadPage]*lean*100) / 100
+}
+
+func chainText(ch LinkChain) string {
+	var parts []string
+	for _, h := range ch.Hops {
+		s := h.URL
+		if h.Addr.IsValid() && h.Status == 0 {
+			s += " [" + h.Addr.String() + "]"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " -> ")
+}
+
+func joinDetail(ds []string) string {
+	sort.Strings(ds)
+	extra := 0
+	if len(ds) > 3 {
+		extra = len(ds) - 3
+		ds = ds[:3]
+	}
+	s := strings.Join(ds, "; ")
+	if extra > 0 {
+		s += fmt.Sprintf("; +%d more", extra)
+	}
+	if len(s) > maxDetail {
+		s = s[:maxDetail] + "..."
+	}
+	return s
+}
