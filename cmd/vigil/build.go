@@ -98,6 +98,7 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 		Store:      store,
 		Reputation: c.Reputation,
 		Follow:     c.Follow,
+		Bayes:      c.Bayes,
 	})
 	if err != nil {
 		rt.close()

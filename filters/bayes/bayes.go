@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
@@ -59,10 +60,11 @@ func tokenValue(tok string) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Robinson's parameters (Gary Robinson, "A Statistical Approach to the Spam
-// Problem", Linux Journal 2003; as SpamBayes's defaults): a token seen n
-// times has probability (S*X + n*p)/(S + n), only tokens with |f-0.5| >=
-// MinDev count, at most MaxClues of them, the most extreme first.
+// Params are Robinson's parameters (Gary Robinson, "A Statistical Approach
+// to the Spam Problem", Linux Journal 2003): a token seen n times has
+// probability f = (S*X + n*p)/(S + n); only tokens with |f-0.5| >= MinDev
+// count, at most MaxClues of them (0: all, as Bogofilter), the most extreme
+// first.
 type Params struct {
 	S        float64
 	X        float64
@@ -76,9 +78,9 @@ type Params struct {
 	Balance float64
 }
 
-// DefaultParams are the textbook values (s=1, x=0.5, min_dev 0.1, 150
-// clues), checked by cross-validation inside the training folders of the
-// SpamAssassin corpus, see README.md.
+// DefaultParams are the textbook s=1, x=0.5, min_dev 0.1, with every clue
+// rather than SpamBayes's 150 most extreme: chosen by cross-validation
+// inside the training folders of the SpamAssassin corpus (README.md).
 var DefaultParams = Params{S: 1, X: 0.5, MinDev: 0.1, MaxClues: 0}
 
 // Score is the classifier's answer for one message.
@@ -178,7 +180,17 @@ type Check struct {
 	cfg    Config
 	params Params
 	log    *slog.Logger
+
+	// gate remembers, for gateTTL, that too few messages were learned for
+	// the classifier to speak, so an untrained classifier costs neither
+	// tokenizing nor a large store read per message.
+	gateMu    sync.Mutex
+	gateUntil time.Time
+	gateTTL   time.Duration
 }
+
+// gateTTL is how long "not enough learned yet" is trusted.
+const gateTTL = 10 * time.Second
 
 // NewCheck returns the check reading token counts from store (the
 // reputation store).
@@ -189,7 +201,7 @@ func NewCheck(store reputation.Store, cfg Config, log *slog.Logger) (*Check, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Check{store: store, cfg: cfg, params: DefaultParams, log: log}, nil
+	return &Check{store: store, cfg: cfg, params: DefaultParams, log: log, gateTTL: gateTTL}, nil
 }
 
 // Name implements filters.Check.
@@ -214,6 +226,9 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 // Score tokenises m and classifies it; the Score has Prob 0.5 and no
 // clues when fewer than min_spam/min_ham messages were learned.
 func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
+	if c.untrained(ctx) {
+		return Score{Prob: 0.5}, nil
+	}
 	toks := Tokenize(m, c.cfg.MaxTokens)
 	ids := make([]string, 0, len(toks)+1)
 	for _, t := range toks {
@@ -234,9 +249,26 @@ func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
 	}
 	nspam, nham := counts[0].Spam, counts[0].Ham
 	if nspam < c.cfg.MinSpam || nham < c.cfg.MinHam {
+		c.closeGate()
 		return Score{Prob: 0.5, Spam: nspam, Ham: nham}, nil
 	}
 	return Classify(c.params, nspam, nham, counts[1:]), nil
+}
+
+// untrained reports whether the classifier is known (within gateTTL) to
+// have too few learned messages. It never reads the store itself: the
+// first message after the gate expires takes the full path, whose single
+// read tells again.
+func (c *Check) untrained(context.Context) bool {
+	c.gateMu.Lock()
+	defer c.gateMu.Unlock()
+	return time.Now().Before(c.gateUntil)
+}
+
+func (c *Check) closeGate() {
+	c.gateMu.Lock()
+	c.gateUntil = time.Now().Add(c.gateTTL)
+	c.gateMu.Unlock()
 }
 
 // symbol maps a score to BAYES_SPAM / BAYES_HAM, or nothing in the unsure

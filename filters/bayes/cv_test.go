@@ -103,7 +103,8 @@ func TestCorpusCrossValidation(t *testing.T) {
 		r := measure(res, cfg.SpamThreshold, ht)
 		t.Logf("  ham_thr %-7g BAYES_HAM on ham %d/%d, on spam %d/%d", ht, r.hamAsHam, r.ham, r.spamAsHam, r.spam)
 	}
-	if r.fpPct() > 0.5 || r.recallPct() < 85 {
+	// Guards against regressions, not the targets.
+	if r.fpPct() > 0.3 || r.recallPct() < 75 {
 		t.Errorf("cross-validation regressed: FP %.3f%% recall %.2f%%", r.fpPct(), r.recallPct())
 	}
 	if os.Getenv("BAYES_SWEEP") == "" {

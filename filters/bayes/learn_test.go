@@ -149,6 +149,7 @@ func TestCheckGatingAndBatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	check.gateTTL = 0 // see TestUntrainedGate
 	spam := textMessage(t, "new-spam", "cheap pills offer", "buy cheap pills casino winner")
 	ham := textMessage(t, "new-ham", "meeting notes", "the meeting agenda for the project review")
 	unsure := textMessage(t, "new-unsure", "hello", "completely unrelated words here")
@@ -300,4 +301,34 @@ func TestConfig(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestUntrainedGate: an untrained classifier reads the store once, then
+// skips tokenizing and reading for gateTTL.
+func TestUntrainedGate(t *testing.T) {
+	ctx := context.Background()
+	mem := newMemStore()
+	store := &countingStore{Store: mem}
+	cfg := DefaultConfig()
+	cfg.MinSpam, cfg.MinHam = 5, 5
+	check, err := NewCheck(store, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := textMessage(t, "x", "cheap pills offer", "buy cheap pills casino winner")
+	for i := 0; i < 3; i++ {
+		if syms, err := check.Run(ctx, m); err != nil || len(syms) != 0 {
+			t.Fatalf("untrained: %v %v", syms, err)
+		}
+	}
+	if store.calls != 1 {
+		t.Fatalf("%d store reads for 3 messages while untrained, want 1", store.calls)
+	}
+	train(t, mem, 10, 10)
+	check.gateMu.Lock()
+	check.gateUntil = time.Time{} // the gate expires
+	check.gateMu.Unlock()
+	if syms, err := check.Run(ctx, m); err != nil || len(syms) != 1 {
+		t.Fatalf("after training and gate expiry: %v %v", syms, err)
+	}
 }

@@ -40,12 +40,14 @@ const (
 const (
 	minWordLen = 2
 	maxWordLen = 20
-	// maxPairs bounds the word pairs taken from one text, so pairs of a
-	// long message do not crowd out everything else under the token cap.
+	// maxTextWords bounds the words (and so the pairs) taken from one
+	// text; the token cap bounds what is kept of them.
 	maxTextWords = 4000
 	// maxParts bounds the MIME structure walk.
 	maxParts = 40
 	maxDepth = 4
+	// maxStructureBytes bounds the body bytes read for the structure.
+	maxStructureBytes = 1 << 20
 	// maxHeaderNames bounds the field-name tokens of one message.
 	maxHeaderNames = 60
 )
@@ -233,7 +235,10 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 		return
 	}
 	budget := maxParts
-	s := structure(m.Body.Reader(), mt, params["boundary"], 0, &budget)
+	// The walk reads at most maxStructureBytes of the body: the parts
+	// that tell a message's kind come first, and an attachment of many
+	// megabytes must not make scoring cost its size.
+	s := structure(io.LimitReader(m.Body.Reader(), maxStructureBytes), mt, params["boundary"], 0, &budget)
 	t.add(prefixHeader + "mime:" + capLen(s, 120))
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '(' || r == ')' || r == ',' }) {
 		t.add(prefixHeader + "part:" + part)
@@ -383,9 +388,6 @@ func wordToken(w string) string {
 			cur = "id"
 		}
 		return cur + "#" + strconv.Itoa(min(digits, 12))
-	}
-	if n < minWordLen && letters > 0 {
-		return ""
 	}
 	if n < minWordLen {
 		return ""

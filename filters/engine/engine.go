@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth"
 	"github.com/vigilmail/vigil/filters/auth/authres"
+	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
@@ -44,6 +46,7 @@ type Options struct {
 	Store      reputation.Store
 	Reputation reputation.Config
 	Follow     follow.Config
+	Bayes      bayes.Config
 }
 
 // DNS is what the engine needs of the resolver.
@@ -68,7 +71,10 @@ type Engine struct {
 	// Learning runs the fact-producing checks on a reported message.
 	content *content.Check
 	follow  *follow.Check
-	ns      *nameservers.Check
+	// autolearn queues verdicts far past the thresholds for learning off
+	// the message path (bbolt fsyncs); nil when auto-learning is off.
+	autolearn chan autolearnJob
+	ns        *nameservers.Check
 }
 
 // New builds the engine. The stage of every check is decided here.
@@ -146,6 +152,16 @@ func New(o Options) (*Engine, error) {
 	}
 	if o.Store != nil {
 		add(filters.StageReputation, reputation.NewCheck(o.Store, o.Reputation, o.Log))
+		if o.Bayes.Enabled {
+			bc, err := bayes.NewCheck(o.Store, o.Bayes, o.Log)
+			if err != nil {
+				return nil, fmt.Errorf("engine: %w", err)
+			}
+			add(filters.StageReputation, bc)
+		}
+		if o.Bayes.Autolearn.Enabled {
+			e.autolearn = make(chan autolearnJob, autolearnQueue)
+		}
 	}
 
 	known := map[string]bool{}
@@ -162,13 +178,20 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// Start begins background work (blocklist health probes) until Close.
+// Start begins background work (blocklist health probes, auto-learning)
+// until Close.
 func (e *Engine) Start() {
-	if e.dnsbl == nil || e.cancel != nil {
+	if e.cancel != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	if e.autolearn != nil {
+		go e.autolearnLoop(ctx)
+	}
+	if e.dnsbl == nil {
+		return
+	}
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -200,7 +223,20 @@ func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 // Judge runs the pipeline and decides.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
 	syms := e.pipeline.Run(ctx, m)
-	return filters.Decide(syms, e.opts.Policy)
+	v := filters.Decide(syms, e.opts.Policy)
+	if e.autolearn != nil {
+		if spam, ok := bayes.AutoLearn(e.opts.Bayes.Autolearn, m, v); ok {
+			// The milter releases the body spool once the verdict is sent:
+			// learn from a copy.
+			if c, ok := snapshot(m); ok {
+				select {
+				case e.autolearn <- autolearnJob{m: c, spam: spam}:
+				default: // queue full: skip rather than hold mail
+				}
+			}
+		}
+	}
+	return v
 }
 
 // spamHeaders are the names we add; incoming copies are forgeries.
@@ -311,4 +347,30 @@ func stripComments(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// autolearnMaxBody bounds the body copied for auto-learning.
+const autolearnMaxBody = 1 << 20
+
+// snapshot copies what learning reads of m (headers, body, facts) so it
+// outlives the milter's spool.
+func snapshot(m *filters.Message) (*filters.Message, bool) {
+	c := &filters.Message{
+		Envelope: m.Envelope,
+		Headers:  append([]filters.Header(nil), m.Headers...),
+		Size:     m.Size,
+		Received: m.Received,
+		Facts:    m.Facts,
+	}
+	if m.Body != nil {
+		if m.Body.Size() > autolearnMaxBody {
+			return nil, false
+		}
+		b, err := io.ReadAll(m.Body.Reader())
+		if err != nil {
+			return nil, false
+		}
+		c.Body = filters.BytesBody(b)
+	}
+	return c, true
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/content"
+	"github.com/vigilmail/vigil/filters/reputation"
 )
 
 func newEngine(t *testing.T, p filters.Policy, failClosed ...string) *Engine {
@@ -91,5 +93,42 @@ func TestUnknownFailClosedCheck(t *testing.T) {
 	_, err := New(Options{Policy: filters.Policy{Tag: 5, Reject: 15}, FailClosed: []string{"nosuch"}, Pipeline: filters.NewPipeline(time.Second, time.Second, nil), Content: content.DefaultConfig()})
 	if err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAutolearn(t *testing.T) {
+	store, err := reputation.Open(reputation.Config{Backend: "bbolt", Path: t.TempDir(), HalfLife: reputation.Duration(30 * 24 * time.Hour),
+		MinEvidence: 3, Timeout: reputation.Duration(time.Second), Caps: reputation.DefaultConfig().Caps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	bc := bayes.DefaultConfig()
+	bc.Autolearn.Enabled = true
+	bc.Autolearn.SpamScore = 10
+	e, err := New(Options{Policy: filters.Policy{Tag: 5, Reject: 15, Scores: map[string]float64{"MISSING_MESSAGE_ID": 30}},
+		Pipeline: filters.NewPipeline(time.Second, 2*time.Second, nil), AuthservID: "mx.test",
+		Content: content.DefaultConfig(), Store: store, Reputation: reputation.DefaultConfig(), Bayes: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	defer e.Close()
+	m, _ := filters.ParseMessage(strings.NewReader("From: a@b.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nSubject: win money\n\ncheap pills casino\n"), 1<<20)
+	if v := e.Judge(context.Background(), m); v.Action != filters.Reject {
+		t.Fatalf("verdict %s", v.Action)
+	}
+	// The spool behind m is gone after the verdict; learning uses a copy.
+	m.Body = nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := store.Counts(context.Background(), []string{"bayes:#messages"})
+		if err == nil && c[0].Spam > 0.99 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("auto-learned spam count %+v %v", c, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

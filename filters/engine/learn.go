@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/reputation"
 )
 
@@ -20,6 +22,40 @@ type LearnOutcome struct {
 	// ARF is set when the input was an RFC 5965 feedback report and the
 	// enclosed original was learned instead.
 	ARF bool `json:"arf,omitempty"`
+	// Bayes is what the classifier learned (nil when it is off).
+	Bayes *bayes.LearnResult `json:"bayes,omitempty"`
+}
+
+// autolearnQueue bounds the verdicts waiting to be auto-learned.
+const autolearnQueue = 256
+
+type autolearnJob struct {
+	m    *filters.Message
+	spam bool
+}
+
+// autolearnLoop learns queued verdicts into the classifier until ctx ends.
+func (e *Engine) autolearnLoop(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.opts.Log.Error("autolearn panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-e.autolearn:
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			res, err := bayes.Learn(lctx, e.opts.Store, j.m, j.spam, e.opts.Bayes)
+			cancel()
+			if err != nil {
+				e.opts.Log.Warn("autolearn failed", "queue_id", j.m.Envelope.QueueID, "err", err)
+				continue
+			}
+			e.opts.Log.Debug("autolearned", "queue_id", j.m.Envelope.QueueID, "class", res.Class, "outcome", res.Outcome)
+		}
+	}
 }
 
 // LearnRaw learns one raw message as spam or ham. An ARF report
@@ -55,7 +91,17 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Clas
 	}
 	res, err := reputation.Learn(ctx, e.opts.Store, m, class)
 	out.LearnResult = res
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	if e.opts.Bayes.Enabled {
+		br, err := bayes.Learn(ctx, e.opts.Store, m, class == reputation.Spam, e.opts.Bayes)
+		if err != nil {
+			return out, err
+		}
+		out.Bayes = &br
+	}
+	return out, nil
 }
 
 // facts runs the fact-producing checks in stage order.

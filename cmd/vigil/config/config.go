@@ -20,6 +20,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth"
+	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
@@ -49,6 +50,8 @@ type Config struct {
 	// Reputation is the feedback-learned store (bbolt in reputation.path
 	// by default, or Redis).
 	Reputation reputation.Config `yaml:"reputation"`
+	// Bayes is the statistical content classifier (learned from feedback).
+	Bayes bayes.Config `yaml:"bayes"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
@@ -164,6 +167,7 @@ func Default() Config {
 		Content:    content.DefaultConfig(),
 		Reputation: reputation.DefaultConfig(),
 		Follow:     follow.DefaultConfig(),
+		Bayes:      bayes.DefaultConfig(),
 		Admin:      Admin{MaxBody: 64 << 20},
 	}
 }
@@ -299,7 +303,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation, c.Follow} {
+	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -325,7 +329,7 @@ func (c *Config) Validate() error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}
