@@ -100,10 +100,37 @@ func serveVigil(b testing.TB) string {
 
 // serveVigilProcess runs `vigil serve` as its own process, as in
 // production, with DNS from a loopback server in this process.
-func serveVigilProcess(b *testing.B) string {
+func serveVigilProcess(b *testing.B) string { return startVigilProcess(b, false) }
+
+// serveVigilTrained is serveVigilProcess with a trained classifier: 60
+// spam and 60 ham learned first, so bayes tokenizes and reads every message.
+func serveVigilTrained(b *testing.B) string { return startVigilProcess(b, true) }
+
+func startVigilProcess(b *testing.B, trained bool) string {
 	bin := vigilBinary(b)
 	srv := dnstest.NewServer(b, loadZone)
 	dir := b.TempDir()
+	if trained {
+		cfg := filepath.Join(dir, "learn.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(loadBenchConfig, srv.Addr(), dir)), 0o644)
+		words := strings.Fields("cheap pills casino winner lottery offer meeting agenda project review draft budget invoice team lunch report quarterly")
+		for _, class := range []string{"spam", "ham"} {
+			var files []string
+			for i := 0; i < 60; i++ {
+				var body strings.Builder
+				for j := 0; j < 40; j++ {
+					body.WriteString(words[(i*7+j*3+len(class))%len(words)] + " ")
+				}
+				p := filepath.Join(dir, fmt.Sprintf("%s%d.eml", class, i))
+				os.WriteFile(p, []byte(fmt.Sprintf("From: x%d@%s.test\nSubject: %s %d\nMessage-ID: <%d@%s>\n\n%s\n", i, class, class, i, i, class, body.String())), 0o644)
+				files = append(files, p)
+			}
+			out, err := exec.Command(bin, append([]string{"learn", "--" + class, "--config", cfg}, files...)...).CombinedOutput()
+			if err != nil {
+				b.Fatalf("learn: %v\n%s", err, out)
+			}
+		}
+	}
 	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(b))
 	cfg := filepath.Join(dir, "vigil.yaml")
 	body := fmt.Sprintf(loadBenchConfig, srv.Addr(), dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr)
@@ -139,7 +166,7 @@ func BenchmarkMilterLoad(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		serve func(*testing.B) string
-	}{{"null", serveNull}, {"vigil", func(b *testing.B) string { return serveVigil(b) }}, {"vigil-process", serveVigilProcess}} {
+	}{{"null", serveNull}, {"vigil", func(b *testing.B) string { return serveVigil(b) }}, {"vigil-process", serveVigilProcess}, {"vigil-process-trained", serveVigilTrained}} {
 		b.Run(tc.name, func(b *testing.B) {
 			addr := tc.serve(b)
 			o := miltertest.Options{Addr: addr, Conns: 16, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
