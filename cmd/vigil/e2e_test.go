@@ -94,7 +94,7 @@ type headerExpect struct {
 }
 
 // vigilConfigData fills the vigil.yaml template (scenarios rarely need it:
-// the harness adds milter, data_dir, log, dns and reputation itself).
+// the harness adds milter, log, dns and reputation itself).
 type vigilConfigData struct {
 	Listen        string // "inet:127.0.0.1:PORT"
 	DNS           string // "127.0.0.1:PORT" of the stub resolver
@@ -347,10 +347,11 @@ func (l *lockedBuffer) String() string {
 func vigilBaseConfig(d vigilConfigData) []configSection {
 	return []configSection{
 		{key: "milter", text: fmt.Sprintf("milter: {listen: %q, shutdown_timeout: 10s}\n", d.Listen)},
-		{key: "data_dir", text: fmt.Sprintf("data_dir: %q\n", filepath.Join(d.Dir, "data")), optional: true},
 		{key: "log", text: "log: {level: debug}\n", optional: true},
-		{key: "dns", text: fmt.Sprintf("dns: {servers: [%q], timeout: 2s}\n", d.DNS), optional: true},
-		{key: "reputation", text: fmt.Sprintf("reputation: {path: %q}\n", d.ReputationDir), optional: true},
+		// Never optional: without them Vigil would use /etc/resolv.conf
+		// (not loopback here) and /var/lib/vigil.
+		{key: "dns", text: fmt.Sprintf("dns: {servers: [%q], timeout: 2s}\n", d.DNS)},
+		{key: "reputation", text: fmt.Sprintf("reputation: {path: %q}\n", d.ReputationDir)},
 	}
 }
 
