@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
@@ -121,7 +122,13 @@ func New(o Options) (*Engine, error) {
 		// Stage links: where the links lead; every hop is a linked domain
 		// for the stages after it.
 		if o.Follow.Enabled {
-			fc, err := follow.New(o.Follow, follow.Deps{Resolver: o.Resolver, Log: o.Log})
+			deps := follow.Deps{Resolver: o.Resolver, Log: o.Log}
+			// Results outlive the process (and, on Redis, the node) when
+			// the store can hold them.
+			if rs, ok := o.Store.(reputation.ResultStore); ok {
+				deps.Results = rs
+			}
+			fc, err := follow.New(o.Follow, deps)
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
@@ -188,6 +195,9 @@ func (e *Engine) Start() {
 	e.cancel = cancel
 	if e.autolearn != nil {
 		go e.autolearnLoop(ctx)
+	}
+	if p, ok := e.opts.Store.(pruner); ok {
+		go e.pruneLoop(ctx, p)
 	}
 	if e.dnsbl == nil {
 		return
@@ -373,4 +383,42 @@ func snapshot(m *filters.Message) (*filters.Message, bool) {
 		c.Body = filters.BytesBody(b)
 	}
 	return c, true
+}
+
+// pruner is the bbolt store's housekeeping (Redis expires keys itself).
+type pruner interface {
+	Prune(ctx context.Context, before time.Time, minTotal float64) (records, counts int, err error)
+}
+
+// pruneEvery is how often the embedded store drops what has decayed away.
+const pruneEvery = 24 * time.Hour
+
+// pruneLoop prunes the store a minute after start and then daily: message
+// records older than eight half-lives (their evidence is under 0.4%) and
+// counts decayed below 0.05, and expired link results.
+func (e *Engine) pruneLoop(ctx context.Context, p pruner) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.opts.Log.Error("store prune panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hl := time.Duration(e.opts.Reputation.HalfLife)
+		if hl > 0 {
+			records, counts, err := p.Prune(ctx, time.Now().Add(-8*hl), 0.05)
+			if err != nil {
+				e.opts.Log.Warn("store prune failed", "err", err)
+			} else {
+				e.opts.Log.Info("store pruned", "records", records, "counts", counts)
+			}
+		}
+		t.Reset(pruneEvery)
+	}
 }

@@ -49,7 +49,7 @@ func OpenBolt(dir string, halfLife, lockWait time.Duration) (*BoltStore, error) 
 		return nil, fmt.Errorf("reputation: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketCounts, bucketMessages} {
+		for _, b := range [][]byte{bucketCounts, bucketMessages, bucketResults} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -267,7 +267,8 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 			}
 			k, v = c.Next()
 		}
-		return nil
+		_, err := pruneResults(tx, now)
+		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("reputation: prune: %w", err)

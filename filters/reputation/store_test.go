@@ -567,3 +567,68 @@ func TestOpenBolt(t *testing.T) {
 		t.Fatalf("Open with a bad backend: %v", err)
 	}
 }
+
+func TestResultStore(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) ResultStore{
+		"bbolt": func(t *testing.T) ResultStore {
+			s, err := OpenBolt(t.TempDir(), time.Hour, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"redis": func(t *testing.T) ResultStore {
+			cfg := DefaultConfig()
+			cfg.Backend = "redis"
+			cfg.Redis.Addr = startRedis(t)
+			cfg.Redis.Prefix = "results-test:"
+			s, err := OpenRedis(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			if _, ok, err := s.LoadResult(ctx, "http://a.example/x"); ok || err != nil {
+				t.Fatalf("empty store: %v %v", ok, err)
+			}
+			if err := s.SaveResult(ctx, "http://a.example/x", []byte(`{"outcome":"landed"}`), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			long := "http://a.example/" + strings.Repeat("p", 2000)
+			if err := s.SaveResult(ctx, long, []byte("long"), time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok, err := s.LoadResult(ctx, "http://a.example/x"); !ok || err != nil || string(v) != `{"outcome":"landed"}` {
+				t.Fatalf("load: %q %v %v", v, ok, err)
+			}
+			if v, ok, _ := s.LoadResult(ctx, long); !ok || string(v) != "long" {
+				t.Fatalf("long key: %q %v", v, ok)
+			}
+			if err := s.SaveResult(ctx, "big", make([]byte, maxResultValue+1), time.Hour); err == nil {
+				t.Fatal("oversized value accepted")
+			}
+		})
+	}
+	// Expiry on bbolt (Redis expires by itself).
+	b, err := OpenBolt(t.TempDir(), time.Hour, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now()
+	b.now = func() time.Time { return now }
+	b.SaveResult(context.Background(), "k", []byte("v"), time.Minute)
+	b.now = func() time.Time { return now.Add(2 * time.Minute) }
+	if _, ok, _ := b.LoadResult(context.Background(), "k"); ok {
+		t.Fatal("expired result returned")
+	}
+	if _, _, err := b.Prune(context.Background(), now, 0); err != nil {
+		t.Fatal(err)
+	}
+}
