@@ -61,7 +61,6 @@ follow: {enabled: true, mode: all, allow_networks: [127.0.0.0/8], allow_ports: [
 
 	// A second process finds the result in the store: no second fetch.
 	code, out, stderr = runVigil(t, msg(2, "http://short.test:"+port+"/r"), "check", "--json", "--config", cfg)
-	_ = stderr
 	if code != 0 || !strings.Contains(out, `"cached": true`) || !strings.Contains(out, "FOLLOW_EXECUTABLE") {
 		t.Fatalf("persisted follow result not used: %d\n%s\n%s", code, out, stderr)
 	}

@@ -154,7 +154,7 @@ type extractor struct {
 	malformed []string
 
 	urls      []filters.URL
-	urlSeen   map[string]bool
+	urlSeen   map[string]int // URL -> index in urls
 	urlsLost  int
 	domains   map[string]bool
 	kept      bytes.Buffer
@@ -180,7 +180,7 @@ func newExtractor(ctx context.Context, cfg Config) *extractor {
 	return &extractor{
 		ctx: ctx, cfg: cfg,
 		limits:    map[string]string{},
-		urlSeen:   map[string]bool{},
+		urlSeen:   map[string]int{},
 		domains:   map[string]bool{},
 		imgSeen:   map[string]int{},
 		hiddenWhy: map[string]bool{},
@@ -463,7 +463,7 @@ func (x *extractor) text(s, source string, visible bool) {
 		if f.Obfuscated && f.Kind != urlcheck.KindEmail {
 			x.note(&x.obfuscated, f.Text)
 		}
-		x.addURL(f.URL, f.Kind == urlcheck.KindEmail, source)
+		x.addURL(f.URL, f.Kind == urlcheck.KindEmail, source, "")
 	}
 }
 
@@ -491,7 +491,7 @@ func (x *extractor) note(list *[]string, s string) {
 }
 
 // addRaw normalises a URL found in HTML or CSS and adds it.
-func (x *extractor) addRaw(raw, source string) (urlcheck.URL, bool) {
+func (x *extractor) addRaw(raw, source, text string) (urlcheck.URL, bool) {
 	raw = strings.TrimSpace(raw)
 	if strings.HasPrefix(raw, "//") {
 		raw = "http:" + raw // scheme-relative: mail clients fetch it as http(s)
@@ -502,9 +502,9 @@ func (x *extractor) addRaw(raw, source string) (urlcheck.URL, bool) {
 	}
 	switch u.Scheme {
 	case "http", "https", "ftp":
-		x.addURL(u, false, source)
+		x.addURL(u, false, source, text)
 	case "mailto":
-		x.addURL(u, true, source)
+		x.addURL(u, true, source, text)
 	case "javascript":
 		// Links hidden in script URLs are still links.
 		x.text(percentDecodeLoose(strings.TrimPrefix(u.String, "javascript:")), source, false)
@@ -515,22 +515,35 @@ func (x *extractor) addRaw(raw, source string) (urlcheck.URL, bool) {
 }
 
 // addURL records u (and the targets of a redirect wrapper) and its domain.
-func (x *extractor) addURL(u urlcheck.URL, email bool, source string) {
+// text is the anchor text of the link, "" when it has none; a URL seen
+// before without text takes the first text it is linked with.
+func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if u.Domain != "" {
 		x.domains[u.Domain] = true
 	}
 	if email {
 		return // addresses count as linked domains, not as URLs
 	}
-	if x.urlSeen[u.String] {
+	if i, ok := x.urlSeen[u.String]; ok {
+		if text != "" && x.urls[i].Text == "" {
+			x.urls[i].Text = text
+			// The targets of a wrapper are where the anchor leads, so
+			// they take its text too (only those already recorded: the
+			// URL set does not depend on the order links were seen).
+			for _, hop := range urlcheck.Unwrap(u) {
+				if j, ok := x.urlSeen[hop.String]; ok && x.urls[j].Text == "" {
+					x.urls[j].Text = text
+				}
+			}
+		}
 		return
 	}
 	if len(x.urls) >= x.cfg.MaxURLs {
 		x.urlsLost++
 		return
 	}
-	x.urlSeen[u.String] = true
-	x.urls = append(x.urls, filters.URL{URL: u.String, Host: u.Host, Domain: u.Domain, Source: source})
+	x.urlSeen[u.String] = len(x.urls)
+	x.urls = append(x.urls, filters.URL{URL: u.String, Host: u.Host, Domain: u.Domain, Source: source, Text: text})
 	if u.Userinfo {
 		x.note(&x.userinfo, u.String)
 	}
@@ -547,7 +560,7 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source string) {
 		return
 	}
 	for _, hop := range urlcheck.Unwrap(u) {
-		x.addURL(hop, false, SourceRedirectParam)
+		x.addURL(hop, false, SourceRedirectParam, text)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
@@ -57,21 +58,21 @@ func (x *extractor) html(b []byte, shown bool) {
 
 	doc.Find("a[href], area[href]").Each(func(_ int, s *goquery.Selection) {
 		href, _ := s.Attr("href")
-		u, ok := x.addRaw(resolve(href), SourceHTML)
+		u, ok := x.addRaw(resolve(href), SourceHTML, anchorText(s.Get(0)))
 		if ok && shown {
 			x.checkAnchor(s, u)
 		}
 	})
 	doc.Find("form[action]").Each(func(_ int, s *goquery.Selection) {
 		v, _ := s.Attr("action")
-		x.addRaw(resolve(v), SourceForm)
+		x.addRaw(resolve(v), SourceForm, "")
 	})
 	doc.Find("iframe[src], frame[src], embed[src], script[src], link[href]").Each(func(_ int, s *goquery.Selection) {
 		v, ok := s.Attr("src")
 		if !ok {
 			v, _ = s.Attr("href")
 		}
-		x.addRaw(resolve(v), SourceHTML)
+		x.addRaw(resolve(v), SourceHTML, "")
 	})
 	doc.Find("meta[http-equiv][content]").Each(func(_ int, s *goquery.Selection) {
 		if he, _ := s.Attr("http-equiv"); !strings.EqualFold(strings.TrimSpace(he), "refresh") {
@@ -79,7 +80,7 @@ func (x *extractor) html(b []byte, shown bool) {
 		}
 		v, _ := s.Attr("content")
 		if i := strings.Index(strings.ToLower(v), "url="); i >= 0 {
-			x.addRaw(resolve(strings.Trim(strings.TrimSpace(v[i+4:]), `'"`)), SourceMetaRefresh)
+			x.addRaw(resolve(strings.Trim(strings.TrimSpace(v[i+4:]), `'"`)), SourceMetaRefresh, "")
 		}
 	})
 	doc.Find("img, input[type=image], video[poster]").Each(func(_ int, s *goquery.Selection) {
@@ -229,6 +230,105 @@ func dimension(v string) int {
 		return -1
 	}
 	return n
+}
+
+// maxLinkText caps filters.URL.Text, in bytes.
+const maxLinkText = 200
+
+// anchorText returns the visible text of an <a> element, or the alt text
+// of an <area> (HTML §4.8.14: the alt of an area with href is its link
+// text). A link with no text but an image says what the image's alt says.
+// Whitespace is collapsed; hidden subtrees, script and style are skipped;
+// the result is valid UTF-8 of at most maxLinkText bytes.
+func anchorText(n *html.Node) string {
+	if n == nil {
+		return ""
+	}
+	var b strings.Builder
+	if n.DataAtom == atom.Area {
+		b.WriteString(attr(n, "alt"))
+	} else {
+		var alt string
+		var walk func(*html.Node, int)
+		walk = func(n *html.Node, depth int) {
+			if depth >= maxHTMLDepth || b.Len() > 4*maxLinkText {
+				return
+			}
+			switch n.Type {
+			case html.TextNode:
+				b.WriteString(n.Data)
+				return
+			case html.ElementNode:
+				switch n.DataAtom {
+				case atom.Script, atom.Style, atom.Template:
+					return
+				case atom.Img:
+					if alt == "" {
+						alt = attr(n, "alt")
+					}
+				}
+				if hiddenElement(n) {
+					return
+				}
+			}
+			// Inline elements join their text ("Pay<b>Pal</b>"); block
+			// ones and line breaks separate it.
+			sep := n.Type == html.ElementNode && (isBlock(n.DataAtom) || n.DataAtom == atom.Br || n.DataAtom == atom.Td)
+			if sep {
+				b.WriteByte(' ')
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk(c, depth+1)
+			}
+			if sep {
+				b.WriteByte(' ')
+			}
+		}
+		walk(n, 0)
+		if strings.TrimSpace(b.String()) == "" {
+			b.Reset()
+			b.WriteString(alt)
+		}
+	}
+	// Invisible format and control characters (zero-width spaces and
+	// joiners, bidi controls) render nothing: drop them, so "Pay\u200bPal"
+	// reads as the reader sees it.
+	text := strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) || (unicode.IsControl(r) && !unicode.IsSpace(r)) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(b.String(), ""))
+	return capText(strings.Join(strings.Fields(text), " "), maxLinkText)
+}
+
+// hiddenElement reports an element that renders nothing, by the same
+// attribute and inline-style rules as the text walk.
+func hiddenElement(n *html.Node) bool {
+	for _, a := range n.Attr {
+		switch strings.ToLower(a.Key) {
+		case "hidden":
+			return true
+		case "style":
+			d := parseStyle(a.Val)
+			if d["display"] == "none" || d["visibility"] == "hidden" || isZero(d["font-size"]) || isZero(d["opacity"]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// capText cuts s to at most n bytes at a rune boundary.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return strings.TrimSpace(s[:i])
 }
 
 // checkAnchor reports an anchor whose visible text shows a URL or domain
