@@ -380,9 +380,47 @@ func (c *Check) fingerprintOf(ch LinkChain) linkfollow.Fingerprint {
 	return fp
 }
 
-// brandHint is what the reader was told the link is about. The link text
-// is not in Facts yet (see the README); the From display name names the
-// brand a phish impersonates ("PayPal Service <x@evil.example>").
+// linkTexts maps the follow key of each URL of m (linkfollow.CacheKey, the
+// URL of its chain) to the first anchor text it was linked with.
+func linkTexts(m *filters.Message) map[string]string {
+	out := map[string]string{}
+	for _, u := range m.Facts.Content.URLs {
+		if u.Text == "" {
+			continue
+		}
+		n, err := urlcheck.Normalize(u.URL)
+		if err != nil {
+			continue
+		}
+		if key := linkfollow.CacheKey(n); out[key] == "" {
+			out[key] = u.Text
+		}
+	}
+	return out
+}
+
+// loginBrand decides whether r, a landing page with a password form, is
+// on a domain unrelated to the brand the reader was promised. The link
+// text is what the reader clicked ("Sign in to PayPal"), so it speaks
+// first; when it names no brand or domain ("click here", or no text), the
+// From display name does ("PayPal Service <x@evil.example>"). A hint that
+// names the brand the page does belong to settles it: no mismatch.
+func loginBrand(r linkfollow.Result, linkText, fromName string) (brand, source string, mismatch bool) {
+	for _, h := range []struct{ text, source string }{{linkText, "link text"}, {fromName, "From"}} {
+		brand, bad := r.LoginMismatch(h.text)
+		if bad {
+			return brand, h.source, true
+		}
+		if brand != "" {
+			return brand, h.source, false
+		}
+	}
+	return "", "", false
+}
+
+// brandHint is the From display name, which names the brand a phish
+// impersonates ("PayPal Service <x@evil.example>"): the brand hint for
+// links whose text names none.
 func brandHint(m *filters.Message) string {
 	from := m.Header("From")
 	if a, err := mail.ParseAddress(from); err == nil {
@@ -406,6 +444,7 @@ func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkCh
 	known := 0.0
 	var knownDetail string
 	hint := brandHint(m)
+	texts := linkTexts(m)
 	var domainChains []string
 	for _, ch := range chains {
 		if len(ch.Hops) > 1 {
@@ -448,8 +487,8 @@ func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkCh
 					hops[i] = linkfollow.Hop{URL: h.URL, Host: h.Host, Domain: h.Domain, Addr: h.Addr, Status: h.Status, Via: linkfollow.Via(h.Via)}
 				}
 				r := linkfollow.Result{Hops: hops, PasswordForm: true}
-				if brand, ok := r.LoginMismatch(hint); ok {
-					add(SymLoginForm, fmt.Sprintf("%s on %s, brand %q", last, r.FinalDomain(), brand))
+				if brand, source, ok := loginBrand(r, texts[ch.URL], hint); ok {
+					add(SymLoginForm, fmt.Sprintf("%s on %s, brand %q named in %s", last, r.FinalDomain(), brand, source))
 				}
 			}
 			if c.pages != nil && ch.Fingerprint != "" {

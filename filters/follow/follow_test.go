@@ -20,6 +20,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/content"
 )
 
 const testZone = `
@@ -30,6 +31,7 @@ landing      A   127.0.0.1
 old-bad      A   127.0.0.1
 new-bad      A   127.0.0.1
 direct       A   127.0.0.1
+paypal       A   127.0.0.1
 `
 
 type env struct {
@@ -406,5 +408,76 @@ func TestPageScore(t *testing.T) {
 		if (s > 0) != tt.scores || s > DefaultScores[SymKnownBadPage] {
 			t.Errorf("pageScore(%v, %v) = %v", tt.spam, tt.ham, s)
 		}
+	}
+}
+
+// TestCheckLoginBrandFromLinkText runs the content check on an HTML message
+// so the anchor text reaches the follow check as Facts.Content.URLs[].Text,
+// then follows the link to a password form on landing.example.
+func TestCheckLoginBrandFromLinkText(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mux.HandleFunc("/s/login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, e.url("landing.example", "/login"), http.StatusFound)
+	})
+	e.mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, loginPage) })
+	cc, err := content.New(content.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mux.HandleFunc("/s/paypal", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, e.url("paypal.example", "/login"), http.StatusFound)
+	})
+	tests := []struct {
+		name, from, anchor string
+		want               string // detail substring of FOLLOW_LOGIN_FORM, "" for none
+		path               string // on short.example; default /s/login (to landing.example)
+	}{
+		{"brand in link text", "Newsletter <news@mailer.example>", "Sign in to <b>PayPal</b>",
+			`/login on landing.example, brand "paypal" named in link text`, ""},
+		{"neutral text and From", "Newsletter <news@mailer.example>", "click here", "", ""},
+		{"neutral text, brand in From", `"PayPal Service" <service@mailer.example>`, "click here",
+			`on landing.example, brand "paypal" named in From`, ""},
+		// The link text names the brand the page belongs to: that
+		// settles it, whatever From claims.
+		{"link text brand matches the page", `"Microsoft Support" <it@mailer.example>`, "Sign in to PayPal", "", "/s/paypal"},
+		{"no link text, brand in From", `"Microsoft 365" <it@mailer.example>`, `<img src="http://i.example/x.png">`,
+			`brand "microsoft" named in From`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.path == "" {
+				tt.path = "/s/login"
+			}
+			link := e.url("short.example", tt.path)
+			m := &filters.Message{
+				Headers: []filters.Header{
+					{Name: "From", Value: " " + tt.from},
+					{Name: "Content-Type", Value: " text/html; charset=utf-8"},
+				},
+				Body: filters.BytesBody(`<p>Your account needs attention.</p><p><a href="` + link + `">` + tt.anchor + `</a></p>`),
+			}
+			if _, err := cc.Run(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Facts.Content.URLs) == 0 || m.Facts.Content.URLs[0].URL != link {
+				t.Fatalf("content URLs = %+v, want %s first", m.Facts.Content.URLs, link)
+			}
+			syms, err := e.c.Run(context.Background(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Facts.Links) != 1 || !m.Facts.Links[0].LoginForm {
+				t.Fatalf("chains %+v, want one landing on the login form", m.Facts.Links)
+			}
+			s, ok := symbolMap(syms)[SymLoginForm]
+			switch {
+			case tt.want == "" && ok:
+				t.Errorf("unexpected %s %q", SymLoginForm, s.Detail)
+			case tt.want != "" && !ok:
+				t.Errorf("missing %s in %v", SymLoginForm, syms)
+			case tt.want != "" && !strings.Contains(s.Detail, tt.want):
+				t.Errorf("%s detail %q, want it to contain %q", SymLoginForm, s.Detail, tt.want)
+			}
+		})
 	}
 }
