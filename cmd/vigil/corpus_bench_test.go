@@ -19,6 +19,7 @@ import (
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/reputation"
 )
 
 // BenchmarkCorpusPipeline runs every message of the SpamAssassin corpus
@@ -28,7 +29,12 @@ import (
 // without a crash or a hang. Run:
 //
 //	go test -run '^$' -bench CorpusPipeline -benchtime 1x ./cmd/vigil
-func BenchmarkCorpusPipeline(b *testing.B) {
+type corpusMessage struct {
+	group string // easy_ham, easy_ham_2, hard_ham, spam, spam_2
+	raw   []byte
+}
+
+func loadCorpus(b *testing.B) []corpusMessage {
 	var dir string
 	for d, _ := os.Getwd(); d != "/"; d = filepath.Dir(d) {
 		p := filepath.Join(d, "..", "shared", "testdata", "corpus-spamassassin", "spamassassin-public-corpus.tar.gz")
@@ -49,7 +55,7 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var msgs [][]byte
+	var msgs []corpusMessage
 	tr := tar.NewReader(gz)
 	for {
 		h, err := tr.Next()
@@ -63,8 +69,13 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 			continue
 		}
 		data, _ := io.ReadAll(tr)
-		msgs = append(msgs, data)
+		msgs = append(msgs, corpusMessage{group: filepath.Base(filepath.Dir(h.Name)), raw: data})
 	}
+	return msgs
+}
+
+func BenchmarkCorpusPipeline(b *testing.B) {
+	msgs := loadCorpus(b)
 	dns := dnstest.NewServer(b, "")
 	c, err := config.Parse(strings.NewReader(fmt.Sprintf("dns: {servers: [%q], timeout: 300ms}\nreputation: {path: %s}\n", dns.Addr(), b.TempDir())))
 	if err != nil {
@@ -86,8 +97,8 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 		var peak uint64
 		var ms goruntime.MemStats
 		start := time.Now()
-		for j, raw := range msgs {
-			m, err := filters.ParseMessage(bytes.NewReader(raw), int64(c.Limits.MaxMessageSize))
+		for j, cm := range msgs {
+			m, err := filters.ParseMessage(bytes.NewReader(cm.raw), int64(c.Limits.MaxMessageSize))
 			if err != nil {
 				b.Fatalf("message %d: %v", j, err)
 			}
@@ -107,3 +118,78 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// BenchmarkCorpusLearned is the whole product on the classic time split:
+// learn easy_ham, hard_ham and spam as user feedback (reputation and
+// classifier), then judge easy_ham_2 and spam_2, never learned, with the
+// default thresholds. Run:
+//
+//	go test -run '^$' -bench CorpusLearned -benchtime 1x ./cmd/vigil
+func BenchmarkCorpusLearned(b *testing.B) {
+	msgs := loadCorpus(b)
+	dns := dnstest.NewServer(b, "")
+	c, err := config.Parse(strings.NewReader(fmt.Sprintf("dns: {servers: [%q], timeout: 300ms}\nreputation: {path: %s}\n", dns.Addr(), b.TempDir())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := openStore(c, log, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	rt, err := build(c, log, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.close()
+	ctx := context.Background()
+	start := time.Now()
+	learned := 0
+	for _, cm := range msgs {
+		var class reputation.Class
+		switch cm.group {
+		case "easy_ham", "hard_ham":
+			class = reputation.Ham
+		case "spam":
+			class = reputation.Spam
+		default:
+			continue
+		}
+		if _, err := rt.engine.LearnRaw(ctx, cm.raw, class); err != nil {
+			b.Fatalf("learn: %v", err)
+		}
+		learned++
+	}
+	b.Logf("learned %d messages in %s", learned, time.Since(start).Round(time.Millisecond))
+	type tally struct{ n, tag, quarantine, reject, other int }
+	res := map[string]*tally{"easy_ham_2": {}, "spam_2": {}}
+	for _, cm := range msgs {
+		t := res[cm.group]
+		if t == nil {
+			continue
+		}
+		m, err := filters.ParseMessage(bytes.NewReader(cm.raw), int64(c.Limits.MaxMessageSize))
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := rt.engine.Judge(ctx, m)
+		t.n++
+		switch v.Action {
+		case filters.Tag:
+			t.tag++
+		case filters.Quarantine:
+			t.quarantine++
+		case filters.Reject:
+			t.reject++
+		case filters.Accept:
+		default:
+			t.other++
+		}
+	}
+	for _, g := range []string{"easy_ham_2", "spam_2"} {
+		t := res[g]
+		b.Logf("%s: %d judged, tag %d, reject %d, tempfail/other %d: flagged (tag or reject) %.2f%%",
+			g, t.n, t.tag, t.reject, t.other, 100*float64(t.tag+t.reject+t.quarantine)/float64(t.n))
+	}
+}
