@@ -108,3 +108,26 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 	rt.closers = append(rt.closers, func() error { e.Close(); return nil })
 	return rt, nil
 }
+
+// openRuntime opens the store and builds the engine for a one-shot command
+// (check, learn, doctor); done releases both. With storeOptional a store
+// that cannot be opened is logged and the command runs without it.
+func openRuntime(c config.Config, log *slog.Logger, storeOptional bool) (rt *runtime, store reputation.Store, done func(), err error) {
+	store, err = openStore(c, log, storeOptional)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rt, err = build(c, log, store)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, nil, nil, err
+	}
+	return rt, store, func() {
+		rt.close()
+		if store != nil {
+			store.Close()
+		}
+	}, nil
+}

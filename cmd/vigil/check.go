@@ -70,18 +70,11 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		MailFrom:   strings.Trim(*from, "<>"),
 		Rcpts:      rcpts,
 	}
-	store, err := openStore(cfg, log, true)
+	rt, _, done, err := openRuntime(cfg, log, true)
 	if err != nil {
 		return err
 	}
-	if store != nil {
-		defer store.Close()
-	}
-	rt, err := build(cfg, log, store)
-	if err != nil {
-		return err
-	}
-	defer rt.close()
+	defer done()
 	v := rt.engine.Judge(context.Background(), m)
 	rep := filters.NewReport(m, v)
 	if *asJSON {

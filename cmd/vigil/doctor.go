@@ -31,21 +31,15 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(config.Config{Log: config.Log{Level: "error", Format: "text"}}, stderr)
-	store, err := openStore(cfg, log, true)
+	rt, store, done, err := openRuntime(cfg, log, true)
 	if err != nil {
 		return err
 	}
+	defer done()
 	storeState := "ok"
 	if store == nil {
 		storeState = "UNAVAILABLE (locked by a running daemon, or path not writable; see log above)"
-	} else {
-		defer store.Close()
 	}
-	rt, err := build(cfg, log, store)
-	if err != nil {
-		return err
-	}
-	defer rt.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -35,16 +35,11 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	store, err := openStore(cfg, log, false)
+	rt, _, done, err := openRuntime(cfg, log, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	rt, err := build(cfg, log, store)
-	if err != nil {
-		return err
-	}
-	defer rt.close()
+	defer done()
 
 	var learned, moved, dups, failed int
 	ctx := context.Background()
