@@ -76,6 +76,13 @@ type Params struct {
 	// ham; at 0 (Robinson) like one seen in 45, so the bigger class's
 	// words are the most extreme.
 	Balance float64
+	// Geometric selects Robinson's earlier geometric-mean combining
+	// (P = 1 - (Π(1-f))^(1/k), Q = 1 - (Π f)^(1/k), S = (1 + (P-Q)/(P+Q))/2)
+	// instead of the chi-square (Fisher) indicator; compared in cv_test.go.
+	Geometric bool
+	// MinCount skips tokens learned fewer than MinCount times in all
+	// (hapaxes at 2); 0 keeps every token, as SpamBayes does.
+	MinCount float64
 }
 
 // DefaultParams are the textbook s=1, x=0.5, min_dev 0.1, with every clue
@@ -116,7 +123,7 @@ func Classify(p Params, nspam, nham float64, counts []reputation.Counts) Score {
 	fs := make([]float64, 0, len(counts))
 	for _, c := range counts {
 		n := c.Spam*ws + c.Ham*wh
-		if n <= 0 {
+		if n <= 0 || c.Spam+c.Ham < p.MinCount {
 			continue
 		}
 		b := math.Min(c.Spam/nspam, 1)
@@ -147,6 +154,16 @@ func Classify(p Params, nspam, nham float64, counts []reputation.Counts) Score {
 		lnH += math.Log(f)
 	}
 	k := len(fs)
+	sc.Clues = k
+	if p.Geometric {
+		pp := 1 - math.Exp(lnS/float64(k))
+		q := 1 - math.Exp(lnH/float64(k))
+		sc.Prob = 0.5
+		if pp+q > 0 {
+			sc.Prob = (1 + (pp-q)/(pp+q)) / 2
+		}
+		return sc
+	}
 	s := 1 - chi2Q(-2*lnS, 2*k)
 	h := 1 - chi2Q(-2*lnH, 2*k)
 	sc.Prob = (1 + s - h) / 2

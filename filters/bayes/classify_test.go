@@ -41,6 +41,13 @@ func robinsonF(spam, ham, nspam, nham float64) float64 {
 	return (0.5 + n*p) / (1 + n)
 }
 
+// geometric is Robinson's geometric-mean indicator of two clues.
+func geometric(f1, f2 float64) float64 {
+	p := 1 - math.Sqrt((1-f1)*(1-f2))
+	q := 1 - math.Sqrt(f1*f2)
+	return (1 + (p-q)/(p+q)) / 2
+}
+
 func TestClassify(t *testing.T) {
 	p := Params{S: 1, X: 0.5, MinDev: 0.1}
 	f1 := robinsonF(10, 0, 10, 10) // (0.5+10)/11
@@ -70,6 +77,14 @@ func TestClassify(t *testing.T) {
 		{"max clues keeps the most extreme", Params{S: 1, X: 0.5, MinDev: 0.1, MaxClues: 1}, 10, 10,
 			[]reputation.Counts{{Spam: 2}, {Spam: 10}, {Ham: 3}}, f1, 1},
 		{"counts above the message count are clamped", p, 10, 10, []reputation.Counts{{Spam: 50}}, (0.5 + 50) / 51, 1},
+		{"min count skips rarer tokens", Params{S: 1, X: 0.5, MinDev: 0.1, MinCount: 3}, 10, 10,
+			[]reputation.Counts{{Spam: 2}, {Spam: 10}}, f1, 1},
+		// Geometric, one clue: P = f, Q = 1-f, S = (1 + (2f-1))/2 = f.
+		{"geometric one clue", Params{S: 1, X: 0.5, MinDev: 0.1, Geometric: true}, 10, 10,
+			[]reputation.Counts{{Spam: 10}}, f1, 1},
+		{"geometric two clues", Params{S: 1, X: 0.5, MinDev: 0.1, Geometric: true}, 10, 20,
+			[]reputation.Counts{{Spam: 10}, {Spam: 1, Ham: 4}},
+			geometric(f1, f2), 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,10 +1,13 @@
 package bayes
 
 import (
+	"encoding/base64"
 	"io"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net/mail"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -32,6 +35,11 @@ const (
 	prefixURLPath    = "up:" // word of a URL path and query
 	prefixImage      = "i:"  // image counts and kinds
 	prefixShape      = "x:"  // message shape (text length, caps, ...)
+	prefixReceived   = "r:"  // shape of the Received chain
+	prefixHTML       = "t:"  // HTML tag and tag.attribute names
+	prefixFromName   = "fn:" // word of the From display name
+	prefixFooter     = "f:"  // visible text word after a footer delimiter
+	prefixFooterBi   = "fb:" // word pair after a footer delimiter
 )
 
 // Word limits (runes). Shorter words carry no signal; longer ones are
@@ -70,12 +78,38 @@ func Tokenize(m *filters.Message, max int) []string {
 // in cv_test.go).
 type tokenOptions struct {
 	bigrams, skips, headerNames, urlPaths bool
+	// received: shape of the Received chain (hop count, protocols,
+	// unresolved and literal HELOs), never host names or addresses.
+	received bool
+	// idShapes: character-class shapes of the Message-ID left part and
+	// the MIME boundary, and the Date time zone.
+	idShapes bool
+	// addrShapes: shapes of the From and To addresses and the words of
+	// the From display name.
+	addrShapes bool
+	// html: tag and attribute names of HTML parts; partHeaders: transfer
+	// encodings, charsets and dispositions of MIME parts.
+	html, partHeaders bool
+	// htmlAttrs: with html, also tag.attribute names.
+	htmlAttrs bool
+	// htmlSet: with html, one token for the set of tag names of a part
+	// and one for its size, instead of one token per tag.
+	htmlSet bool
+	// footer: 0 text after a footer delimiter is ordinary text; 1 its
+	// words are learned apart (prefix f:); 2 they are dropped.
+	footer int
 }
 
-// defaultTokenOptions: adjacent word pairs yes, sparse (skip-one) pairs
-// no: on the training folders they changed recall by less than the noise
-// of 500 spam and doubled the store (see README.md).
-var defaultTokenOptions = tokenOptions{bigrams: true, skips: false, headerNames: true}
+// defaultTokenOptions, chosen by cross-validation inside the training
+// folders (README.md): adjacent word pairs yes, sparse (skip-one) pairs no
+// (less than the noise of 500 spam for twice the keys); the header-derived
+// families (Received-chain shape, Message-ID/boundary shapes and Date
+// zone, address shapes, MIME part headers) yes; HTML tag tokens and
+// footer handling no (more false positives, or no gain).
+var defaultTokenOptions = tokenOptions{
+	bigrams: true, headerNames: true,
+	received: true, idShapes: true, addrShapes: true, partHeaders: true,
+}
 
 func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 	t := tokenSet{max: max, seen: map[string]struct{}{}, o: o}
@@ -101,19 +135,71 @@ func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 	text := m.Facts.Content.Text
 	t.add(prefixShape + "text_len:" + strconv.Itoa(bucket(utf8.RuneCountInString(text))))
 	t.add(prefixShape + "text_caps:" + capsBucket(text))
-	words = splitWords(text, maxTextWords)
+	footer := ""
+	if o.footer > 0 {
+		if i := footerStart(text); i >= 0 {
+			text, footer = text[:i], text[i:]
+			t.add(prefixShape + "footer")
+		}
+	}
+	textTokens(&t, text, prefixText, prefixBigram, maxTextWords)
+	if footer != "" && o.footer == 1 {
+		textTokens(&t, footer, prefixFooter, prefixFooterBi, maxTextWords/4)
+	}
+	return t.list
+}
+
+func textTokens(t *tokenSet, text, word, pair string, max int) {
+	words := splitWords(text, max)
 	for _, w := range words {
-		t.add(prefixText + w)
+		t.add(word + w)
 	}
 	for i := 1; i < len(words); i++ {
-		if o.bigrams {
-			t.add(prefixBigram + words[i-1] + " " + words[i])
+		if t.o.bigrams {
+			t.add(pair + words[i-1] + " " + words[i])
 		}
-		if i >= 2 && o.skips {
+		if i >= 2 && t.o.skips {
 			t.add(prefixSkip + words[i-2] + " " + words[i])
 		}
 	}
-	return t.list
+}
+
+// footerLines is how far from the end of the text a footer delimiter is
+// looked for.
+const footerLines = 25
+
+// footerStart returns the offset in text of the earliest footer delimiter
+// line among its last footerLines lines, -1 when there is none. A
+// delimiter is the signature separator "-- " (RFC 3676 §4.3) or a line
+// that begins with ten or more of '_', '-', '=', '*' or '~' (what mailing
+// list managers put above their footers: Mailman's underscores, Yahoo!
+// Groups' "------------------------ Yahoo! Groups Sponsor").
+func footerStart(text string) int {
+	pos := -1
+	end := len(text)
+	for n := 0; n < footerLines && end > 0; n++ {
+		start := strings.LastIndexByte(text[:end], '\n') + 1
+		line := strings.TrimRight(text[start:end], "\r\n")
+		if isDelimiter(line) && start > 0 {
+			pos = start
+		}
+		end = start - 1
+		if end < 0 {
+			break
+		}
+	}
+	return pos
+}
+
+func isDelimiter(line string) bool {
+	if line == "-- " || line == "--" {
+		return true
+	}
+	n := 0
+	for n < len(line) && strings.IndexByte("_-=*~", line[n]) >= 0 {
+		n++
+	}
+	return n >= 10
 }
 
 type tokenSet struct {
@@ -134,9 +220,12 @@ func (t *tokenSet) add(tok string) {
 	t.list = append(t.list, tok)
 }
 
-// headerTokens: sender-controlled header facts. Trace fields (Received,
-// Return-Path, Delivered-To) are left out: they describe our delivery, not
-// the sender's message, and would teach the classifier our own relays.
+// headerTokens: sender-controlled header facts. The names and values of
+// trace fields (Received, Return-Path, Delivered-To) are left out: they
+// describe our delivery, not the sender's message, and would teach the
+// classifier our own relays. Only the shape of the Received chain is
+// taken (receivedTokens): our own hops have the same shape for spam and
+// ham, so their tokens stay neutral.
 func headerTokens(t *tokenSet, m *filters.Message) {
 	from := addrDomain(m.Header("From"))
 	t.add(prefixHeader + "from:" + orNone(from))
@@ -194,6 +283,157 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 		t.add(prefixHeaderName + capLen(name, 40))
 	}
 	structureTokens(t, m)
+	if t.o.received {
+		receivedTokens(t, m)
+	}
+	if t.o.addrShapes {
+		addrTokens(t, m)
+	}
+	if t.o.idShapes {
+		if mid != "" {
+			left, _, _ := strings.Cut(strings.Trim(mid, "<> \t"), "@")
+			t.add(prefixHeader + "msgid_shape:" + shape(left, 12))
+		}
+		if _, params, err := mime.ParseMediaType(m.Header("Content-Type")); err == nil && params["boundary"] != "" {
+			t.add(prefixHeader + "boundary:" + shape(params["boundary"], 12))
+		}
+		if d := m.Header("Date"); d != "" {
+			f := strings.Fields(d)
+			for i := len(f) - 1; i >= 0; i-- {
+				if z := f[i]; len(z) == 5 && (z[0] == '+' || z[0] == '-') {
+					t.add(prefixHeader + "tz:" + z)
+					break
+				}
+			}
+		}
+	}
+}
+
+// addrTokens: the shape of the From address's local part (bulk senders
+// and forgers write random or numbered local parts), the words of its
+// display name (prefix "fn:"), and whether To is undisclosed, missing or
+// the same as From.
+func addrTokens(t *tokenSet, m *filters.Message) {
+	from := m.Header("From")
+	if a, err := mail.ParseAddress(decodeHeader(from)); err == nil {
+		local, _, _ := strings.Cut(a.Address, "@")
+		t.add(prefixHeader + "from_local:" + shape(local, 8))
+		for _, w := range splitWords(a.Name, 8) {
+			t.add(prefixFromName + w)
+		}
+		if a.Name == "" {
+			t.add(prefixHeader + "from_noname")
+		}
+	} else if from != "" {
+		t.add(prefixHeader + "from:unparsed")
+	}
+	to := m.Header("To")
+	switch {
+	case to == "":
+		t.add(prefixHeader + "to:missing")
+	case strings.Contains(strings.ToLower(to), "undisclosed"):
+		t.add(prefixHeader + "to:undisclosed")
+	case from != "" && addrOf(to) == addrOf(from):
+		t.add(prefixHeader + "to:from")
+	}
+	if m.Header("Cc") != "" {
+		t.add(prefixHeader + "cc")
+	}
+}
+
+func addrOf(v string) string {
+	if a, err := mail.ParseAddress(v); err == nil {
+		return strings.ToLower(a.Address)
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// shape maps s to the runs of its character classes: "d" digits, "a"
+// lower-case letters, "A" upper-case, other bytes as they are, at most
+// max runs ("20020822113407.GA1234" -> "d.Ad"): mail software writes
+// Message-IDs and boundaries of a recognisable shape.
+func shape(s string, max int) string {
+	var b strings.Builder
+	last := byte(0)
+	runs := 0
+	for i := 0; i < len(s) && runs < max; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c = 'd'
+		case c >= 'a' && c <= 'z':
+			c = 'a'
+		case c >= 'A' && c <= 'Z':
+			c = 'A'
+		case c < 0x20 || c >= 0x7f:
+			c = '?'
+		}
+		if c != last {
+			b.WriteByte(c)
+			runs++
+			last = c
+		}
+	}
+	return b.String()
+}
+
+// receivedTokens: the shape of the Received chain (RFC 5321 §4.4), never
+// its host names or addresses: the number of hops, and for the hops the
+// protocols ("with ESMTP", "with SMTP", "with HTTP"), HELO names that are
+// address literals or carry no dot, relays that could not resolve the
+// client ("unknown"), qmail's "invoked from network". The earliest hop
+// (the bottom field, nearest the sender) is also tokenised apart.
+func receivedTokens(t *tokenSet, m *filters.Message) {
+	var rs []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "Received") {
+			rs = append(rs, h.Value)
+		}
+	}
+	t.add(prefixReceived + "hops:" + strconv.Itoa(bucket(len(rs))))
+	for i, v := range rs {
+		if i >= 20 {
+			break
+		}
+		for _, f := range hopShape(v) {
+			t.add(prefixReceived + f)
+			if i == len(rs)-1 {
+				t.add(prefixReceived + "first:" + f)
+			}
+		}
+	}
+}
+
+func hopShape(v string) []string {
+	v = strings.ToLower(capLen(v, 1000))
+	var out []string
+	f := strings.Fields(v)
+	for i, w := range f {
+		switch {
+		case w == "with" && i+1 < len(f):
+			out = append(out, "with:"+capLen(strings.Trim(f[i+1], ";(),"), 12))
+		case w == "from" && i == 0 && i+1 < len(f):
+			helo := strings.Trim(f[i+1], "()")
+			switch {
+			case strings.HasPrefix(helo, "["):
+				out = append(out, "helo:literal")
+			case helo == "unknown":
+				out = append(out, "helo:unknown")
+			case !strings.Contains(helo, "."):
+				out = append(out, "helo:nodot")
+			}
+		}
+	}
+	if strings.Contains(v, "(unknown [") || strings.Contains(v, "from unknown") {
+		out = append(out, "unknown")
+	}
+	if strings.Contains(v, "invoked from network") {
+		out = append(out, "qmail_network")
+	}
+	if !strings.HasPrefix(strings.TrimSpace(v), "from") {
+		out = append(out, "nofrom")
+	}
+	return out
 }
 
 // traceField reports fields that describe the delivery rather than the
@@ -231,6 +471,9 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 	if cte := strings.ToLower(m.Header("Content-Transfer-Encoding")); cte != "" {
 		t.add(prefixHeader + "cte:" + capLen(cte, 30))
 	}
+	if mt == "text/html" && t.o.html && m.Body != nil {
+		htmlTokens(t, m.Body.Reader(), m.Header("Content-Transfer-Encoding"))
+	}
 	if !strings.HasPrefix(mt, "multipart/") || m.Body == nil || params["boundary"] == "" {
 		return
 	}
@@ -238,14 +481,14 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 	// The walk reads at most maxStructureBytes of the body: the parts
 	// that tell a message's kind come first, and an attachment of many
 	// megabytes must not make scoring cost its size.
-	s := structure(io.LimitReader(m.Body.Reader(), maxStructureBytes), mt, params["boundary"], 0, &budget)
+	s := t.structure(io.LimitReader(m.Body.Reader(), maxStructureBytes), mt, params["boundary"], 0, &budget)
 	t.add(prefixHeader + "mime:" + capLen(s, 120))
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '(' || r == ')' || r == ',' }) {
 		t.add(prefixHeader + "part:" + part)
 	}
 }
 
-func structure(r io.Reader, mt, boundary string, depth int, budget *int) string {
+func (t *tokenSet) structure(r io.Reader, mt, boundary string, depth int, budget *int) string {
 	if depth >= maxDepth {
 		return mt + "(...)"
 	}
@@ -262,11 +505,137 @@ func structure(r io.Reader, mt, boundary string, depth int, budget *int) string 
 			pt = "text/plain" // RFC 2045 §5.2 default
 		}
 		if strings.HasPrefix(pt, "multipart/") && pp["boundary"] != "" {
-			pt = structure(p, pt, pp["boundary"], depth+1, budget)
+			pt = t.structure(p, pt, pp["boundary"], depth+1, budget)
+		}
+		if t.o.partHeaders {
+			if cte := strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))); cte != "" {
+				t.add(prefixHeader + "part_cte:" + capLen(cte, 30))
+			}
+			if cs := strings.ToLower(pp["charset"]); cs != "" {
+				t.add(prefixHeader + "part_charset:" + capLen(cs, 30))
+			}
+			if d := strings.ToLower(p.Header.Get("Content-Disposition")); d != "" {
+				disp, _, _ := strings.Cut(d, ";")
+				t.add(prefixHeader + "part_disp:" + capLen(strings.TrimSpace(disp), 20))
+			}
+		}
+		if pt == "text/html" && t.o.html {
+			// multipart.Reader already decoded quoted-printable.
+			cte := p.Header.Get("Content-Transfer-Encoding")
+			if strings.EqualFold(strings.TrimSpace(cte), "quoted-printable") {
+				cte = ""
+			}
+			htmlTokens(t, p, cte)
 		}
 		kids = append(kids, pt)
 	}
 	return mt + "(" + strings.Join(kids, ",") + ")"
+}
+
+// maxHTMLBytes bounds the decoded HTML read for tag tokens.
+const maxHTMLBytes = 64 << 10
+
+// htmlTokens add the tag names ("t:font") and tag-attribute names
+// ("t:font.color") of an HTML part (RFC 2854), decoded from its transfer
+// encoding (RFC 2045 §6): how a message is marked up is a signature of
+// the software that wrote it. Values are left out, except that the
+// element names of comments, scripts and styles are counted like tags.
+func htmlTokens(t *tokenSet, r io.Reader, cte string) {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r) // skips CR and LF
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	}
+	b, _ := io.ReadAll(io.LimitReader(r, maxHTMLBytes))
+	if t.o.htmlSet {
+		tags := map[string]struct{}{}
+		htmlTags(b, func(tag string) { tags[tag] = struct{}{} })
+		list := make([]string, 0, len(tags))
+		for tag := range tags {
+			list = append(list, tag)
+		}
+		sort.Strings(list)
+		t.add(prefixHTML + "set:" + capLen(strings.Join(list, ","), 200))
+		t.add(prefixHTML + "distinct:" + strconv.Itoa(bucket(len(list))))
+		return
+	}
+	n := 0
+	for i := 0; i < len(b) && n < maxHTMLTokens; i++ {
+		if b[i] != '<' {
+			continue
+		}
+		j := i + 1
+		if j < len(b) && b[j] == '/' {
+			j++
+		}
+		if j+2 < len(b) && b[j] == '!' && b[j+1] == '-' && b[j+2] == '-' {
+			t.add(prefixHTML + "comment")
+			n++
+			continue
+		}
+		k := j
+		for k < len(b) && k-j < 12 && isAlnum(b[k]) {
+			k++
+		}
+		if k == j {
+			continue
+		}
+		tag := strings.ToLower(string(b[j:k]))
+		t.add(prefixHTML + tag)
+		n++
+		// attribute names up to '>'
+		for k < len(b) && b[k] != '>' && b[k] != '<' && n < maxHTMLTokens && t.o.htmlAttrs {
+			if b[k] == '"' || b[k] == '\'' {
+				q := b[k]
+				k++
+				for k < len(b) && b[k] != q && k-i < 4096 {
+					k++
+				}
+				k++
+				continue
+			}
+			if isAlnum(b[k]) && (b[k-1] == ' ' || b[k-1] == '\t' || b[k-1] == '\n' || b[k-1] == '\r' || b[k-1] == '"' || b[k-1] == '\'') {
+				a := k
+				for k < len(b) && k-a < 16 && (isAlnum(b[k]) || b[k] == '-') {
+					k++
+				}
+				t.add(prefixHTML + tag + "." + strings.ToLower(string(b[a:k])))
+				n++
+				continue
+			}
+			k++
+		}
+		i = k - 1
+	}
+}
+
+// htmlTags calls f with the lower-cased name of every tag of b.
+func htmlTags(b []byte, f func(string)) {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '<' {
+			continue
+		}
+		j := i + 1
+		if j < len(b) && b[j] == '/' {
+			j++
+		}
+		k := j
+		for k < len(b) && k-j < 12 && isAlnum(b[k]) {
+			k++
+		}
+		if k > j {
+			f(strings.ToLower(string(b[j:k])))
+		}
+		i = k - 1
+	}
+}
+
+// maxHTMLTokens bounds the tag tokens of one HTML part.
+const maxHTMLTokens = 400
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func urlTokens(t *tokenSet, c filters.Content) {
