@@ -74,24 +74,26 @@ func loadCorpus(b *testing.B) []corpusMessage {
 	return msgs
 }
 
-func BenchmarkCorpusPipeline(b *testing.B) {
-	msgs := loadCorpus(b)
+// corpusRuntime builds the whole pipeline over a fresh store and a
+// loopback DNS server that knows none of the corpus' names.
+func corpusRuntime(b *testing.B) (config.Config, *runtime) {
 	dns := dnstest.NewServer(b, "")
 	c, err := config.Parse(strings.NewReader(fmt.Sprintf("dns: {servers: [%q], timeout: 300ms}\nreputation: {path: %s}\n", dns.Addr(), b.TempDir())))
 	if err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := openStore(c, log, false)
+	rt, _, done, err := openRuntime(c, log, false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer store.Close()
-	rt, err := build(c, log, store)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.close()
+	b.Cleanup(done)
+	return c, rt
+}
+
+func BenchmarkCorpusPipeline(b *testing.B) {
+	msgs := loadCorpus(b)
+	c, rt := corpusRuntime(b)
 	for i := 0; i < b.N; i++ {
 		actions := map[filters.Action]int{}
 		var peak uint64
@@ -127,22 +129,7 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 //	go test -run '^$' -bench CorpusLearned -benchtime 1x ./cmd/vigil
 func BenchmarkCorpusLearned(b *testing.B) {
 	msgs := loadCorpus(b)
-	dns := dnstest.NewServer(b, "")
-	c, err := config.Parse(strings.NewReader(fmt.Sprintf("dns: {servers: [%q], timeout: 300ms}\nreputation: {path: %s}\n", dns.Addr(), b.TempDir())))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := openStore(c, log, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	rt, err := build(c, log, store)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.close()
+	c, rt := corpusRuntime(b)
 	ctx := context.Background()
 	start := time.Now()
 	learned := 0
