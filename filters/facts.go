@@ -146,6 +146,23 @@ type Content struct {
 	// Domains are the registrable domains linked from the message (URL
 	// hosts, image hosts, e-mail addresses in the body), sorted, unique.
 	Domains []string `json:"-"`
+	// MIME is the entity tree as the content check walked it, so later
+	// checks (the classifier's structure tokens) need not parse the body
+	// again. Nil when there was no body.
+	MIME *MIMEPart `json:"-"`
+}
+
+// MIMEPart is one MIME entity (RFC 2045): its media type and the header
+// facts later checks use, and its children: the parts of a multipart, or
+// the one inner message of a message/rfc822.
+type MIMEPart struct {
+	Type        string // lower-case media type; "" for a part not walked (caps)
+	Charset     string // lower-case charset parameter
+	CTE         string // lower-case Content-Transfer-Encoding
+	Disposition string // lower-case disposition type (inline, attachment)
+	// Split reports a multipart that had a boundary and was walked.
+	Split bool
+	Parts []*MIMEPart
 }
 
 // URL is one URL found in the message.

@@ -478,6 +478,16 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 		return
 	}
 	budget := maxParts
+	if root := m.Facts.Content.MIME; root != nil && root.Split && !t.o.html {
+		// The content check already walked the tree: render it instead of
+		// parsing the body a second time.
+		s := t.structureOf(root, 0, &budget)
+		t.add(prefixHeader + "mime:" + capLen(s, 120))
+		for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '(' || r == ')' || r == ',' }) {
+			t.add(prefixHeader + "part:" + part)
+		}
+		return
+	}
 	// The walk reads at most maxStructureBytes of the body: the parts
 	// that tell a message's kind come first, and an attachment of many
 	// megabytes must not make scoring cost its size.
@@ -486,6 +496,41 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '(' || r == ')' || r == ',' }) {
 		t.add(prefixHeader + "part:" + part)
 	}
+}
+
+// structureOf renders a multipart node of the content check's MIME tree
+// the way structure renders a body it parses: same caps, same tokens.
+func (t *tokenSet) structureOf(n *filters.MIMEPart, depth int, budget *int) string {
+	if depth >= maxDepth {
+		return n.Type + "(...)"
+	}
+	var kids []string
+	for _, c := range n.Parts {
+		if *budget <= 0 {
+			break
+		}
+		if c.Type == "" {
+			continue // not walked (content caps)
+		}
+		*budget--
+		pt := c.Type
+		if strings.HasPrefix(pt, "multipart/") && c.Split {
+			pt = t.structureOf(c, depth+1, budget)
+		}
+		if t.o.partHeaders {
+			if c.CTE != "" {
+				t.add(prefixHeader + "part_cte:" + capLen(c.CTE, 30))
+			}
+			if c.Charset != "" {
+				t.add(prefixHeader + "part_charset:" + capLen(c.Charset, 30))
+			}
+			if c.Disposition != "" {
+				t.add(prefixHeader + "part_disp:" + capLen(c.Disposition, 20))
+			}
+		}
+		kids = append(kids, pt)
+	}
+	return n.Type + "(" + strings.Join(kids, ",") + ")"
 }
 
 func (t *tokenSet) structure(r io.Reader, mt, boundary string, depth int, budget *int) string {

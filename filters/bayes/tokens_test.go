@@ -2,11 +2,14 @@ package bayes
 
 import (
 	"bytes"
+	"context"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/content"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -193,4 +196,48 @@ func FuzzTokenize(f *testing.F) {
 			seen[tok] = true
 		}
 	})
+}
+
+// TestStructureFromContentFacts: with the content check's MIME tree in the
+// facts, the structure tokens are the same as from parsing the body.
+func TestStructureFromContentFacts(t *testing.T) {
+	raw := "From: a@b.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n" +
+		"--outer\r\nContent-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n" +
+		"--inner\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nhello\r\n" +
+		"--inner\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n<p>hello</p>\r\n--inner--\r\n" +
+		"--outer\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=x.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--outer--\r\n"
+	parsed, err := filters.ParseMessage(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked, _ := filters.ParseMessage(strings.NewReader(raw), 1<<20)
+	c, err := content.New(content.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(context.Background(), walked); err != nil {
+		t.Fatal(err)
+	}
+	if walked.Facts.Content.MIME == nil {
+		t.Fatal("content check left no MIME tree")
+	}
+	pick := func(toks []string) []string {
+		var out []string
+		for _, tok := range toks {
+			if strings.Contains(tok, "mime:") || strings.Contains(tok, "part") {
+				out = append(out, tok)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	// mime/multipart decodes quoted-printable parts itself and drops their
+	// Content-Transfer-Encoding header, so parsing the body never saw
+	// part_cte:quoted-printable; the content check's tree keeps it.
+	fromBody := pick(append(Tokenize(parsed, 2000), "h:part_cte:quoted-printable"))
+	fromFacts := pick(Tokenize(walked, 2000))
+	if len(fromBody) == 0 || strings.Join(fromBody, " ") != strings.Join(fromFacts, " ") {
+		t.Fatalf("structure tokens differ:\nbody:  %v\nfacts: %v", fromBody, fromFacts)
+	}
 }

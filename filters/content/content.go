@@ -134,13 +134,17 @@ func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.
 	if subj := h.Get("Subject"); subj != "" {
 		x.text(decodeWords(subj), SourceSubject, false)
 	}
+	var root *filters.MIMEPart
 	if body != nil {
-		x.entity(h, body, 0)
+		root = &filters.MIMEPart{}
+		x.entity(h, body, 0, root)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("content: %w", err)
 	}
-	return x.finish(), nil
+	res := x.finish()
+	res.Content.MIME = root
+	return res, nil
 }
 
 type extractor struct {
@@ -201,7 +205,7 @@ func (x *extractor) bad(detail string) {
 
 // entity walks one MIME entity (RFC 2045 §2.4) whose header is h and whose
 // still-encoded body is body.
-func (x *extractor) entity(h textproto.Header, body io.Reader, depth int) {
+func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *filters.MIMEPart) {
 	if x.stopped || x.ctx.Err() != nil {
 		x.stopped = true
 		return
@@ -220,10 +224,13 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int) {
 	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	disp, dparams, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
 	attachment := strings.EqualFold(disp, "attachment")
+	node.Type, node.CTE = mediaType, cte
+	node.Charset = strings.ToLower(params["charset"])
+	node.Disposition = strings.ToLower(disp)
 
 	switch {
 	case strings.HasPrefix(mediaType, "multipart/"):
-		x.multipart(mediaType == "multipart/alternative", params["boundary"], body, depth)
+		x.multipart(mediaType == "multipart/alternative", params["boundary"], body, depth, node)
 	case mediaType == "message/rfc822" || mediaType == "message/global":
 		// RFC 2046 §5.2.1: only 7bit, 8bit or binary are allowed here, but
 		// encoded forwards exist, so decode whatever is declared.
@@ -236,7 +243,9 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int) {
 		if err != nil {
 			x.bad("message/rfc822: " + err.Error())
 		}
-		x.entity(inner, br, depth+1)
+		child := &filters.MIMEPart{}
+		node.Parts = append(node.Parts, child)
+		x.entity(inner, br, depth+1, child)
 	case strings.HasPrefix(mediaType, "image/"):
 		x.imagePart(h, mediaType, dparams, cte, body)
 	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
@@ -257,7 +266,7 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int) {
 	// multipart reader skips their bytes without decoding them.
 }
 
-func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int) {
+func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int, node *filters.MIMEPart) {
 	if boundary == "" {
 		// A multipart without a boundary cannot be split; read it as text
 		// so its links are not hidden by the malformation.
@@ -265,6 +274,7 @@ func (x *extractor) multipart(alternative bool, boundary string, body io.Reader,
 		x.text(string(x.readText("", "", body, false)), SourceText, false)
 		return
 	}
+	node.Split = true
 	// Keep the head of the body in case no boundary line ever appears.
 	var head bytes.Buffer
 	guard := newHeaderGuard(io.TeeReader(body, &limitedWriter{w: &head, n: 64 << 10}), boundary, false)
@@ -287,7 +297,9 @@ func (x *extractor) multipart(alternative bool, boundary string, body io.Reader,
 		}
 		n++
 		before := x.kept.Len()
-		x.entity(p.Header, p, depth+1)
+		child := &filters.MIMEPart{}
+		node.Parts = append(node.Parts, child)
+		x.entity(p.Header, p, depth+1, child)
 		if alternative && before > altStart && x.kept.Len() > before {
 			// RFC 2046 §5.1.4: alternatives come in increasing order of
 			// preference and the reader sees the last one it can show, so
