@@ -1,16 +1,12 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // BenchmarkCorpusPipeline runs every message of the SpamAssassin corpus
@@ -29,51 +26,7 @@ import (
 // without a crash or a hang. Run:
 //
 //	go test -run '^$' -bench CorpusPipeline -benchtime 1x ./cmd/vigil
-type corpusMessage struct {
-	group string // easy_ham, easy_ham_2, hard_ham, spam, spam_2
-	raw   []byte
-}
-
-func loadCorpus(b *testing.B) []corpusMessage {
-	var dir string
-	for d, _ := os.Getwd(); d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", "testdata", "corpus-spamassassin", "spamassassin-public-corpus.tar.gz")
-		if _, err := os.Stat(p); err == nil {
-			dir = p
-			break
-		}
-	}
-	if dir == "" {
-		b.Skip("corpus not found beside the repository")
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var msgs []corpusMessage
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		if h.Typeflag != tar.TypeReg || strings.HasSuffix(h.Name, ".tsv") {
-			continue
-		}
-		data, _ := io.ReadAll(tr)
-		msgs = append(msgs, corpusMessage{group: filepath.Base(filepath.Dir(h.Name)), raw: data})
-	}
-	return msgs
-}
-
+//
 // corpusRuntime builds the whole pipeline over a fresh store and a
 // loopback DNS server that knows none of the corpus' names.
 func corpusRuntime(b *testing.B) (config.Config, *runtime) {
@@ -92,7 +45,7 @@ func corpusRuntime(b *testing.B) (config.Config, *runtime) {
 }
 
 func BenchmarkCorpusPipeline(b *testing.B) {
-	msgs := loadCorpus(b)
+	msgs := sharedtest.SpamAssassin(b)
 	c, rt := corpusRuntime(b)
 	for i := 0; i < b.N; i++ {
 		actions := map[filters.Action]int{}
@@ -100,7 +53,7 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 		var ms goruntime.MemStats
 		start := time.Now()
 		for j, cm := range msgs {
-			m, err := filters.ParseMessage(bytes.NewReader(cm.raw), int64(c.Limits.MaxMessageSize))
+			m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), int64(c.Limits.MaxMessageSize))
 			if err != nil {
 				b.Fatalf("message %d: %v", j, err)
 			}
@@ -128,14 +81,14 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 //
 //	go test -run '^$' -bench CorpusLearned -benchtime 1x ./cmd/vigil
 func BenchmarkCorpusLearned(b *testing.B) {
-	msgs := loadCorpus(b)
+	msgs := sharedtest.SpamAssassin(b)
 	c, rt := corpusRuntime(b)
 	ctx := context.Background()
 	start := time.Now()
 	learned := 0
 	for _, cm := range msgs {
 		var class reputation.Class
-		switch cm.group {
+		switch cm.Group {
 		case "easy_ham", "hard_ham":
 			class = reputation.Ham
 		case "spam":
@@ -143,7 +96,7 @@ func BenchmarkCorpusLearned(b *testing.B) {
 		default:
 			continue
 		}
-		if _, err := rt.engine.LearnRaw(ctx, cm.raw, class); err != nil {
+		if _, err := rt.engine.LearnRaw(ctx, cm.Raw, class); err != nil {
 			b.Fatalf("learn: %v", err)
 		}
 		learned++
@@ -152,11 +105,11 @@ func BenchmarkCorpusLearned(b *testing.B) {
 	type tally struct{ n, tag, quarantine, reject, other int }
 	res := map[string]*tally{"easy_ham_2": {}, "spam_2": {}}
 	for _, cm := range msgs {
-		t := res[cm.group]
+		t := res[cm.Group]
 		if t == nil {
 			continue
 		}
-		m, err := filters.ParseMessage(bytes.NewReader(cm.raw), int64(c.Limits.MaxMessageSize))
+		m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), int64(c.Limits.MaxMessageSize))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,17 +1,13 @@
 package bayes
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +17,7 @@ import (
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // corpusMessage is one SpamAssassin corpus message with the facts the
@@ -31,100 +28,40 @@ type corpusMessage struct {
 	Msg   *filters.Message
 }
 
-// findTestdata walks up from the package directory to shared/testdata.
-func findTestdata(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "testdata")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
 var (
 	corpusOnce sync.Once
 	corpusMsgs []corpusMessage
 	corpusErr  error
 )
 
-// loadCorpus reads the corpus tarball once, parses every message with
-// filters.ParseMessage and runs the content check on it. It skips the
-// test when the corpus is absent.
+// loadCorpus parses every corpus message with filters.ParseMessage and runs
+// the content check on it, once per test binary, or skips the test when
+// the corpus is absent.
 func loadCorpus(t testing.TB) []corpusMessage {
-	td := findTestdata(t)
-	if td == "" {
-		t.Skip("shared/testdata not found above the package directory")
-	}
-	path := filepath.Join(td, "corpus-spamassassin", "spamassassin-public-corpus.tar.gz")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("SpamAssassin corpus missing: %v", err)
-	}
-	corpusOnce.Do(func() { corpusMsgs, corpusErr = readCorpus(path) })
+	shared := sharedtest.SpamAssassin(t)
+	corpusOnce.Do(func() { corpusMsgs, corpusErr = parseCorpus(shared) })
 	if corpusErr != nil {
 		t.Fatal(corpusErr)
 	}
 	return corpusMsgs
 }
 
-func readCorpus(path string) ([]corpusMessage, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
+func parseCorpus(shared []sharedtest.CorpusMessage) ([]corpusMessage, error) {
 	check, err := content.New(content.DefaultConfig())
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
-	tr := tar.NewReader(gz)
-	var out []corpusMessage
-	type named struct {
-		name string
-		cm   corpusMessage
-	}
-	var all []named
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
+	out := make([]corpusMessage, 0, len(shared))
+	for _, cm := range shared {
+		m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), reputation.MaxInputMessage)
 		if err != nil {
-			return nil, err
-		}
-		parts := strings.Split(strings.TrimPrefix(h.Name, "./"), "/")
-		if h.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "spamassassin" || strings.Contains(parts[2], ".tsv") {
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 16<<20))
-		if err != nil {
-			return nil, err
-		}
-		m, err := filters.ParseMessage(bytes.NewReader(raw), reputation.MaxInputMessage)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", h.Name, err)
+			return nil, fmt.Errorf("%s: %w", cm.Name, err)
 		}
 		if _, err := check.Run(ctx, m); err != nil {
-			return nil, fmt.Errorf("%s: content: %w", h.Name, err)
+			return nil, fmt.Errorf("%s: content: %w", cm.Name, err)
 		}
-		all = append(all, named{parts[1] + "/" + parts[2], corpusMessage{Group: parts[1], Spam: strings.HasPrefix(parts[1], "spam"), Msg: m}})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
-	for _, n := range all {
-		out = append(out, n.cm)
+		out = append(out, corpusMessage{Group: cm.Group, Spam: cm.Spam, Msg: m})
 	}
 	return out, nil
 }

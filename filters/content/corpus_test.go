@@ -1,40 +1,17 @@
 package content
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// sharedTestdata finds ../shared/testdata/<name> by walking up from the
-// package directory, or skips the test.
-func sharedTestdata(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "testdata", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared/testdata/%s not found above the package directory", name)
-		}
-		dir = parent
-	}
-}
+	"github.com/vigilmail/vigil/filters/sharedtest"
+)
 
 // heapSampler records the peak live heap while it runs.
 type heapSampler struct {
@@ -77,17 +54,7 @@ func (h *heapSampler) Stop() uint64 {
 // (messages/s, URLs, peak heap). Under the race detector every 10th
 // message is used to keep the suite fast.
 func TestCorpusSpamAssassin(t *testing.T) {
-	dir := sharedTestdata(t, "corpus-spamassassin")
-	f, err := os.Open(filepath.Join(dir, "spamassassin-public-corpus.tar.gz"))
-	if err != nil {
-		t.Skipf("corpus: %v", err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
+	corpus := sharedtest.SpamAssassin(t)
 	step := 1
 	if raceEnabled || testing.Short() {
 		step = 10
@@ -99,35 +66,22 @@ func TestCorpusSpamAssassin(t *testing.T) {
 	var spent time.Duration
 	symCount := map[string][2]int{} // name -> [ham, spam]
 	var hamN, spamN int
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Typeflag != tar.TypeReg || strings.HasSuffix(hdr.Name, ".tsv") || strings.HasSuffix(hdr.Name, ".md") {
-			continue
-		}
+	for _, cm := range corpus {
 		nth++
 		if nth%step != 0 {
 			continue
 		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := cm.Raw
 		hs, body := splitMessage(raw)
 		start := time.Now()
 		r, err := Extract(context.Background(), cfg, hs, strings.NewReader(string(body)))
 		spent += time.Since(start)
 		if err != nil {
-			t.Fatalf("%s: %v", hdr.Name, err)
+			t.Fatalf("%s: %v", cm.Name, err)
 		}
 		msgs++
 		spam := 0
-		if strings.Contains(hdr.Name, "/spam") {
+		if cm.Spam {
 			spam = 1
 			spamN++
 		} else {
@@ -143,7 +97,7 @@ func TestCorpusSpamAssassin(t *testing.T) {
 			c[spam]++
 			symCount[s.Name] = c
 			if os.Getenv("CORPUS_DEBUG") == s.Name {
-				t.Logf("%s %s: %s", hdr.Name, s.Name, s.Detail)
+				t.Logf("%s %s: %s", cm.Name, s.Name, s.Detail)
 			}
 		}
 	}

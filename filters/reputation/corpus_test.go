@@ -1,9 +1,7 @@
 package reputation
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"html"
 	"io"
@@ -11,13 +9,13 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 type corpusMessage struct {
@@ -30,91 +28,28 @@ type corpusMessage struct {
 var (
 	corpusOnce sync.Once
 	corpusMsgs []corpusMessage
-	corpusErr  error
 )
 
-// findTestdata walks up from the package directory to the directory holding
-// shared/testdata (the repo's sibling "shared").
-func findTestdata(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		for _, cand := range []string{filepath.Join(dir, "shared", "testdata"), filepath.Join(dir, "..", "shared", "testdata")} {
-			if st, err := os.Stat(cand); err == nil && st.IsDir() {
-				return cand
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
-// corpus loads the SpamAssassin public corpus from its tarball, or skips.
+// corpus is the SpamAssassin public corpus without the mbox From_ lines,
+// or skips.
 func corpus(t testing.TB) []corpusMessage {
-	td := findTestdata(t)
-	if td == "" {
-		t.Skip("shared/testdata not found; skipping corpus test")
-	}
-	path := filepath.Join(td, "corpus-spamassassin", "spamassassin-public-corpus.tar.gz")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("SpamAssassin corpus missing (%v); skipping", err)
-	}
-	corpusOnce.Do(func() { corpusMsgs, corpusErr = loadCorpus(path) })
-	if corpusErr != nil {
-		t.Fatalf("loading corpus: %v", corpusErr)
-	}
-	return corpusMsgs
-}
-
-func loadCorpus(path string) ([]corpusMessage, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	tr := tar.NewReader(gz)
-	var out []corpusMessage
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		parts := strings.Split(strings.TrimPrefix(h.Name, "./"), "/")
-		if h.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "spamassassin" {
-			continue
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, err
-		}
-		var msg []byte
-		if err := ReadMbox(bytes.NewReader(data), h.Name, func(r RawMessage) error {
-			if msg == nil {
-				msg = r.Data
+	shared := sharedtest.SpamAssassin(t)
+	corpusOnce.Do(func() {
+		for _, cm := range shared {
+			var msg []byte
+			err := ReadMbox(bytes.NewReader(cm.Raw), cm.Name, func(r RawMessage) error {
+				if msg == nil {
+					msg = r.Data
+				}
+				return nil
+			})
+			if err != nil || msg == nil {
+				msg = cm.Raw
 			}
-			return nil
-		}); err != nil {
-			msg = data
+			corpusMsgs = append(corpusMsgs, corpusMessage{Name: cm.Name, Group: cm.Group, Spam: cm.Spam, Raw: msg})
 		}
-		out = append(out, corpusMessage{
-			Name: parts[1] + "/" + parts[2], Group: parts[1],
-			Spam: strings.HasPrefix(parts[1], "spam"), Raw: msg,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	})
+	return corpusMsgs
 }
 
 var (

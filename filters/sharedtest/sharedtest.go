@@ -1,0 +1,115 @@
+// Package sharedtest finds the conformance suites and corpora of
+// ../shared/testdata (the repository and shared/ are siblings in
+// development and in CI) and reads the SpamAssassin corpus, for tests of
+// any package. Absent data skips the test with a message.
+package sharedtest
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Dir returns shared/testdata/<sub>, found by walking up from the working
+// directory (a package directory under go test), or skips the test.
+func Dir(tb testing.TB, sub string) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		for _, cand := range []string{
+			filepath.Join(dir, "shared", "testdata", sub),
+			filepath.Join(dir, "..", "shared", "testdata", sub),
+		} {
+			if _, err := os.Stat(cand); err == nil {
+				return cand
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Skipf("shared/testdata/%s not found above the package directory; skipping", sub)
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// CorpusMessage is one message of the SpamAssassin public corpus.
+type CorpusMessage struct {
+	// Name is group/file, e.g. "spam/00001.7848dde101aa985090474a91ec93fcf0".
+	Name string
+	// Group is easy_ham, easy_ham_2, hard_ham, spam or spam_2.
+	Group string
+	Spam  bool
+	// Raw is the file as stored: an mbox "From " line, then the message
+	// with LF line endings (filters.ParseMessage skips the "From " line).
+	Raw []byte
+}
+
+var (
+	corpusOnce sync.Once
+	corpusMsgs []CorpusMessage
+	corpusErr  error
+)
+
+// SpamAssassin returns the 6,046 corpus messages sorted by name, read
+// once per test binary, or skips the test when the corpus is absent.
+// Callers must not modify Raw.
+func SpamAssassin(tb testing.TB) []CorpusMessage {
+	tb.Helper()
+	path := filepath.Join(Dir(tb, "corpus-spamassassin"), "spamassassin-public-corpus.tar.gz")
+	if _, err := os.Stat(path); err != nil {
+		tb.Skipf("SpamAssassin corpus missing (%v); skipping", err)
+	}
+	corpusOnce.Do(func() { corpusMsgs, corpusErr = readCorpus(path) })
+	if corpusErr != nil {
+		tb.Fatalf("sharedtest: %v", corpusErr)
+	}
+	return corpusMsgs
+}
+
+func readCorpus(path string) ([]CorpusMessage, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	tr := tar.NewReader(gz)
+	var out []CorpusMessage
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		parts := strings.Split(strings.TrimPrefix(h.Name, "./"), "/")
+		if h.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "spamassassin" || strings.HasSuffix(parts[2], ".tsv") {
+			continue
+		}
+		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, h.Name, err)
+		}
+		out = append(out, CorpusMessage{Name: parts[1] + "/" + parts[2], Group: parts[1], Spam: strings.HasPrefix(parts[1], "spam"), Raw: raw})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no messages", path)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
