@@ -143,6 +143,10 @@ type Content struct {
 	// Text is the visible text of the message (plain parts and HTML reduced
 	// to text), capped in size.
 	Text string `json:"-"`
+	// HiddenText is the text of HTML a reader cannot see (display:none,
+	// zero font size, text in the background colour, ...), capped at a
+	// quarter of the visible text's cap; the classifier learns it apart.
+	HiddenText string `json:"-"`
 	// Domains are the registrable domains linked from the message (URL
 	// hosts, image hosts, e-mail addresses in the body), sorted, unique.
 	Domains []string `json:"-"`

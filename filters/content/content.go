@@ -173,6 +173,7 @@ type extractor struct {
 
 	hidden      int
 	hiddenWhy   map[string]bool
+	hiddenText  strings.Builder
 	mismatches  []string
 	pixels      int
 	shownImages int
@@ -496,6 +497,25 @@ func (x *extractor) keepText(s string) {
 	x.kept.WriteString(s)
 }
 
+// keepHidden keeps invisible text for Facts.Content.HiddenText, up to a
+// quarter of max_text_bytes.
+func (x *extractor) keepHidden(s string) {
+	room := x.cfg.MaxTextBytes/4 - x.hiddenText.Len()
+	if room <= 0 {
+		return
+	}
+	if len(s) > room {
+		for room > 0 && !utf8.RuneStart(s[room]) {
+			room--
+		}
+		s = s[:room]
+	}
+	if x.hiddenText.Len() > 0 {
+		x.hiddenText.WriteByte(' ')
+	}
+	x.hiddenText.WriteString(s)
+}
+
 func (x *extractor) note(list *[]string, s string) {
 	if len(*list) < 3 {
 		*list = append(*list, s)
@@ -599,6 +619,7 @@ func (x *extractor) finish() *Result {
 	}
 	sort.Strings(c.Domains)
 	c.Text = x.kept.String()
+	c.HiddenText = x.hiddenText.String()
 
 	add := func(name, detail string) {
 		r.Symbols = append(r.Symbols, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: detail})

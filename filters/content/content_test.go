@@ -171,3 +171,42 @@ func TestAlternativeText(t *testing.T) {
 		t.Errorf("URLs = %+v, want the links of both alternatives", r.Content.URLs)
 	}
 }
+
+func TestHiddenTextKeptApart(t *testing.T) {
+	html := `<p>Dear reader</p><div style="display:none">casino jackpot</div>` +
+		`<body bgcolor="white"><font color="#fff">pills now</font></body><p>see you</p>`
+	m := &filters.Message{
+		Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
+		Body:    filters.BytesBody(html),
+	}
+	c, _ := New(DefaultConfig())
+	if _, err := c.Run(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := m.Facts.Content
+	if got.HiddenText != "casino jackpot pills now" {
+		t.Errorf("HiddenText = %q, want %q", got.HiddenText, "casino jackpot pills now")
+	}
+	for _, w := range []string{"casino", "pills"} {
+		if strings.Contains(got.Text, w) {
+			t.Errorf("visible Text %q contains hidden word %q", got.Text, w)
+		}
+	}
+	if !strings.Contains(got.Text, "Dear reader") || !strings.Contains(got.Text, "see you") {
+		t.Errorf("visible Text %q lost visible words", got.Text)
+	}
+
+	cfg := DefaultConfig()
+	cfg.MaxTextBytes = 40 // hidden text keeps a quarter: 10 bytes
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Facts = filters.Facts{}
+	if _, err := c.Run(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Facts.Content.HiddenText); n > 10 {
+		t.Errorf("HiddenText %q is %d bytes, cap is 10", m.Facts.Content.HiddenText, n)
+	}
+}

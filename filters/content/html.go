@@ -464,6 +464,7 @@ func (w *textWalker) textNode(s string, st style) {
 	if n > 0 {
 		w.x.hidden += n
 		w.x.hiddenWhy[why] = true
+		w.x.keepHidden(collapseSpace(s))
 	}
 }
 
