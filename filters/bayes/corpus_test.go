@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"sort"
@@ -342,4 +343,79 @@ func boltStats(t *testing.T, path string) (countKeys, records int, recordBytes i
 		t.Fatal(err)
 	}
 	return countKeys, records, recordBytes
+}
+
+// TestCorpusOnlineFeedback is a second protocol on the same split, the
+// one the product runs in: the test half arrives in Date order, each
+// message is scored with the default thresholds, and then the user's
+// report is learned through Learn, as `vigil learn` or the admin endpoint
+// would. "errors" learns only what the verdict got wrong (spam below
+// spam_threshold, ham at or above it): users report misses and false
+// positives, not correct verdicts. "all" learns every message (TREC's
+// spam track "immediate feedback"). It is not the issue's static figure,
+// which TestCorpusTimeSplit reports; run with -v for the figures.
+func TestCorpusOnlineFeedback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("corpus measurement")
+	}
+	if raceEnabled {
+		t.Skip("corpus measurement is slow under -race; run: go test -run Corpus -v ./filters/bayes/")
+	}
+	msgs := loadCorpus(t)
+	var test []corpusMessage
+	for _, cm := range msgs {
+		if !isTrainGroup(cm.Group) {
+			test = append(test, cm)
+		}
+	}
+	date := func(cm corpusMessage) time.Time {
+		d, err := mail.ParseDate(cm.Msg.Header("Date"))
+		if err != nil {
+			return time.Time{}
+		}
+		return d
+	}
+	sort.SliceStable(test, func(i, j int) bool { return date(test[i]).Before(date(test[j])) })
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	for _, mode := range []string{"errors", "all"} {
+		mem := newMemStore()
+		for _, cm := range msgs {
+			if isTrainGroup(cm.Group) {
+				if _, err := Learn(ctx, mem, cm.Msg, cm.Spam, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		check, err := NewCheck(mem, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res []scored
+		reports := 0
+		for _, cm := range test {
+			sc, err := check.Score(ctx, cm.Msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, scored{cm.Spam, sc.Prob})
+			wrong := (cm.Spam && sc.Prob < cfg.SpamThreshold) || (!cm.Spam && sc.Prob >= cfg.SpamThreshold)
+			if mode == "all" || wrong {
+				reports++
+				if _, err := Learn(ctx, mem, cm.Msg, cm.Spam, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		r := measure(res, cfg.SpamThreshold, cfg.HamThreshold)
+		half := measure(res[len(res)/2:], cfg.SpamThreshold, cfg.HamThreshold)
+		t.Logf("online, feedback on %s (%d reports learned): spam>=%g: ham FP %d/%d (%.3f%%), spam recall %d/%d (%.2f%%); second half of the stream: FP %d/%d, recall %.2f%%",
+			mode, reports, cfg.SpamThreshold, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), half.fp, half.ham, half.recallPct())
+		if mode == "errors" {
+			logCurve(t, res, cfg.HamThreshold)
+		}
+		if r.fpPct() > 0.5 || r.recallPct() < 60 {
+			t.Errorf("online feedback regressed: FP %.3f%% recall %.2f%%", r.fpPct(), r.recallPct())
+		}
+	}
 }

@@ -8,6 +8,37 @@ import (
 	"github.com/vigilmail/vigil/filters/reputation"
 )
 
+type variant struct {
+	name string
+	p    Params
+	o    tokenOptions
+	max  int
+}
+
+// runSweep logs, per variant, the cross-validated false positives and
+// recall at several thresholds and the recall at the lowest threshold
+// with at most 2 false positives of 2750 ham.
+func runSweep(t *testing.T, msgs []corpusMessage, vs []variant) {
+	cfg := DefaultConfig()
+	for _, v := range vs {
+		res := crossValidateTokens(msgs, v.p, v.max, v.o)
+		line := fmt.Sprintf("%-40s", v.name)
+		best := ""
+		for _, th := range append(curveThresholds, 0.99999, 0.999999) {
+			r := measure(res, th, cfg.HamThreshold)
+			if best == "" && r.fp <= 2 {
+				best = fmt.Sprintf(" | fp<=2 at %g: %.1f%%", th, r.recallPct())
+			}
+		}
+		for _, th := range []float64{0.5, 0.9, 0.99, 0.999, 0.9999} {
+			r := measure(res, th, cfg.HamThreshold)
+			line += fmt.Sprintf(" %g: fp%d %.1f%%", th, r.fp, r.recallPct())
+		}
+		r := measure(res, 0.99, cfg.HamThreshold)
+		t.Logf("%s%s | spam<=0.01 %d", line, best, r.spamAsHam)
+	}
+}
+
 // TestCorpusSweep compares tokenizer and classifier variants by 5-fold
 // cross-validation inside the training folders (BAYES_SWEEP2=1).
 func TestCorpusSweep(t *testing.T) {
@@ -16,12 +47,6 @@ func TestCorpusSweep(t *testing.T) {
 	}
 	msgs := loadCorpus(t)
 	cfg := DefaultConfig()
-	type variant struct {
-		name string
-		p    Params
-		o    tokenOptions
-		max  int
-	}
 	base := defaultTokenOptions
 	var vs []variant
 	add := func(name string, p Params, o tokenOptions) {
@@ -126,23 +151,7 @@ func TestCorpusSweep(t *testing.T) {
 		}
 		vs = keep
 	}
-	for _, v := range vs {
-		res := crossValidateTokens(msgs, v.p, v.max, v.o)
-		line := fmt.Sprintf("%-40s", v.name)
-		best := ""
-		for _, th := range append(curveThresholds, 0.99999, 0.999999) {
-			r := measure(res, th, cfg.HamThreshold)
-			if best == "" && r.fp <= 2 {
-				best = fmt.Sprintf(" | fp<=2 at %g: %.1f%%", th, r.recallPct())
-			}
-		}
-		for _, th := range []float64{0.5, 0.9, 0.99, 0.999, 0.9999} {
-			r := measure(res, th, cfg.HamThreshold)
-			line += fmt.Sprintf(" %g: fp%d %.1f%%", th, r.fp, r.recallPct())
-		}
-		r := measure(res, 0.99, cfg.HamThreshold)
-		t.Logf("%s%s | spam<=0.01 %d", line, best, r.spamAsHam)
-	}
+	runSweep(t, msgs, vs)
 }
 
 // crossValidateTOE is crossValidateTokens with train-on-error: each
@@ -313,4 +322,110 @@ func TestCorpusTOETimeSplit(t *testing.T) {
 	}
 	t.Logf("train-on-error learned %d times (%v spam, %v ham, %d distinct tokens)", learned, n.Spam, n.Ham, len(counts))
 	logCurve(t, res, 0.01)
+}
+
+// bogofilterParams are Bogofilter 1.2's shipped defaults (robs 0.0178,
+// robx 0.52, min_dev 0.375), compared in TestCorpusSweep3.
+var bogofilterParams = Params{S: 0.0178, X: 0.52, MinDev: 0.375}
+
+// TestCorpusSweep3 (BAYES_SWEEP3=1) compares the token families added
+// after the second sweep: hidden text, Unicode scripts, URL top-level
+// domains, and Bogofilter's parameters.
+func TestCorpusSweep3(t *testing.T) {
+	if os.Getenv("BAYES_SWEEP3") == "" || raceEnabled || testing.Short() {
+		t.Skip("BAYES_SWEEP3=1 runs the variant comparison")
+	}
+	msgs := loadCorpus(t)
+	max := DefaultConfig().MaxTokens
+	var vs []variant
+	add := func(name string, p Params, o tokenOptions) {
+		vs = append(vs, variant{name, p, o, max})
+	}
+	base := defaultTokenOptions
+	add("baseline", DefaultParams, base)
+	o := base
+	o.hidden = true
+	add("+hidden", DefaultParams, o)
+	o = base
+	o.scripts = true
+	add("+scripts", DefaultParams, o)
+	o = base
+	o.tlds = true
+	add("+tlds", DefaultParams, o)
+	o.hidden, o.scripts = true, true
+	add("+hidden+scripts+tlds", DefaultParams, o)
+	add("bogofilter params", bogofilterParams, base)
+	add("bogofilter params +hidden+scripts+tlds", bogofilterParams, o)
+	p := DefaultParams
+	p.X = 0.52
+	add("x=0.52", p, base)
+	o = base
+	o.listFields = true
+	add("+list fields out", DefaultParams, o)
+	o = base
+	o.listTag = true
+	add("+list subject tag out", DefaultParams, o)
+	o = base
+	o.listFooter = true
+	add("+list footer out", DefaultParams, o)
+	o = base
+	o.noTZ = true
+	add("+no date zone", DefaultParams, o)
+	o = base
+	o.listFields, o.listTag, o.listFooter = true, true, true
+	add("+list fields, tag, footer out", DefaultParams, o)
+	o.noTZ = true
+	add("+list out, no date zone", DefaultParams, o)
+	if v := os.Getenv("BAYES_SWEEP3_FROM"); v != "" {
+		for i := range vs {
+			if vs[i].name == v {
+				vs = append(vs[:1:1], vs[i:]...)
+				break
+			}
+		}
+	}
+	runSweep(t, msgs, vs)
+}
+
+// fineThresholds is the threshold grid of TestCorpusSweep4: parameter
+// sets move the probability scale, so each is judged at its own best
+// threshold.
+var fineThresholds = []float64{0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999}
+
+// bestAt returns the lowest threshold of fineThresholds with at most
+// maxFP ham false positives, and the recall there.
+func bestAt(res []scored, maxFP int) (float64, float64) {
+	for _, th := range fineThresholds {
+		if r := measure(res, th, 0.01); r.fp <= maxFP {
+			return th, r.recallPct()
+		}
+	}
+	return 1, 0
+}
+
+// TestCorpusSweep4 (BAYES_SWEEP4=1) is a grid over Robinson's parameters,
+// each judged at its own best threshold, with interleaved folds and with
+// spam folds in contiguous blocks (cvBlocked).
+func TestCorpusSweep4(t *testing.T) {
+	if os.Getenv("BAYES_SWEEP4") == "" || raceEnabled || testing.Short() {
+		t.Skip("BAYES_SWEEP4=1 runs the parameter grid")
+	}
+	msgs := loadCorpus(t)
+	max := DefaultConfig().MaxTokens
+	saved := cvBlocked
+	defer func() { cvBlocked = saved }()
+	cvBlocked = false
+	inter := newCVSet(msgs, max, defaultTokenOptions)
+	cvBlocked = true
+	blocked := newCVSet(msgs, max, defaultTokenOptions)
+	for _, s := range []float64{0.0178, 0.1, 0.3, 1} {
+		for _, x := range []float64{0.5, 0.52} {
+			for _, md := range []float64{0.1, 0.2, 0.3, 0.375, 0.45} {
+				p := Params{S: s, X: x, MinDev: md}
+				ti, ri := bestAt(inter.score(p), 2)
+				tb, rb := bestAt(blocked.score(p), 2)
+				t.Logf("s=%-6g x=%-4g min_dev=%-5g interleaved fp<=2 at %-6g %5.1f%% | blocked fp<=2 at %-6g %5.1f%% | mean %5.1f%%", s, x, md, ti, ri, tb, rb, (ri+rb)/2)
+			}
+		}
+	}
 }

@@ -23,23 +23,25 @@ import (
 // Token origins: every token carries the prefix of where it came from, so
 // "free" in the Subject and "free" in the body are learned separately.
 const (
-	prefixSubject    = "s:"  // Subject word
-	prefixSubjBi     = "sb:" // Subject word pair
-	prefixText       = ""    // visible text word (the bulk: no prefix)
-	prefixBigram     = "b:"  // adjacent visible text words
-	prefixSkip       = "k:"  // visible text words one apart (OSB-style sparse pair)
-	prefixHeader     = "h:"  // selected header facts
-	prefixHeaderName = "hn:" // name of a field the sender wrote
-	prefixHost       = "u:"  // URL host
-	prefixDomain     = "d:"  // registrable domain of a URL or linked address
-	prefixURLPath    = "up:" // word of a URL path and query
-	prefixImage      = "i:"  // image counts and kinds
-	prefixShape      = "x:"  // message shape (text length, caps, ...)
-	prefixReceived   = "r:"  // shape of the Received chain
-	prefixHTML       = "t:"  // HTML tag and tag.attribute names
-	prefixFromName   = "fn:" // word of the From display name
-	prefixFooter     = "f:"  // visible text word after a footer delimiter
-	prefixFooterBi   = "fb:" // word pair after a footer delimiter
+	prefixSubject    = "s:"   // Subject word
+	prefixSubjBi     = "sb:"  // Subject word pair
+	prefixText       = ""     // visible text word (the bulk: no prefix)
+	prefixBigram     = "b:"   // adjacent visible text words
+	prefixSkip       = "k:"   // visible text words one apart (OSB-style sparse pair)
+	prefixHeader     = "h:"   // selected header facts
+	prefixHeaderName = "hn:"  // name of a field the sender wrote
+	prefixHost       = "u:"   // URL host
+	prefixDomain     = "d:"   // registrable domain of a URL or linked address
+	prefixURLPath    = "up:"  // word of a URL path and query
+	prefixImage      = "i:"   // image counts and kinds
+	prefixShape      = "x:"   // message shape (text length, caps, ...)
+	prefixReceived   = "r:"   // shape of the Received chain
+	prefixHTML       = "t:"   // HTML tag and tag.attribute names
+	prefixFromName   = "fn:"  // word of the From display name
+	prefixFooter     = "f:"   // visible text word after a footer delimiter
+	prefixFooterBi   = "fb:"  // word pair after a footer delimiter
+	prefixHidden     = "hid:" // word of text a reader cannot see
+	prefixTLD        = "ut:"  // top-level domain of a URL host
 )
 
 // Word limits (runes). Shorter words carry no signal; longer ones are
@@ -95,6 +97,30 @@ type tokenOptions struct {
 	// htmlSet: with html, one token for the set of tag names of a part
 	// and one for its size, instead of one token per tag.
 	htmlSet bool
+	// hidden: words of the HTML text a reader cannot see, learned apart
+	// (hid:), and its length.
+	hidden bool
+	// scripts: the Unicode scripts of the visible letters (x:script:).
+	scripts bool
+	// tlds: the top-level domain of each URL host (ut:com), which
+	// generalises to domains never learned.
+	tlds bool
+	// listFields: the fields a mailing list manager adds (List-*,
+	// X-BeenThere, X-Mailman-Version, Precedence, ...) are not tokens:
+	// what the list adds says the list delivered the message, not who
+	// wrote it, and would make every spam sent to a list look like ham
+	// (SpamAssassin's Bayes ignores them for that reason).
+	listFields bool
+	// listTag: on list mail, a leading "[list]" tag of the Subject is
+	// not a token either.
+	listTag bool
+	// listFooter: on list mail, the text after the last footer delimiter
+	// (the list's footer) is not tokenized.
+	listFooter bool
+	// noTZ: no Date zone token (SpamAssassin's Bayes ignores Date: it
+	// "can provide invalid cues if your spam corpus is older/newer than
+	// ham").
+	noTZ bool
 	// footer: 0 text after a footer delimiter is ordinary text; 1 its
 	// words are learned apart (prefix f:); 2 they are dropped.
 	footer int
@@ -109,12 +135,17 @@ type tokenOptions struct {
 var defaultTokenOptions = tokenOptions{
 	bigrams: true, headerNames: true,
 	received: true, idShapes: true, addrShapes: true, partHeaders: true,
+	hidden: true, listFields: true,
 }
 
 func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 	t := tokenSet{max: max, seen: map[string]struct{}{}, o: o}
 	headerTokens(&t, m)
+	list := (o.listTag || o.listFooter) && listMail(m)
 	subj := decodeHeader(m.Header("Subject"))
+	if list && o.listTag {
+		subj = stripListTag(subj)
+	}
 	words := splitWords(subj, 64)
 	for _, w := range words {
 		t.add(prefixSubject + w)
@@ -136,6 +167,11 @@ func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 	t.add(prefixShape + "text_len:" + strconv.Itoa(bucket(utf8.RuneCountInString(text))))
 	t.add(prefixShape + "text_caps:" + capsBucket(text))
 	footer := ""
+	if list && o.listFooter {
+		if i := footerStart(text); i >= 0 {
+			text = text[:i]
+		}
+	}
 	if o.footer > 0 {
 		if i := footerStart(text); i >= 0 {
 			text, footer = text[:i], text[i:]
@@ -143,6 +179,16 @@ func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 		}
 	}
 	textTokens(&t, text, prefixText, prefixBigram, maxTextWords)
+	if o.scripts {
+		scriptTokens(&t, text)
+	}
+	if o.hidden && m.Facts.Content.HiddenText != "" {
+		hid := m.Facts.Content.HiddenText
+		t.add(prefixShape + "hidden_len:" + strconv.Itoa(bucket(utf8.RuneCountInString(hid))))
+		for _, w := range splitWords(hid, maxTextWords/4) {
+			t.add(prefixHidden + w)
+		}
+	}
 	if footer != "" && o.footer == 1 {
 		textTokens(&t, footer, prefixFooter, prefixFooterBi, maxTextWords/4)
 	}
@@ -265,6 +311,9 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 		t.add(prefixHeader + "to:many")
 	}
 	for _, name := range []string{"Precedence", "X-Priority", "Importance"} {
+		if t.o.listFields && listField(strings.ToLower(name)) {
+			continue
+		}
 		if v := m.Header(name); v != "" {
 			t.add(prefixHeader + strings.ToLower(name) + ":" + capLen(strings.ToLower(strings.Fields(v + " ")[0]), 20))
 		}
@@ -276,7 +325,7 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 	names := 0
 	for _, h := range m.Headers {
 		name := strings.ToLower(h.Name)
-		if !t.o.headerNames || traceField(name) || names >= maxHeaderNames {
+		if !t.o.headerNames || traceField(name) || names >= maxHeaderNames || (t.o.listFields && listField(name)) {
 			continue
 		}
 		names++
@@ -297,7 +346,7 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 		if _, params, err := mime.ParseMediaType(m.Header("Content-Type")); err == nil && params["boundary"] != "" {
 			t.add(prefixHeader + "boundary:" + shape(params["boundary"], 12))
 		}
-		if d := m.Header("Date"); d != "" {
+		if d := m.Header("Date"); d != "" && !t.o.noTZ {
 			f := strings.Fields(d)
 			for i := len(f) - 1; i >= 0; i-- {
 				if z := f[i]; len(z) == 5 && (z[0] == '+' || z[0] == '-') {
@@ -434,6 +483,65 @@ func hopShape(v string) []string {
 		out = append(out, "nofrom")
 	}
 	return out
+}
+
+// listField reports the fields mailing list managers add (RFC 2369
+// List-*, RFC 2919 List-Id, Mailman's X-BeenThere and X-Mailman-Version,
+// the Precedence and Errors-To of list software, resent and original
+// fields of gatewayed mail): the list of SpamAssassin's Bayes
+// IGNORED_HDRS, plus Precedence and Errors-To.
+func listField(name string) bool {
+	switch name {
+	case "precedence", "errors-to", "sender", "x-sender", "mailing-list", "x-mailing-list", "x-loop",
+		"x-beenthere", "x-mailman-version", "mail-followup-to", "x-egroups-return", "x-egroups-from",
+		"x-mdmailing-list", "x-xemacs-list", "x-unsub", "x-unsubscribe":
+		return true
+	}
+	for _, p := range []string{"list-", "x-list", "resent-", "x-resent-", "original-", "x-original-"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// listMail reports a message a mailing list delivered: it has a List-Id
+// (RFC 2919) or another RFC 2369 List-* field, or Mailman's X-BeenThere.
+func listMail(m *filters.Message) bool {
+	for _, h := range m.Headers {
+		n := strings.ToLower(h.Name)
+		if strings.HasPrefix(n, "list-") || n == "x-beenthere" || n == "mailing-list" || n == "x-mailing-list" {
+			return true
+		}
+	}
+	return false
+}
+
+// stripListTag removes the "[list-name]" tag list managers put at the
+// start of the Subject (after any "Re:").
+func stripListTag(subj string) string {
+	s := strings.TrimSpace(subj)
+	prefix := ""
+	for {
+		l := strings.ToLower(s)
+		if strings.HasPrefix(l, "re:") || strings.HasPrefix(l, "fw:") {
+			prefix += s[:3] + " "
+			s = strings.TrimSpace(s[3:])
+			continue
+		}
+		if strings.HasPrefix(l, "fwd:") {
+			prefix += s[:4] + " "
+			s = strings.TrimSpace(s[4:])
+			continue
+		}
+		break
+	}
+	if strings.HasPrefix(s, "[") {
+		if i := strings.IndexByte(s, ']'); i > 0 && i <= 40 {
+			return prefix + strings.TrimSpace(s[i+1:])
+		}
+	}
+	return subj
 }
 
 // traceField reports fields that describe the delivery rather than the
@@ -704,6 +812,14 @@ func urlTokens(t *tokenSet, c filters.Content) {
 		if u.Domain != "" {
 			t.add(prefixDomain + capLen(strings.ToLower(u.Domain), 80))
 		}
+		if t.o.tlds {
+			tld := h[strings.LastIndexByte(h, '.')+1:]
+			if tld != "" && strings.Trim(tld, "0123456789[]:") == tld {
+				t.add(prefixTLD + capLen(tld, 30))
+			} else {
+				t.add(prefixTLD + "#literal")
+			}
+		}
 		if hosts >= 50 {
 			break
 		}
@@ -715,6 +831,55 @@ func urlTokens(t *tokenSet, c filters.Content) {
 		t.add(prefixDomain + capLen(strings.ToLower(d), 80))
 	}
 	t.add(prefixShape + "urls:" + strconv.Itoa(bucket(len(c.URLs))))
+}
+
+// scriptTokens names the Unicode scripts that make up at least a tenth of
+// the first letters of the visible text: x:script:latin, x:script:hangul.
+// A language the learned mail never used says something even when none
+// of its words were learned.
+func scriptTokens(t *tokenSet, text string) {
+	counts := map[string]int{}
+	letters := 0
+	for _, r := range text {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		letters++
+		counts[scriptOf(r)]++
+		if letters >= 4000 {
+			break
+		}
+	}
+	for _, s := range scriptTables {
+		if n := counts[s.name]; n > 0 && n*10 >= letters {
+			t.add(prefixShape + "script:" + s.name)
+		}
+	}
+	if n := counts["other"]; n > 0 && n*10 >= letters {
+		t.add(prefixShape + "script:other")
+	}
+}
+
+var scriptTables = []struct {
+	name  string
+	table *unicode.RangeTable
+}{
+	{"latin", unicode.Latin}, {"cyrillic", unicode.Cyrillic}, {"greek", unicode.Greek},
+	{"han", unicode.Han}, {"hangul", unicode.Hangul}, {"hiragana", unicode.Hiragana},
+	{"katakana", unicode.Katakana}, {"arabic", unicode.Arabic}, {"hebrew", unicode.Hebrew},
+	{"thai", unicode.Thai}, {"devanagari", unicode.Devanagari},
+}
+
+func scriptOf(r rune) string {
+	if r < 0x80 {
+		return "latin"
+	}
+	for _, s := range scriptTables {
+		if unicode.Is(s.table, r) {
+			return s.name
+		}
+	}
+	return "other"
 }
 
 func imageTokens(t *tokenSet, imgs []filters.Image) {

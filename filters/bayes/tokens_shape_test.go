@@ -199,3 +199,39 @@ func FuzzTokenizeAllFamilies(f *testing.F) {
 		}
 	})
 }
+
+func TestListField(t *testing.T) {
+	for _, name := range []string{"list-id", "list-unsubscribe", "x-beenthere", "x-mailman-version", "precedence", "errors-to", "resent-from", "x-original-from", "mail-followup-to"} {
+		if !listField(name) {
+			t.Errorf("listField(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"from", "reply-to", "x-mailer", "message-id", "listserv-note", "x-priority"} {
+		if listField(name) {
+			t.Errorf("listField(%q) = true, want false", name)
+		}
+	}
+}
+
+func TestStripListTag(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"[ILUG] cheap pills", "cheap pills"},
+		{"Re: [SAtalk] rules", "Re: rules"},
+		{"no tag here", "no tag here"},
+		{"[unterminated tag", "[unterminated tag"},
+		{"[" + strings.Repeat("x", 50) + "] too long for a tag", "[" + strings.Repeat("x", 50) + "] too long for a tag"},
+	}
+	for _, tt := range tests {
+		if got := stripListTag(tt.in); got != tt.want {
+			t.Errorf("stripListTag(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestScriptTokens(t *testing.T) {
+	ts := tokenSet{seen: map[string]struct{}{}}
+	scriptTokens(&ts, "안녕하세요 고객님 special offer")
+	if !slices.Equal(ts.list, []string{"x:script:latin", "x:script:hangul"}) {
+		t.Errorf("scripts = %q", ts.list)
+	}
+}

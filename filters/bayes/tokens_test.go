@@ -100,27 +100,31 @@ func TestTokenize(t *testing.T) {
 			{URL: "http://www.shop.example.com/x", Host: "www.shop.example.com", Domain: "example.com"},
 			{URL: "http://WIN.test./", Host: "WIN.test.", Domain: "win.test"},
 		},
-		Domains: []string{"example.com", "win.test"},
-		Images:  []filters.Image{{Kind: "remote"}, {Kind: "remote"}, {Kind: "inline"}},
+		Domains:    []string{"example.com", "win.test"},
+		Images:     []filters.Image{{Kind: "remote"}, {Kind: "remote"}, {Kind: "inline"}},
+		HiddenText: "casino casino jackpot",
 	}
 	toks := Tokenize(m, 0)
 	want := []string{
 		"h:from:shop.example.com", "h:replyto:other.example.net", "h:replyto_differs",
 		"h:msgid:example.com", "h:msgid_from_match", "h:mailer:microsoft outlook express",
-		"h:to:many", "h:precedence:bulk", "hn:precedence", "hn:x-mailer", "hn:message-id",
+		"h:to:many", "hn:x-mailer", "hn:message-id",
 		"h:ct:multipart/alternative", "h:mime:multipart/alternative(text/plain,text/html)",
 		"h:part:text/plain", "h:part:text/html",
 		"s:frée", "s:money", "s:now", "sb:frée money", "sb:money now",
 		"u:www.shop.example.com", "d:example.com", "u:win.test", "d:win.test", "x:urls:2",
 		"i:count:2", "i:remote:2", "i:inline:1",
 		"click", "here", "prize", "b:click here", "b:your prize",
+		"hid:casino", "hid:jackpot", "x:hidden_len:16",
 	}
 	for _, w := range want {
 		if !slices.Contains(toks, w) {
 			t.Errorf("token %q missing from %q", w, toks)
 		}
 	}
-	for _, bad := range []string{"hn:received", "hn:x-spam-status", "k:click to"} {
+	// Precedence is what list managers write: neither its name nor its
+	// value is a token (listFields); hidden words are not visible words.
+	for _, bad := range []string{"hn:received", "hn:x-spam-status", "k:click to", "h:precedence:bulk", "hn:precedence", "casino"} {
 		if slices.Contains(toks, bad) {
 			t.Errorf("token %q should not be there", bad)
 		}
