@@ -440,9 +440,7 @@ func TestCorpusOnlineFeedback(t *testing.T) {
 		half := measure(res[len(res)/2:], cfg.SpamThreshold, cfg.HamThreshold)
 		t.Logf("online, feedback on %s (%d reports learned): spam>=%g: ham FP %d/%d (%.3f%%), spam recall %d/%d (%.2f%%); second half of the stream: FP %d/%d, recall %.2f%%",
 			mode, reports, cfg.SpamThreshold, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), half.fp, half.ham, half.recallPct())
-		if mode == "errors" {
-			logCurve(t, res, cfg.HamThreshold)
-		}
+		logCurve(t, res, cfg.HamThreshold)
 		if r.fpPct() > 0.5 || r.recallPct() < 60 {
 			t.Errorf("online feedback regressed: FP %.3f%% recall %.2f%%", r.fpPct(), r.recallPct())
 		}
