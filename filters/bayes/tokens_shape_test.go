@@ -179,11 +179,13 @@ func FuzzTokenizeAllFamilies(f *testing.F) {
 			var b bytes.Buffer
 			b.ReadFrom(m.Body.Reader())
 			m.Facts.Content.Text = b.String()
+			m.Facts.Content.HiddenText = m.Facts.Content.Text[:len(m.Facts.Content.Text)/3]
 		}
 		for _, o := range []tokenOptions{
 			{bigrams: true, skips: true, headerNames: true, urlPaths: true, received: true, idShapes: true,
-				addrShapes: true, html: true, htmlAttrs: true, partHeaders: true, footer: 1},
-			{html: true, htmlSet: true, footer: 2},
+				addrShapes: true, html: true, htmlAttrs: true, partHeaders: true, footer: 1,
+				hidden: true, scripts: true, tlds: true, listFields: true, listTag: true, listFooter: true, noTZ: true},
+			{html: true, htmlSet: true, footer: 2, listTag: true, listFooter: true},
 		} {
 			toks := tokenize(m, 300, o)
 			if len(toks) > 300 {

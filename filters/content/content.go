@@ -482,6 +482,9 @@ func (x *extractor) text(s, source string, visible bool) {
 
 func (x *extractor) keepText(s string) {
 	room := x.cfg.MaxTextBytes - x.kept.Len()
+	if x.kept.Len() > 0 {
+		room-- // the separating newline
+	}
 	if room <= 0 {
 		return
 	}
@@ -501,6 +504,9 @@ func (x *extractor) keepText(s string) {
 // quarter of max_text_bytes.
 func (x *extractor) keepHidden(s string) {
 	room := x.cfg.MaxTextBytes/4 - x.hiddenText.Len()
+	if x.hiddenText.Len() > 0 {
+		room-- // the separating space
+	}
 	if room <= 0 {
 		return
 	}

@@ -210,3 +210,28 @@ func TestHiddenTextKeptApart(t *testing.T) {
 		t.Errorf("HiddenText %q is %d bytes, cap is 10", m.Facts.Content.HiddenText, n)
 	}
 }
+
+// TestTextCapsExact: the visible and hidden text caps hold to the byte
+// when many short pieces fill them (each piece adds a separator).
+func TestTextCapsExact(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxTextBytes = 1000
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := strings.Repeat(`<p>visible words here</p><span style="display:none">casino jackpot</span>`, 400)
+	m := &filters.Message{
+		Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
+		Body:    filters.BytesBody(html),
+	}
+	if _, err := c.Run(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Facts.Content.Text); n > 1000 || n < 900 {
+		t.Errorf("Text is %d bytes, want close to and at most 1000", n)
+	}
+	if n := len(m.Facts.Content.HiddenText); n > 250 || n < 200 {
+		t.Errorf("HiddenText is %d bytes, want close to and at most 250", n)
+	}
+}

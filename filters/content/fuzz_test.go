@@ -62,6 +62,9 @@ func checkResult(t *testing.T, cfg Config, r *Result) {
 	if !utf8.ValidString(c.Text) {
 		t.Fatalf("text is not UTF-8: %q", c.Text)
 	}
+	if len(c.HiddenText) > cfg.MaxTextBytes/4 || !utf8.ValidString(c.HiddenText) {
+		t.Fatalf("hidden text over its cap or not UTF-8: %d bytes %q", len(c.HiddenText), c.HiddenText)
+	}
 	for i := 1; i < len(c.Domains); i++ {
 		if c.Domains[i-1] >= c.Domains[i] {
 			t.Fatalf("domains not sorted and unique: %q", c.Domains)
