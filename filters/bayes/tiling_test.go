@@ -20,108 +20,73 @@ func TestCorpusSweepTiling(t *testing.T) {
 		t.Skip("BAYES_SWEEP5=1 runs the tiling comparison")
 	}
 	msgs := loadCorpus(t)
-	type doc struct {
-		spam  bool
-		toks  []string
-		words []string
-		fold  int
-	}
 	for _, blocked := range []bool{false, true} {
 		saved := cvBlocked
 		cvBlocked = blocked
-		var docs []doc
-		per := map[bool]int{}
-		for _, cm := range msgs {
-			if !isTrainGroup(cm.Group) {
-				continue
-			}
-			docs = append(docs, doc{cm.Spam, tokenize(cm.Msg, 2000, defaultTokenOptions), splitWords(cm.Msg.Facts.Content.Text, maxTextWords), cvFold(per[cm.Spam], cm.Spam)})
-			per[cm.Spam]++
-		}
+		cs := newCVSet(msgs, 2000, defaultTokenOptions)
 		cvBlocked = saved
-		total := map[string]reputation.Counts{}
-		fold := make([]map[string]reputation.Counts, cvFolds)
-		for i := range fold {
-			fold[i] = map[string]reputation.Counts{}
-		}
-		var nT reputation.Counts
-		nF := make([]reputation.Counts, cvFolds)
-		for _, d := range docs {
-			for _, tok := range d.toks {
-				c, f := total[tok], fold[d.fold][tok]
-				if d.spam {
-					c.Spam++
-					f.Spam++
-				} else {
-					c.Ham++
-					f.Ham++
-				}
-				total[tok], fold[d.fold][tok] = c, f
-			}
-			if d.spam {
-				nT.Spam++
-				nF[d.fold].Spam++
-			} else {
-				nT.Ham++
-				nF[d.fold].Ham++
+		// The text words of each training message, in the order of cs.docs.
+		var words [][]string
+		for _, cm := range msgs {
+			if isTrainGroup(cm.Group) {
+				words = append(words, splitWords(cm.Msg.Facts.Content.Text, maxTextWords))
 			}
 		}
 		p := DefaultParams
-		var plain, tiled []scored
-		for _, d := range docs {
-			ns, nh := nT.Spam-nF[d.fold].Spam, nT.Ham-nF[d.fold].Ham
-			count := func(tok string) reputation.Counts {
-				c, f := total[tok], fold[d.fold][tok]
+		plain := cs.score(p)
+		var tiled []scored
+		for di, d := range cs.docs {
+			n := cs.nFold[d.fold]
+			ns, nh := cs.nTotal.Spam-n.Spam, cs.nTotal.Ham-n.Ham
+			count := func(id string) reputation.Counts {
+				c, f := cs.total[id], cs.fold[d.fold][id]
 				return reputation.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham}
 			}
-			var all []reputation.Counts
 			in := map[string]bool{}
-			for _, tok := range d.toks {
-				all = append(all, count(tok))
-				in[tok] = true
+			for _, id := range d.toks {
+				in[id] = true
 			}
-			plain = append(plain, scored{d.spam, Classify(p, ns, nh, all).Prob})
-
 			// Tiling: text word and pair tokens become position spans.
 			type cand struct {
-				tok        string
+				id         string
 				start, len int
 				dev        float64
 			}
 			var cands []cand
 			textTok := map[string]bool{}
-			for i, w := range d.words {
-				if tok := prefixText + w; in[tok] {
-					textTok[tok] = true
-					cands = append(cands, cand{tok, i, 1, dev(p, ns, nh, count(tok))})
+			ws := words[di]
+			for i, w := range ws {
+				if id := TokenID(prefixText + w); in[id] {
+					textTok[id] = true
+					cands = append(cands, cand{id, i, 1, dev(p, ns, nh, count(id))})
 				}
-				if i+1 < len(d.words) {
-					if tok := prefixBigram + w + " " + d.words[i+1]; in[tok] {
-						textTok[tok] = true
-						cands = append(cands, cand{tok, i, 2, dev(p, ns, nh, count(tok))})
+				if i+1 < len(ws) {
+					if id := TokenID(prefixBigram + w + " " + ws[i+1]); in[id] {
+						textTok[id] = true
+						cands = append(cands, cand{id, i, 2, dev(p, ns, nh, count(id))})
 					}
 				}
 			}
 			var kept []reputation.Counts
-			for _, tok := range d.toks {
-				if !textTok[tok] {
-					kept = append(kept, count(tok))
+			for _, id := range d.toks {
+				if !textTok[id] {
+					kept = append(kept, count(id))
 				}
 			}
 			sort.SliceStable(cands, func(i, j int) bool { return cands[i].dev > cands[j].dev })
-			used := make([]bool, len(d.words))
+			used := make([]bool, len(ws))
 			taken := map[string]bool{}
 			for _, c := range cands {
-				if taken[c.tok] || used[c.start] || (c.len == 2 && used[c.start+1]) {
+				if taken[c.id] || used[c.start] || (c.len == 2 && used[c.start+1]) {
 					continue
 				}
 				// A word or pair seen again elsewhere in the text is one
 				// clue, as in the default scoring.
-				taken[c.tok] = true
+				taken[c.id] = true
 				for k := 0; k < c.len; k++ {
 					used[c.start+k] = true
 				}
-				kept = append(kept, count(c.tok))
+				kept = append(kept, count(c.id))
 			}
 			tiled = append(tiled, scored{d.spam, Classify(p, ns, nh, kept).Prob})
 		}

@@ -480,32 +480,27 @@ func (x *extractor) text(s, source string, visible bool) {
 	}
 }
 
-func (x *extractor) keepText(s string) {
-	room := x.cfg.MaxTextBytes - x.kept.Len()
-	if x.kept.Len() > 0 {
-		room-- // the separating newline
-	}
-	if room <= 0 {
-		return
-	}
-	if len(s) > room {
-		for room > 0 && !utf8.RuneStart(s[room]) {
-			room--
-		}
-		s = s[:room]
-	}
-	if x.kept.Len() > 0 {
-		x.kept.WriteByte('\n')
-	}
-	x.kept.WriteString(s)
-}
+func (x *extractor) keepText(s string) { appendCapped(&x.kept, s, '\n', x.cfg.MaxTextBytes) }
 
 // keepHidden keeps invisible text for Facts.Content.HiddenText, up to a
 // quarter of max_text_bytes.
 func (x *extractor) keepHidden(s string) {
-	room := x.cfg.MaxTextBytes/4 - x.hiddenText.Len()
-	if x.hiddenText.Len() > 0 {
-		room-- // the separating space
+	appendCapped(&x.hiddenText, s, ' ', x.cfg.MaxTextBytes/4)
+}
+
+// textBuffer is a bytes.Buffer or a strings.Builder.
+type textBuffer interface {
+	Len() int
+	WriteByte(byte) error
+	WriteString(string) (int, error)
+}
+
+// appendCapped appends s to b after sep (when b is not empty), cutting s
+// at a rune boundary so that b never exceeds limit bytes.
+func appendCapped(b textBuffer, s string, sep byte, limit int) {
+	room := limit - b.Len()
+	if b.Len() > 0 {
+		room-- // the separator
 	}
 	if room <= 0 {
 		return
@@ -516,10 +511,10 @@ func (x *extractor) keepHidden(s string) {
 		}
 		s = s[:room]
 	}
-	if x.hiddenText.Len() > 0 {
-		x.hiddenText.WriteByte(' ')
+	if b.Len() > 0 {
+		b.WriteByte(sep)
 	}
-	x.hiddenText.WriteString(s)
+	b.WriteString(s)
 }
 
 func (x *extractor) note(list *[]string, s string) {
