@@ -418,6 +418,16 @@ func TestCorpusSweep4(t *testing.T) {
 	inter := newCVSet(msgs, max, defaultTokenOptions)
 	cvBlocked = true
 	blocked := newCVSet(msgs, max, defaultTokenOptions)
+	for _, mc := range []int{150, 300, 500} {
+		p := DefaultParams
+		p.MaxClues = mc
+		ti, ri := bestAt(inter.score(p), 2)
+		tb, rb := bestAt(blocked.score(p), 2)
+		t.Logf("max_clues=%-4d interleaved fp<=2 at %-6g %5.1f%% | blocked fp<=2 at %-6g %5.1f%% | mean %5.1f%%", mc, ti, ri, tb, rb, (ri+rb)/2)
+	}
+	if os.Getenv("BAYES_SWEEP4_CLUES_ONLY") != "" {
+		return
+	}
 	for _, s := range []float64{0.0178, 0.1, 0.3, 1} {
 		for _, x := range []float64{0.5, 0.52} {
 			for _, md := range []float64{0.1, 0.2, 0.3, 0.375, 0.45} {
