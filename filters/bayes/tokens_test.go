@@ -179,27 +179,43 @@ func FuzzTokenize(f *testing.F) {
 	f.Add([]byte("Subject: =?x-unknown?b?////?=\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n"))
 	f.Add([]byte("From: <@>\r\nMessage-ID: <@.>\r\nReply-To: \xff\xfe\r\n\r\n\xff\xfe $$$ 1,2,3,4 ''''"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, err := filters.ParseMessage(bytes.NewReader(raw), 1<<20)
-		if err != nil {
+		m, ok := fuzzMessage(raw)
+		if !ok {
 			return
 		}
-		if m.Body != nil {
-			var b bytes.Buffer
-			b.ReadFrom(m.Body.Reader())
-			m.Facts.Content.Text = b.String()
-		}
-		toks := Tokenize(m, 300)
-		if len(toks) > 300 {
-			t.Fatalf("%d tokens over the cap", len(toks))
-		}
-		seen := map[string]bool{}
-		for _, tok := range toks {
-			if seen[tok] {
-				t.Fatalf("token %q twice", tok)
-			}
-			seen[tok] = true
-		}
+		checkTokenList(t, Tokenize(m, 300), 300)
 	})
+}
+
+// fuzzMessage parses raw and puts its body bytes in the facts as if they
+// were the visible text, and a third of them as the hidden text.
+func fuzzMessage(raw []byte) (*filters.Message, bool) {
+	m, err := filters.ParseMessage(bytes.NewReader(raw), 1<<20)
+	if err != nil {
+		return nil, false
+	}
+	if m.Body != nil {
+		var b bytes.Buffer
+		b.ReadFrom(m.Body.Reader())
+		m.Facts.Content.Text = b.String()
+		m.Facts.Content.HiddenText = m.Facts.Content.Text[:len(m.Facts.Content.Text)/3]
+	}
+	return m, true
+}
+
+// checkTokenList fails on more than max tokens or on a token twice.
+func checkTokenList(t *testing.T, toks []string, max int) {
+	t.Helper()
+	if len(toks) > max {
+		t.Fatalf("%d tokens over the cap", len(toks))
+	}
+	seen := map[string]bool{}
+	for _, tok := range toks {
+		if seen[tok] {
+			t.Fatalf("token %q twice", tok)
+		}
+		seen[tok] = true
+	}
 }
 
 // TestStructureFromContentFacts: with the content check's MIME tree in the
