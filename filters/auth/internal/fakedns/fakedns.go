@@ -129,8 +129,10 @@ func (r *Resolver) notFound(name, k string) error {
 	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
 
-// LookupTXT implements dnsrep.StdResolver.
-func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+// lookup counts a query, follows CNAMEs from name and returns a copy of
+// the records of the final name in m, or the error the fake is set up
+// to give.
+func lookup[T any](ctx context.Context, r *Resolver, name string, m func(*Resolver) map[string][]T) ([]T, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Queries++
@@ -138,25 +140,23 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	v, ok := r.TXT[k]
+	v, ok := m(r)[k]
 	if !ok {
 		return nil, r.notFound(name, k)
 	}
-	return append([]string(nil), v...), nil
+	return append([]T(nil), v...), nil
+}
+
+// LookupTXT implements dnsrep.StdResolver.
+func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookup(ctx, r, name, func(r *Resolver) map[string][]string { return r.TXT })
 }
 
 // LookupIPAddr implements dnsrep.StdResolver.
 func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.Queries++
-	k, err := r.resolve(ctx, host)
+	v, err := lookup(ctx, r, host, func(r *Resolver) map[string][]netip.Addr { return r.IP })
 	if err != nil {
 		return nil, err
-	}
-	v, ok := r.IP[k]
-	if !ok {
-		return nil, r.notFound(host, k)
 	}
 	out := make([]net.IPAddr, len(v))
 	for i, a := range v {
@@ -167,34 +167,12 @@ func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr,
 
 // LookupMX implements dnsrep.StdResolver.
 func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.Queries++
-	k, err := r.resolve(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	v, ok := r.MX[k]
-	if !ok {
-		return nil, r.notFound(name, k)
-	}
-	return append([]*net.MX(nil), v...), nil
+	return lookup(ctx, r, name, func(r *Resolver) map[string][]*net.MX { return r.MX })
 }
 
 // LookupNS implements dnsrep.StdResolver.
 func (r *Resolver) LookupNS(ctx context.Context, name string) ([]*net.NS, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.Queries++
-	k, err := r.resolve(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	v, ok := r.NS[k]
-	if !ok {
-		return nil, r.notFound(name, k)
-	}
-	return append([]*net.NS(nil), v...), nil
+	return lookup(ctx, r, name, func(r *Resolver) map[string][]*net.NS { return r.NS })
 }
 
 // LookupAddr implements dnsrep.StdResolver: addr is an IP address, looked up
@@ -204,26 +182,16 @@ func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error
 	if err != nil {
 		return nil, &net.DNSError{Err: "unrecognized address", Name: addr}
 	}
-	rev := ReverseName(ip)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.Queries++
-	k, err := r.resolve(ctx, rev)
+	v, err := lookup(ctx, r, ReverseName(ip), func(r *Resolver) map[string][]string { return r.PTR })
 	if err != nil {
 		return nil, err
 	}
-	v, ok := r.PTR[k]
-	if !ok {
-		return nil, r.notFound(rev, k)
-	}
-	out := make([]string, len(v))
 	for i, n := range v {
 		if !strings.HasSuffix(n, ".") {
-			n += "."
+			v[i] = n + "."
 		}
-		out[i] = n
 	}
-	return out, nil
+	return v, nil
 }
 
 // ReverseName is the PTR owner name of ip, without the trailing dot.
