@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // defaultLoadMessage is a small, ordinary message for load runs.
@@ -60,13 +60,13 @@ func cmdLoad(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else if fs.NArg() > 1 {
 		return usagef("load: one message file at most")
 	}
-	o := miltertest.Options{Network: network, Addr: *addr, Conns: *conns, Messages: *messages, Message: msg, ClientIP: *ip, From: *from}
+	o := loadgen.Options{Network: network, Addr: *addr, Conns: *conns, Messages: *messages, Message: msg, ClientIP: *ip, From: *from}
 	if *messages == 0 {
 		o.Duration = *duration
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := miltertest.Run(ctx, o)
+	res, err := loadgen.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

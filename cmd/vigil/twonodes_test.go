@@ -16,7 +16,7 @@ import (
 	gomilter "github.com/d--j/go-milter"
 
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // startRedisServer runs a private redis-server on a unix socket (no
@@ -111,7 +111,7 @@ func TestTwoNodesShareReputation(t *testing.T) {
 	probe := "From: New <x@elsewhere.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <p1@elsewhere.test>\r\nSubject: hi\r\n\r\nvisit http://fresh.test/offer\r\n"
 	status := func(n node) string {
 		t.Helper()
-		out, err := miltertest.Check(context.Background(), miltertest.Options{Addr: n.milter, Message: []byte(probe), ClientIP: "198.51.100.7", From: "x@elsewhere.test"})
+		out, err := loadgen.Check(context.Background(), loadgen.Options{Addr: n.milter, Message: []byte(probe), ClientIP: "198.51.100.7", From: "x@elsewhere.test"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-// Package miltertest is a load generator for milters. It speaks the milter
+// Package loadgen is a load generator for milters. It speaks the milter
 // protocol (Sendmail's libmilter protocol, version 6) as an MTA would, using
 // github.com/d--j/go-milter's own client, and measures throughput and latency.
 //
@@ -6,7 +6,7 @@
 // connection per SMTP session: negotiate, CONNECT (with the client address
 // and the macros Postfix sends by default), HELO, MAIL, RCPT..., DATA, the
 // header fields, end of headers, the body, end of message, QUIT.
-package miltertest
+package loadgen
 
 import (
 	"bytes"
@@ -119,28 +119,28 @@ func (o *Options) setDefaults() error {
 		o.Network = "tcp"
 	}
 	if o.Network != "tcp" && o.Network != "unix" {
-		return fmt.Errorf("miltertest: network %q: want tcp or unix", o.Network)
+		return fmt.Errorf("loadgen: network %q: want tcp or unix", o.Network)
 	}
 	if o.Addr == "" {
-		return errors.New("miltertest: no milter address")
+		return errors.New("loadgen: no milter address")
 	}
 	if o.Conns == 0 {
 		o.Conns = 16
 	}
 	if o.Conns < 0 {
-		return fmt.Errorf("miltertest: conns %d: must be positive", o.Conns)
+		return fmt.Errorf("loadgen: conns %d: must be positive", o.Conns)
 	}
 	if o.Messages < 0 {
-		return fmt.Errorf("miltertest: messages %d: must not be negative", o.Messages)
+		return fmt.Errorf("loadgen: messages %d: must not be negative", o.Messages)
 	}
 	if o.Duration < 0 {
-		return fmt.Errorf("miltertest: duration %s: must not be negative", o.Duration)
+		return fmt.Errorf("loadgen: duration %s: must not be negative", o.Duration)
 	}
 	if o.Messages == 0 && o.Duration == 0 {
-		return errors.New("miltertest: set messages or duration")
+		return errors.New("loadgen: set messages or duration")
 	}
 	if len(o.Message) == 0 {
-		return errors.New("miltertest: empty message")
+		return errors.New("loadgen: empty message")
 	}
 	if o.ClientIP == "" {
 		o.ClientIP = "203.0.113.9"
@@ -166,7 +166,7 @@ func (o *Options) setDefaults() error {
 func prepare(o Options) (*prepared, error) {
 	ip, err := netip.ParseAddr(o.ClientIP)
 	if err != nil {
-		return nil, fmt.Errorf("miltertest: client ip: %w", err)
+		return nil, fmt.Errorf("loadgen: client ip: %w", err)
 	}
 	headers, body, err := splitMessage(o.Message)
 	if err != nil {
@@ -211,14 +211,14 @@ func splitMessage(msg []byte) ([]field, []byte, error) {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(fields) == 0 {
-				return nil, nil, errors.New("miltertest: message starts with a continuation line")
+				return nil, nil, errors.New("loadgen: message starts with a continuation line")
 			}
 			fields[len(fields)-1].value += line
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, nil, fmt.Errorf("miltertest: malformed header line %q", strings.TrimRight(line, "\r\n"))
+			return nil, nil, fmt.Errorf("loadgen: malformed header line %q", strings.TrimRight(line, "\r\n"))
 		}
 		fields = append(fields, field{name: name, value: strings.TrimPrefix(value, " ")})
 	}
@@ -277,7 +277,7 @@ func (c *ctxConn) Close() error {
 
 // sessionErr wraps a failure of one session with the step that failed.
 func sessionErr(step string, err error) error {
-	return fmt.Errorf("miltertest: %s: %w", step, err)
+	return fmt.Errorf("loadgen: %s: %w", step, err)
 }
 
 // stopped reports whether a pre-DATA answer ends the transaction.
@@ -290,9 +290,9 @@ func stopped(act *milter.Action) bool {
 func send(client *milter.Client, p *prepared, queueID string) (out Outcome, err error) {
 	macros := milter.NewMacroBag()
 	macros.Set("j", "mx.example.test")
-	macros.Set("{daemon_name}", "vigil-miltertest")
+	macros.Set("{daemon_name}", "vigil-loadgen")
 	macros.Set("{daemon_addr}", "127.0.0.1")
-	macros.Set("v", "Postfix 3.7 (miltertest)")
+	macros.Set("v", "Postfix 3.7 (loadgen)")
 	addr := p.clientIP.String()
 	macros.Set("_", fmt.Sprintf("%s [%s]", p.clientName, addr))
 	macros.Set("{client_addr}", addr)
@@ -512,7 +512,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				if r := recover(); r != nil {
 					wr.errors++
 					if wr.firstErr == nil {
-						wr.firstErr = fmt.Errorf("miltertest: worker panic: %v\n%s", r, debug.Stack())
+						wr.firstErr = fmt.Errorf("loadgen: worker panic: %v\n%s", r, debug.Stack())
 					}
 				}
 			}()
@@ -571,7 +571,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.Max = all[len(all)-1]
 	}
 	if res.Messages == 0 && res.Errors > 0 {
-		return res, fmt.Errorf("miltertest: every session failed (%d): %w", res.Errors, res.FirstError)
+		return res, fmt.Errorf("loadgen: every session failed (%d): %w", res.Errors, res.FirstError)
 	}
 	return res, nil
 }

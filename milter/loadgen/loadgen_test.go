@@ -1,4 +1,4 @@
-package miltertest
+package loadgen
 
 import (
 	"bufio"
