@@ -103,6 +103,24 @@ func rawHostOf(raw string) string {
 	return strings.ToLower(strings.TrimRight(s, "."))
 }
 
+// DomainName returns d as a domain name in one form, lower case without a
+// trailing dot, or "" when d cannot be a host name (no dot, empty labels,
+// bytes no name has). UTF-8 labels are kept as they are: sender identities
+// are compared as written.
+func DomainName(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.Contains(d, "..") ||
+		strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+		return ""
+	}
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r >= 0x80) {
+			return ""
+		}
+	}
+	return d
+}
+
 // RegistrableDomain returns the registrable domain of host ("eTLD+1")
 // using the ICANN section of the Public Suffix List: private-section
 // suffixes such as blogspot.com are not boundaries, because their owners,

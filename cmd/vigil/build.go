@@ -11,7 +11,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/engine"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
@@ -53,7 +53,7 @@ func (r *runtime) close() {
 // cannot be opened (vigil check while the daemon holds the bbolt lock) is
 // logged and nil returned: the message is judged without learned reputation.
 // The store outlives config reloads: it is opened once per process.
-func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Store, error) {
+func openStore(c config.Config, log *slog.Logger, optional bool) (store.Store, error) {
 	if c.Reputation.Backend == "bbolt" {
 		if err := os.MkdirAll(c.Reputation.Path, 0o750); err != nil {
 			if optional {
@@ -63,7 +63,7 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Sto
 			return nil, fmt.Errorf("reputation.path: %w", err)
 		}
 	}
-	store, err := reputation.Open(c.Reputation)
+	st, err := store.Open(c.Reputation.Config)
 	if err != nil {
 		if optional {
 			log.Warn("reputation store unavailable; judging without it", "err", err)
@@ -71,12 +71,12 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Sto
 		}
 		return nil, fmt.Errorf("reputation: %w", err)
 	}
-	return store, nil
+	return st, nil
 }
 
 // build constructs the engine from a validated config over an open store
 // (nil: no reputation).
-func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime, error) {
+func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) {
 	rt := &runtime{}
 	res, err := dnsrep.New(c.DNS)
 	if err != nil {
@@ -95,7 +95,7 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 		Budgets:    c.DNSBL,
 		Auth:       c.Auth,
 		Content:    c.Content,
-		Store:      store,
+		Store:      st,
 		Reputation: c.Reputation,
 		Follow:     c.Follow,
 		Bayes:      c.Bayes,
@@ -112,22 +112,22 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 // openRuntime opens the store and builds the engine for a one-shot command
 // (check, learn, doctor); done releases both. With storeOptional a store
 // that cannot be opened is logged and the command runs without it.
-func openRuntime(c config.Config, log *slog.Logger, storeOptional bool) (rt *runtime, store reputation.Store, done func(), err error) {
-	store, err = openStore(c, log, storeOptional)
+func openRuntime(c config.Config, log *slog.Logger, storeOptional bool) (rt *runtime, st store.Store, done func(), err error) {
+	st, err = openStore(c, log, storeOptional)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err = build(c, log, store)
+	rt, err = build(c, log, st)
 	if err != nil {
-		if store != nil {
-			store.Close()
+		if st != nil {
+			st.Close()
 		}
 		return nil, nil, nil, err
 	}
-	return rt, store, func() {
+	return rt, st, func() {
 		rt.close()
-		if store != nil {
-			store.Close()
+		if st != nil {
+			st.Close()
 		}
 	}, nil
 }

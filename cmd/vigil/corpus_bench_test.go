@@ -15,8 +15,8 @@ import (
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/sharedtest"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // BenchmarkCorpusPipeline runs every message of the SpamAssassin corpus
@@ -87,12 +87,12 @@ func BenchmarkCorpusLearned(b *testing.B) {
 	start := time.Now()
 	learned := 0
 	for _, cm := range msgs {
-		var class reputation.Class
+		var class store.Class
 		switch cm.Group {
 		case "easy_ham", "hard_ham":
-			class = reputation.Ham
+			class = store.Ham
 		case "spam":
-			class = reputation.Spam
+			class = store.Spam
 		default:
 			continue
 		}

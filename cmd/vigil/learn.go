@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func cmdLearn(args []string, stdout, stderr io.Writer) error {
@@ -26,9 +27,9 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usagef("learn: no input (give .eml files, mbox files or Maildir folders)")
 	}
-	class := reputation.Ham
+	class := store.Ham
 	if *spam {
-		class = reputation.Spam
+		class = store.Spam
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -45,7 +46,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	enc := json.NewEncoder(stdout)
 	for _, path := range fs.Args() {
-		err := reputation.ReadInput(path, func(raw reputation.RawMessage) error {
+		err := feedback.ReadInput(path, func(raw feedback.RawMessage) error {
 			out, err := rt.engine.LearnRaw(ctx, raw.Data, class)
 			if err != nil {
 				failed++
@@ -53,9 +54,9 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 				return nil // one bad message does not stop the batch
 			}
 			switch out.Outcome {
-			case reputation.Moved:
+			case store.Moved:
 				moved++
-			case reputation.Duplicate:
+			case store.Duplicate:
 				dups++
 			default:
 				learned++

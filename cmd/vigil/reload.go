@@ -5,7 +5,7 @@ import (
 	"reflect"
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -13,7 +13,7 @@ import (
 // old one kept. The listen address and milter limits need a restart. Either
 // way the DNS cache is flushed: SIGHUP is the operator's lever against bad
 // records with long TTLs.
-func reload(path string, old config.Config, rt *runtime, srv *milter.Server, store reputation.Store, log *slog.Logger) (*runtime, config.Config) {
+func reload(path string, old config.Config, rt *runtime, srv *milter.Server, st store.Store, log *slog.Logger) (*runtime, config.Config) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload refused: keeping the running configuration", "err", err)
@@ -24,7 +24,7 @@ func reload(path string, old config.Config, rt *runtime, srv *milter.Server, sto
 		log.Warn("reload: reputation store settings change only on restart; keeping the open store")
 		cfg.Reputation = old.Reputation
 	}
-	next, err := build(cfg, log, store)
+	next, err := build(cfg, log, st)
 	if err != nil {
 		log.Error("reload refused: keeping the running configuration", "err", err)
 		flushDNS(rt, log)

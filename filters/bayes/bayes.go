@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // Symbols.
@@ -34,7 +34,7 @@ const (
 // KindToken is the reputation key kind of classifier tokens. Token values
 // are hashed (64-bit FNV-1a, base64url): keys have a fixed small size and
 // the store holds no readable words of anyone's mail.
-const KindToken reputation.Kind = "bayes"
+const KindToken store.Kind = "bayes"
 
 // messagesID is the key counting learned spam and ham messages. '#' is not
 // a base64url character, so no token hash can take this id.
@@ -111,7 +111,7 @@ type Score struct {
 // chi-square distribution; the indicator is (1 + S - H)/2 (SpamBayes
 // chi2_spamprob; Robinson's I = (1 + H' - S') with his H', S' named for
 // the opposite tails).
-func Classify(p Params, nspam, nham float64, counts []reputation.Counts) Score {
+func Classify(p Params, nspam, nham float64, counts []store.Counts) Score {
 	sc := Score{Prob: 0.5, Spam: nspam, Ham: nham}
 	if nspam <= 0 || nham <= 0 {
 		return sc
@@ -193,7 +193,7 @@ func chi2Q(x2 float64, v int) float64 {
 // Check is the "bayes" check. It runs in the reputation stage, after the
 // content check has written Facts.Content.
 type Check struct {
-	store  reputation.Store
+	st     store.Store
 	cfg    Config
 	params Params
 	log    *slog.Logger
@@ -211,14 +211,14 @@ const gateTTL = 10 * time.Second
 
 // NewCheck returns the check reading token counts from store (the
 // reputation store).
-func NewCheck(store reputation.Store, cfg Config, log *slog.Logger) (*Check, error) {
+func NewCheck(st store.Store, cfg Config, log *slog.Logger) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Check{store: store, cfg: cfg, params: DefaultParams, log: log, gateTTL: gateTTL}, nil
+	return &Check{st: st, cfg: cfg, params: DefaultParams, log: log, gateTTL: gateTTL}, nil
 }
 
 // Name implements filters.Check.
@@ -227,7 +227,7 @@ func (c *Check) Name() string { return "bayes" }
 // Run implements filters.Check: one batched store read (the message
 // counts and every token), then the classifier.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
-	if !c.cfg.Enabled || c.store == nil {
+	if !c.cfg.Enabled || c.st == nil {
 		return nil, nil
 	}
 	sc, err := c.Score(ctx, m)
@@ -257,7 +257,7 @@ func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
 	ids = append([]string{messagesID}, ids...)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
-	counts, err := c.store.Counts(ctx, ids)
+	counts, err := c.st.Counts(ctx, ids)
 	if err != nil {
 		return Score{}, fmt.Errorf("bayes: reading token counts: %w", err)
 	}

@@ -17,8 +17,9 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/content"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/sharedtest"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // corpusMessage is one SpamAssassin corpus message with the facts the
@@ -55,7 +56,7 @@ func parseCorpus(shared []sharedtest.CorpusMessage) ([]corpusMessage, error) {
 	ctx := context.Background()
 	out := make([]corpusMessage, 0, len(shared))
 	for _, cm := range shared {
-		m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), reputation.MaxInputMessage)
+		m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), feedback.MaxInputMessage)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cm.Name, err)
 		}
@@ -187,13 +188,13 @@ func TestCorpusTimeSplit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Outcome == reputation.Learned {
+		if res.Outcome == store.Learned {
 			learned++
 		}
 		tokens += res.Tokens
 	}
 	t.Logf("learned %d messages (%.0f tokens/message, %d distinct tokens) in %v",
-		learned, float64(tokens)/float64(max(1, learned)), len(mem.counts)-1, time.Since(start).Round(time.Millisecond))
+		learned, float64(tokens)/float64(max(1, learned)), mem.Len()-1, time.Since(start).Round(time.Millisecond))
 
 	check, err := NewCheck(mem, cfg, nil)
 	if err != nil {
@@ -240,22 +241,17 @@ func TestCorpusTimeSplit(t *testing.T) {
 
 	// The same counts in a bbolt reputation store, one transaction.
 	dir := t.TempDir()
-	bs, err := reputation.OpenBolt(dir, 0, time.Second)
+	bs, err := store.OpenBolt(dir, 0, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deltas := make([]reputation.Delta, 0, len(mem.counts))
-	for id, c := range mem.counts {
-		deltas = append(deltas, reputation.Delta{ID: id, Spam: c.Spam, Ham: c.Ham})
-	}
-	sort.Slice(deltas, func(i, j int) bool { return deltas[i].ID < deltas[j].ID })
-	if err := bs.Add(ctx, deltas); err != nil {
+	if err := bs.Add(ctx, mem.Deltas()); err != nil {
 		t.Fatal(err)
 	}
 	if err := bs.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, reputation.BoltFile)
+	path := filepath.Join(dir, store.BoltFile)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +259,7 @@ func TestCorpusTimeSplit(t *testing.T) {
 	keys, _, _ := boltStats(t, path)
 	t.Logf("bbolt store of the learned counts: %d bytes, %d token keys, %.0f bytes per token (message records not included, see README)",
 		st.Size(), keys, float64(st.Size())/float64(max(1, keys)))
-	bs, err = reputation.OpenBolt(dir, 0, time.Second)
+	bs, err = store.OpenBolt(dir, 0, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +307,7 @@ func TestCorpusTimeSplit(t *testing.T) {
 func learnIntoBolt(t *testing.T, msgs []corpusMessage, cfg Config) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := reputation.OpenBolt(dir, 0, time.Second)
+	st, err := store.OpenBolt(dir, 0, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,23 +317,23 @@ func learnIntoBolt(t *testing.T, msgs []corpusMessage, cfg Config) {
 		if !isTrainGroup(cm.Group) {
 			continue
 		}
-		if _, err := Learn(ctx, store, cm.Msg, cm.Spam, cfg); err != nil {
+		if _, err := Learn(ctx, st, cm.Msg, cm.Spam, cfg); err != nil {
 			t.Fatal(err)
 		}
 		learned++
 	}
 	took := time.Since(start)
-	if err := store.Close(); err != nil {
+	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, reputation.BoltFile)
-	st, err := os.Stat(path)
+	path := filepath.Join(dir, store.BoltFile)
+	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys, records, recBytes := boltStats(t, path)
 	t.Logf("learned %d messages into bbolt in %v (%.0f msgs/s, one fsynced transaction each): file %d bytes, %d token keys, %d message records of %d bytes",
-		learned, took.Round(time.Millisecond), float64(learned)/took.Seconds(), st.Size(), keys, records, recBytes)
+		learned, took.Round(time.Millisecond), float64(learned)/took.Seconds(), fi.Size(), keys, records, recBytes)
 }
 
 // boltStats opens a closed reputation.db read-only and counts what the

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // cvFolds is the number of folds of the cross-validation inside the
@@ -28,10 +28,10 @@ func crossValidateTokens(msgs []corpusMessage, p Params, maxTokens int, o tokenO
 // that parameter variants are scored without tokenizing again.
 type cvSet struct {
 	docs   []cvDoc
-	total  map[string]reputation.Counts
-	fold   []map[string]reputation.Counts
-	nTotal reputation.Counts
-	nFold  []reputation.Counts
+	total  map[string]store.Counts
+	fold   []map[string]store.Counts
+	nTotal store.Counts
+	nFold  []store.Counts
 }
 
 type cvDoc struct {
@@ -41,7 +41,7 @@ type cvDoc struct {
 }
 
 func newCVSet(msgs []corpusMessage, maxTokens int, o tokenOptions) *cvSet {
-	cs := &cvSet{total: map[string]reputation.Counts{}, fold: make([]map[string]reputation.Counts, cvFolds), nFold: make([]reputation.Counts, cvFolds)}
+	cs := &cvSet{total: map[string]store.Counts{}, fold: make([]map[string]store.Counts, cvFolds), nFold: make([]store.Counts, cvFolds)}
 	perClass := map[bool]int{}
 	for _, cm := range msgs {
 		if !isTrainGroup(cm.Group) {
@@ -55,7 +55,7 @@ func newCVSet(msgs []corpusMessage, maxTokens int, o tokenOptions) *cvSet {
 		perClass[cm.Spam]++
 	}
 	for i := range cs.fold {
-		cs.fold[i] = map[string]reputation.Counts{}
+		cs.fold[i] = map[string]store.Counts{}
 	}
 	for _, d := range cs.docs {
 		for _, id := range d.toks {
@@ -84,12 +84,12 @@ func newCVSet(msgs []corpusMessage, maxTokens int, o tokenOptions) *cvSet {
 // folds.
 func (cs *cvSet) score(p Params) []scored {
 	out := make([]scored, 0, len(cs.docs))
-	counts := make([]reputation.Counts, 0, 2000)
+	counts := make([]store.Counts, 0, 2000)
 	for _, d := range cs.docs {
 		counts = counts[:0]
 		for _, id := range d.toks {
 			c, f := cs.total[id], cs.fold[d.fold][id]
-			counts = append(counts, reputation.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham})
+			counts = append(counts, store.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham})
 		}
 		n := cs.nFold[d.fold]
 		sc := Classify(p, cs.nTotal.Spam-n.Spam, cs.nTotal.Ham-n.Ham, counts)

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 type variant struct {
@@ -176,10 +176,10 @@ func crossValidateTOE(msgs []corpusMessage, p Params, maxTokens int, o tokenOpti
 	}
 	out := make([]scored, 0, len(docs))
 	for f := 0; f < cvFolds; f++ {
-		counts := map[string]reputation.Counts{}
-		var n reputation.Counts
+		counts := map[string]store.Counts{}
+		var n store.Counts
 		score := func(d doc) float64 {
-			cs := make([]reputation.Counts, 0, len(d.toks))
+			cs := make([]store.Counts, 0, len(d.toks))
 			for _, t := range d.toks {
 				cs = append(cs, counts[t])
 			}
@@ -276,10 +276,10 @@ func TestCorpusTOETimeSplit(t *testing.T) {
 			docs = append(docs, cm)
 		}
 	}
-	counts := map[string]reputation.Counts{}
-	var n reputation.Counts
+	counts := map[string]store.Counts{}
+	var n store.Counts
 	score := func(toks []string) float64 {
-		cs := make([]reputation.Counts, 0, len(toks))
+		cs := make([]store.Counts, 0, len(toks))
 		for _, tk := range toks {
 			cs = append(cs, counts[tk])
 		}

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // TestCorpusSweepTiling (BAYES_SWEEP5=1) compares the default scoring,
@@ -38,9 +38,9 @@ func TestCorpusSweepTiling(t *testing.T) {
 		for di, d := range cs.docs {
 			n := cs.nFold[d.fold]
 			ns, nh := cs.nTotal.Spam-n.Spam, cs.nTotal.Ham-n.Ham
-			count := func(id string) reputation.Counts {
+			count := func(id string) store.Counts {
 				c, f := cs.total[id], cs.fold[d.fold][id]
-				return reputation.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham}
+				return store.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham}
 			}
 			in := map[string]bool{}
 			for _, id := range d.toks {
@@ -67,7 +67,7 @@ func TestCorpusSweepTiling(t *testing.T) {
 					}
 				}
 			}
-			var kept []reputation.Counts
+			var kept []store.Counts
 			for _, id := range d.toks {
 				if !textTok[id] {
 					kept = append(kept, count(id))
@@ -106,7 +106,7 @@ func TestCorpusSweepTiling(t *testing.T) {
 }
 
 // dev is |f - 0.5| of a token under p, 0 for an unseen token.
-func dev(p Params, ns, nh float64, c reputation.Counts) float64 {
+func dev(p Params, ns, nh float64, c store.Counts) float64 {
 	n := c.Spam + c.Ham
 	if n <= 0 || ns <= 0 || nh <= 0 {
 		return 0

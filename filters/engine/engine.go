@@ -24,6 +24,7 @@ import (
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // Options are what the engine is built from.
@@ -44,7 +45,7 @@ type Options struct {
 	Content    content.Config
 	// Store is the feedback-learned reputation store; nil disables the
 	// reputation check and learning.
-	Store      reputation.Store
+	Store      store.Store
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
@@ -125,7 +126,7 @@ func New(o Options) (*Engine, error) {
 			deps := follow.Deps{Resolver: o.Resolver, Log: o.Log}
 			// Results outlive the process (and, on Redis, the node) when
 			// the store can hold them.
-			if rs, ok := o.Store.(reputation.ResultStore); ok {
+			if rs, ok := o.Store.(store.ResultStore); ok {
 				deps.Results = rs
 			}
 			fc, err := follow.New(o.Follow, deps)

@@ -10,7 +10,9 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/bayes"
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // ErrNoStore is returned by Learn when no reputation store is configured.
@@ -64,12 +66,12 @@ func (e *Engine) autolearnLoop(ctx context.Context) {
 // The message gets the same facts as on the message path: identities from
 // our own trace headers, then content and nameservers, so the keys learned
 // are the keys later scored.
-func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Class) (LearnOutcome, error) {
+func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (LearnOutcome, error) {
 	if e.opts.Store == nil {
 		return LearnOutcome{}, ErrNoStore
 	}
 	var out LearnOutcome
-	fb, err := reputation.ParseFeedbackReport(raw)
+	fb, err := feedback.ParseFeedbackReport(raw)
 	if err != nil {
 		return out, fmt.Errorf("engine: feedback report: %w", err)
 	}
@@ -78,14 +80,14 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Clas
 		raw = fb.Original
 		class = fb.Class()
 	}
-	m, err := filters.ParseMessage(bytes.NewReader(raw), reputation.MaxInputMessage)
+	m, err := filters.ParseMessage(bytes.NewReader(raw), feedback.MaxInputMessage)
 	if err != nil {
 		return out, err
 	}
 	if m.BodyTruncated {
-		return out, fmt.Errorf("engine: message larger than %d bytes", reputation.MaxInputMessage)
+		return out, fmt.Errorf("engine: message larger than %d bytes", feedback.MaxInputMessage)
 	}
-	reputation.FromTrace(m, e.opts.AuthservID, nil)
+	feedback.FromTrace(m, e.opts.AuthservID, nil)
 	if err := e.facts(ctx, m); err != nil {
 		return out, err
 	}
@@ -95,7 +97,7 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Clas
 		return out, err
 	}
 	if e.opts.Bayes.Enabled {
-		br, err := bayes.Learn(ctx, e.opts.Store, m, class == reputation.Spam, e.opts.Bayes)
+		br, err := bayes.Learn(ctx, e.opts.Store, m, class == store.Spam, e.opts.Bayes)
 		if err != nil {
 			return out, err
 		}
@@ -125,16 +127,16 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 
 // Learn implements the admin listener's Learner.
 func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, reputation.MaxInputMessage+1))
+	raw, err := io.ReadAll(io.LimitReader(r, feedback.MaxInputMessage+1))
 	if err != nil {
 		return "", err
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return "", errors.New("empty message")
 	}
-	class := reputation.Ham
+	class := store.Ham
 	if spam {
-		class = reputation.Spam
+		class = store.Spam
 	}
 	out, err := e.LearnRaw(ctx, raw, class)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // SymbolUnavailable is reported (score 0) when the store could not be read in
@@ -20,24 +21,24 @@ const SymbolUnavailable = "REP_UNAVAILABLE"
 // family and message.
 type family struct {
 	prefix   string // REP_<prefix>_SPAM / _HAM
-	kinds    []Kind
+	kinds    []store.Kind
 	spamOnly bool
 }
 
 var families = []family{
-	{prefix: "IP", kinds: []Kind{KindIP}},
-	{prefix: "NET", kinds: []Kind{KindNet}},
-	{prefix: "SENDER", kinds: []Kind{KindSender, KindSenderUnauth}},
-	{prefix: "DOMAIN", kinds: []Kind{KindDomain}},
-	{prefix: "NS", kinds: []Kind{KindNS, KindNSIP}},
-	{prefix: "URL", kinds: []Kind{KindURL}},
-	{prefix: "CONTENT", kinds: []Kind{KindContent}},
+	{prefix: "IP", kinds: []store.Kind{KindIP}},
+	{prefix: "NET", kinds: []store.Kind{KindNet}},
+	{prefix: "SENDER", kinds: []store.Kind{KindSender, KindSenderUnauth}},
+	{prefix: "DOMAIN", kinds: []store.Kind{KindDomain}},
+	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}},
+	{prefix: "URL", kinds: []store.Kind{KindURL}},
+	{prefix: "CONTENT", kinds: []store.Kind{KindContent}},
 	// An image that users marked as ham says little (logos and spacers
 	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []Kind{KindImage}, spamOnly: true},
+	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
-	{prefix: "PAGE", kinds: []Kind{KindPage}, spamOnly: true},
+	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true},
 }
 
 // minLean is how far from 50/50 a key's smoothed spam share must be
@@ -47,7 +48,7 @@ const minLean = 0.2
 // Check is the "reputation" check (stage reputation): it reads the counts of
 // every key of the message in one store call and reports REP_* symbols.
 type Check struct {
-	store Store
+	st    store.Store
 	cfg   Config
 	log   *slog.Logger
 	cache *countCache
@@ -59,11 +60,11 @@ type Check struct {
 }
 
 // NewCheck returns the check over store with cfg's thresholds and caps.
-func NewCheck(store Store, cfg Config, log *slog.Logger) *Check {
+func NewCheck(st store.Store, cfg Config, log *slog.Logger) *Check {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Check{store: store, cfg: cfg, log: log}
+	c := &Check{st: st, cfg: cfg, log: log}
 	if cfg.CacheTTL > 0 {
 		c.cache = &countCache{ttl: time.Duration(cfg.CacheTTL), max: 100000, m: map[string]cachedCounts{}}
 	}
@@ -92,8 +93,8 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	return Score(c.cfg, keys, counts), nil
 }
 
-func (c *Check) counts(ctx context.Context, keys []Key) ([]Counts, error) {
-	out := make([]Counts, len(keys))
+func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, error) {
+	out := make([]store.Counts, len(keys))
 	var missIDs []string
 	var missAt []int
 	now := time.Now()
@@ -110,12 +111,12 @@ func (c *Check) counts(ctx context.Context, keys []Key) ([]Counts, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
-	got, err := c.store.Counts(ctx, missIDs)
+	got, err := c.st.Counts(ctx, missIDs)
 	if err != nil {
 		return nil, err
 	}
 	if len(got) != len(missIDs) {
-		return nil, fmt.Errorf("%w: store returned %d counts for %d keys", ErrUnavailable, len(got), len(missIDs))
+		return nil, fmt.Errorf("%w: store returned %d counts for %d keys", store.ErrUnavailable, len(got), len(missIDs))
 	}
 	for j, i := range missAt {
 		out[i] = got[j]
@@ -129,7 +130,7 @@ const evidenceTolerance = 0.01
 
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
-func keyScore(cfg Config, k Key, c Counts) (float64, bool) {
+func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
@@ -150,7 +151,7 @@ func keyScore(cfg Config, k Key, c Counts) (float64, bool) {
 // REP_<F>_SPAM or REP_<F>_HAM. When a family has both spammy and hammy keys
 // only the spam side scores: a spammer can cheaply add links to reputable
 // sites, not remove its own.
-func Score(cfg Config, keys []Key, counts []Counts) []filters.Symbol {
+func Score(cfg Config, keys []store.Key, counts []store.Counts) []filters.Symbol {
 	var out []filters.Symbol
 	for _, f := range families {
 		var spam, ham *filters.Symbol
@@ -185,7 +186,7 @@ func Score(cfg Config, keys []Key, counts []Counts) []filters.Symbol {
 	return out
 }
 
-func (f family) has(k Kind) bool {
+func (f family) has(k store.Kind) bool {
 	for _, x := range f.kinds {
 		if x == k {
 			return true
@@ -204,24 +205,24 @@ type countCache struct {
 }
 
 type cachedCounts struct {
-	c   Counts
+	c   store.Counts
 	exp time.Time
 }
 
-func (cc *countCache) get(id string, now time.Time) (Counts, bool) {
+func (cc *countCache) get(id string, now time.Time) (store.Counts, bool) {
 	if cc == nil {
-		return Counts{}, false
+		return store.Counts{}, false
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	e, ok := cc.m[id]
 	if !ok || now.After(e.exp) {
-		return Counts{}, false
+		return store.Counts{}, false
 	}
 	return e.c, true
 }
 
-func (cc *countCache) put(id string, c Counts, now time.Time) {
+func (cc *countCache) put(id string, c store.Counts, now time.Time) {
 	if cc == nil {
 		return
 	}

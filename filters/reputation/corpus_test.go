@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
@@ -37,7 +38,7 @@ func corpus(t testing.TB) []corpusMessage {
 	corpusOnce.Do(func() {
 		for _, cm := range shared {
 			var msg []byte
-			err := ReadMbox(bytes.NewReader(cm.Raw), cm.Name, func(r RawMessage) error {
+			err := feedback.ReadMbox(bytes.NewReader(cm.Raw), cm.Name, func(r feedback.RawMessage) error {
 				if msg == nil {
 					msg = r.Data
 				}
@@ -98,7 +99,7 @@ func walkPart(h partHeader, body io.Reader, b *strings.Builder, depth int) {
 	var r io.Reader = body
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{body})
+		r = base64.NewDecoder(base64.StdEncoding, spaceStripper{body})
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)
 	}
@@ -133,4 +134,22 @@ func corpusDomains(text string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// spaceStripper drops the whitespace of a base64 body.
+type spaceStripper struct{ r io.Reader }
+
+func (n spaceStripper) Read(p []byte) (int, error) {
+	for {
+		c, err := n.r.Read(p)
+		out := p[:0]
+		for _, b := range p[:c] {
+			if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
+				out = append(out, b)
+			}
+		}
+		if len(out) > 0 || err != nil {
+			return len(out), err
+		}
+	}
 }

@@ -6,60 +6,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
-
-// memStore is an in-memory Store for the corpus evaluation (thousands of
-// learns; the durable stores are tested on their own). No decay.
-type memStore struct {
-	mu     sync.Mutex
-	counts map[string]Counts
-	recs   map[string]*record
-}
-
-func newMemStore() *memStore {
-	return &memStore{counts: map[string]Counts{}, recs: map[string]*record{}}
-}
-
-func (s *memStore) Counts(_ context.Context, ids []string) ([]Counts, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Counts, len(ids))
-	for i, id := range ids {
-		out[i] = s.counts[id]
-	}
-	return out, nil
-}
-
-func (s *memStore) Add(_ context.Context, deltas []Delta) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, d := range deltas {
-		c := s.counts[d.ID]
-		c.Spam = max(0, c.Spam+d.Spam)
-		c.Ham = max(0, c.Ham+d.Ham)
-		s.counts[d.ID] = c
-	}
-	return nil
-}
-
-func (s *memStore) Learn(ctx context.Context, digest string, class Class, keys []Key) (Outcome, error) {
-	s.mu.Lock()
-	old := s.recs[digest]
-	r := newRecord(class, keys, time.Time{})
-	deltas, outcome := learnDeltas(old, class, keys, time.Time{}, 0)
-	if outcome != Duplicate {
-		s.recs[digest] = &r
-	}
-	s.mu.Unlock()
-	return outcome, s.Add(ctx, deltas)
-}
-
-func (s *memStore) Close() error { return nil }
 
 // corpusFacts fills what the content check would: text, linked domains and
 // URLs. The corpus is from 2002: there is no authentication to speak of
@@ -114,24 +65,24 @@ func TestCorpusEvaluation(t *testing.T) {
 
 func evaluate(t *testing.T, msgs []corpusMessage, facts []*filters.Message, train func(int, corpusMessage) bool) {
 	ctx := context.Background()
-	store := newMemStore()
+	st := store.NewMemory()
 	var test []int
 	for i, cm := range msgs {
 		if !train(i, cm) {
 			test = append(test, i)
 			continue
 		}
-		class := Ham
+		class := store.Ham
 		if cm.Spam {
-			class = Spam
+			class = store.Spam
 		}
-		if _, err := Learn(ctx, store, facts[i], class); err != nil {
+		if _, err := Learn(ctx, st, facts[i], class); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cfg := DefaultConfig()
 	cfg.CacheTTL = 0
-	check := NewCheck(store, cfg, quietLog)
+	check := NewCheck(st, cfg, quietLog)
 	type result struct {
 		spam  bool
 		score float64

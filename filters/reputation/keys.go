@@ -9,7 +9,46 @@ import (
 	"strings"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/urlcheck"
 )
+
+// The kinds of reputation keys; each selects a symbol family and a score
+// cap (Caps).
+const (
+	// KindIP is the connecting client address.
+	KindIP store.Kind = "ip"
+	// KindNet is the client's /24 (IPv4) or /64 (IPv6).
+	KindNet store.Kind = "net"
+	// KindSender is an authenticated sender identity: a DKIM d= that
+	// passed, the SPF domain that passed, the From domain when DMARC passed.
+	KindSender store.Kind = "sender"
+	// KindSenderUnauth is a claimed but unauthenticated identity (From
+	// domain, MAIL FROM domain). It is a separate key so that forged mail
+	// can neither poison nor borrow the reputation of the real domain.
+	KindSenderUnauth store.Kind = "sender_unauth"
+	// KindDomain is a registrable domain linked from the message.
+	KindDomain store.Kind = "domain"
+	// KindNS is the host name of a nameserver of a linked or sender domain.
+	KindNS store.Kind = "ns"
+	// KindNSIP is an address of such a nameserver.
+	KindNSIP store.Kind = "ns_ip"
+	// KindURL is a URL without scheme, query and fragment (host and path):
+	// it tells apart spam and ham on shared hosts and shorteners, where the
+	// domain says nothing.
+	KindURL store.Kind = "url"
+	// KindContent is one band of the near-duplicate fingerprint of the text.
+	KindContent store.Kind = "content"
+	// KindImage is the SHA-256 of an inline image.
+	KindImage store.Kind = "image"
+	// KindPage is the text fingerprint of a landing page reached by
+	// following a link (Facts.Links): the same phishing kit behind a new
+	// domain has the same key.
+	KindPage store.Kind = "page"
+)
+
+// Kinds lists every kind, in the order symbols are built.
+var Kinds = []store.Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindPage}
 
 // Learning weights.
 const (
@@ -37,7 +76,7 @@ const (
 // stable order without duplicates. It reads the envelope, the From header
 // and the Facts written by the auth, dmarc, content and nameservers checks;
 // missing Facts simply yield fewer keys.
-func Keys(m *filters.Message) []Key {
+func Keys(m *filters.Message) []store.Key {
 	var ks keySet
 	ks.seen = map[string]bool{}
 
@@ -59,21 +98,21 @@ func Keys(m *filters.Message) []Key {
 	authed := map[string]bool{}
 	for _, d := range auth.DKIM {
 		if d.Result == "pass" {
-			if dom := normDomain(d.Domain); dom != "" {
+			if dom := urlcheck.DomainName(d.Domain); dom != "" {
 				ks.add(KindSender, dom, FullWeight)
 				authed[dom] = true
 			}
 		}
 	}
 	if auth.SPF.Result == "pass" {
-		if dom := normDomain(auth.SPF.Domain); dom != "" {
+		if dom := urlcheck.DomainName(auth.SPF.Domain); dom != "" {
 			ks.add(KindSender, dom, FullWeight)
 			authed[dom] = true
 		}
 	}
 	from := fromDomain(m.Header("From"))
 	if auth.DMARC.Result == "pass" {
-		dom := normDomain(auth.DMARC.Domain)
+		dom := urlcheck.DomainName(auth.DMARC.Domain)
 		if dom == "" {
 			dom = from
 		}
@@ -85,7 +124,7 @@ func Keys(m *filters.Message) []Key {
 	// Claimed identities that nothing authenticated.
 	mailFrom := ""
 	if _, d, ok := strings.Cut(m.Envelope.MailFrom, "@"); ok {
-		mailFrom = normDomain(d)
+		mailFrom = urlcheck.DomainName(d)
 	}
 	for _, dom := range []string{from, mailFrom} {
 		if dom != "" && !authed[dom] {
@@ -100,7 +139,7 @@ func Keys(m *filters.Message) []Key {
 		if n >= maxDomains {
 			break
 		}
-		if dom := normDomain(d); dom != "" && ks.add(KindDomain, dom, FullWeight) {
+		if dom := urlcheck.DomainName(d); dom != "" && ks.add(KindDomain, dom, FullWeight) {
 			n++
 		}
 	}
@@ -118,7 +157,7 @@ func Keys(m *filters.Message) []Key {
 	for _, d := range m.Facts.Infra.Domains {
 		for _, ns := range d.NS {
 			if names < maxNS {
-				if h := normDomain(ns.Name); h != "" && ks.add(KindNS, h, FullWeight) {
+				if h := urlcheck.DomainName(ns.Name); h != "" && ks.add(KindNS, h, FullWeight) {
 					names++
 				}
 			}
@@ -159,16 +198,16 @@ func Keys(m *filters.Message) []Key {
 }
 
 type keySet struct {
-	keys []Key
+	keys []store.Key
 	seen map[string]bool
 }
 
-func (ks *keySet) add(kind Kind, value string, w float64) bool {
+func (ks *keySet) add(kind store.Kind, value string, w float64) bool {
 	if len(value) > maxValueLen {
 		sum := sha256.Sum256([]byte(value))
 		value = "sha256." + hex.EncodeToString(sum[:])
 	}
-	k := Key{Kind: kind, Value: value, Weight: w}
+	k := store.Key{Kind: kind, Value: value, Weight: w}
 	if ks.seen[k.ID()] {
 		return false
 	}
@@ -182,22 +221,6 @@ func (ks *keySet) add(kind Kind, value string, w float64) bool {
 func publicAddr(ip netip.Addr) bool {
 	return ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() &&
 		!ip.IsUnspecified() && !ip.IsMulticast()
-}
-
-// normDomain lower-cases a domain and drops a trailing dot; it returns ""
-// for anything that is not a plausible host name.
-func normDomain(d string) string {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.Contains(d, "..") ||
-		strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
-		return ""
-	}
-	for _, r := range d {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r >= 0x80) {
-			return ""
-		}
-	}
-	return d
 }
 
 // fromDomain is the domain of the first RFC 5322 From address.
@@ -220,7 +243,7 @@ func fromDomain(v string) string {
 	if i < 0 {
 		return ""
 	}
-	return normDomain(addr[i+1:])
+	return urlcheck.DomainName(addr[i+1:])
 }
 
 // urlKey is host+path of u without scheme, userinfo, port, query and
@@ -231,7 +254,7 @@ func urlKey(raw string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	host := normDomain(u.Hostname())
+	host := urlcheck.DomainName(u.Hostname())
 	if host == "" {
 		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
 			host = a.String()

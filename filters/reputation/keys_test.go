@@ -6,9 +6,10 @@ import (
 	"testing"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
-func keyIDs(keys []Key) map[string]float64 {
+func keyIDs(keys []store.Key) map[string]float64 {
 	out := map[string]float64{}
 	for _, k := range keys {
 		out[k.ID()] = k.Weight
@@ -129,7 +130,7 @@ func TestKeysBounded(t *testing.T) {
 		m.Facts.Content.Domains = append(m.Facts.Content.Domains, d)
 		m.Facts.Content.URLs = append(m.Facts.Content.URLs, filters.URL{URL: "http://" + d + "/p"})
 	}
-	counts := map[Kind]int{}
+	counts := map[store.Kind]int{}
 	for _, k := range Keys(m) {
 		counts[k.Kind]++
 		if len(k.Value) > 80 && !strings.HasPrefix(k.Value, "sha256.") && len(k.Value) > maxValueLen {

@@ -1,4 +1,4 @@
-package reputation
+package feedback
 
 import (
 	"net/mail"
@@ -7,7 +7,9 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/authres"
+
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // receivedIP is the address in the "from" clause of a Received field as
@@ -53,12 +55,12 @@ func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
 			case *authres.SPFResult:
 				a.SPF = filters.SPFResult{Result: string(r.Value), Domain: addrDomain(r.From), Identity: "mailfrom"}
 				if r.From == "" {
-					a.SPF.Domain, a.SPF.Identity = normDomain(r.Helo), "helo"
+					a.SPF.Domain, a.SPF.Identity = urlcheck.DomainName(r.Helo), "helo"
 				}
 			case *authres.DKIMResult:
-				a.DKIM = append(a.DKIM, filters.DKIMResult{Domain: normDomain(r.Domain), Result: string(r.Value), BodyLength: -1})
+				a.DKIM = append(a.DKIM, filters.DKIMResult{Domain: urlcheck.DomainName(r.Domain), Result: string(r.Value), BodyLength: -1})
 			case *authres.DMARCResult:
-				a.DMARC = filters.DMARCResult{Result: string(r.Value), Domain: normDomain(r.From)}
+				a.DMARC = filters.DMARCResult{Result: string(r.Value), Domain: urlcheck.DomainName(r.From)}
 			}
 		}
 		return // the topmost field with our id is ours
@@ -69,7 +71,7 @@ func addrDomain(s string) string {
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		s = s[i+1:]
 	}
-	return normDomain(s)
+	return urlcheck.DomainName(s)
 }
 
 func traceClientIP(m *filters.Message, ourHosts []string) netip.Addr {

@@ -1,4 +1,4 @@
-package reputation
+package feedback
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func collect(t *testing.T, path string) ([]RawMessage, error) {
@@ -111,14 +113,14 @@ func TestParseFeedbackReport(t *testing.T) {
 		raw         string
 		arf         bool
 		wantErr     bool
-		class       Class
+		class       store.Class
 		headersOnly bool
 	}{
 		// RFC 5965 Appendix B.2 shape.
-		{name: "abuse report", raw: arfReport("abuse", "message/rfc822", "Content-Disposition: inline\r\n", arfOriginal), arf: true, class: Spam},
-		{name: "base64 original", raw: arfReport("fraud", "message/rfc822", "Content-Transfer-Encoding: base64\r\n", b64), arf: true, class: Spam},
-		{name: "not-spam (RFC 6430)", raw: arfReport("not-spam", "message/rfc822", "", arfOriginal), arf: true, class: Ham},
-		{name: "headers only", raw: arfReport("abuse", "text/rfc822-headers", "", strings.SplitN(arfOriginal, "\r\n\r\n", 2)[0]+"\r\n"), arf: true, class: Spam, headersOnly: true},
+		{name: "abuse report", raw: arfReport("abuse", "message/rfc822", "Content-Disposition: inline\r\n", arfOriginal), arf: true, class: store.Spam},
+		{name: "base64 original", raw: arfReport("fraud", "message/rfc822", "Content-Transfer-Encoding: base64\r\n", b64), arf: true, class: store.Spam},
+		{name: "not-spam (RFC 6430)", raw: arfReport("not-spam", "message/rfc822", "", arfOriginal), arf: true, class: store.Ham},
+		{name: "headers only", raw: arfReport("abuse", "text/rfc822-headers", "", strings.SplitN(arfOriginal, "\r\n\r\n", 2)[0]+"\r\n"), arf: true, class: store.Spam, headersOnly: true},
 		{name: "plain message", raw: arfOriginal},
 		{name: "other report type", raw: strings.Replace(arfReport("abuse", "message/rfc822", "", arfOriginal), "feedback-report;", "delivery-status;", 1)},
 		{name: "report without original", raw: arfReport("abuse", "text/plain", "", "nothing"), arf: true, wantErr: true},

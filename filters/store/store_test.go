@@ -1,4 +1,4 @@
-package reputation
+package store
 
 import (
 	"bufio"
@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store/storetest"
 )
 
 // clock is a settable time source for decay tests.
@@ -44,13 +47,12 @@ func openTestBolt(t *testing.T, clk *clock) Store {
 }
 
 func openTestRedis(t *testing.T, clk *clock) Store {
-	addr := startRedis(t)
 	cfg := DefaultConfig()
 	cfg.Backend = "redis"
-	cfg.Redis.Addr = addr
+	cfg.Redis.Addr = storetest.Redis(t)
 	cfg.Redis.Prefix = fmt.Sprintf("t%d:", time.Now().UnixNano())
-	cfg.Redis.Timeout = Duration(2 * time.Second)
-	cfg.HalfLife = Duration(testHalfLife)
+	cfg.Redis.Timeout = filters.Duration(2 * time.Second)
+	cfg.HalfLife = filters.Duration(testHalfLife)
 	s, err := OpenRedis(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -60,61 +62,7 @@ func openTestRedis(t *testing.T, clk *clock) Store {
 	return s
 }
 
-var (
-	redisOnce sync.Once
-	redisAddr string
-	redisErr  error
-)
-
-// startRedis starts one private redis-server per test binary on a unix
-// socket (no network at all), without persistence. Tests isolate
-// themselves by key prefix. It is stopped by TestMain.
-func startRedis(t testing.TB) string {
-	t.Helper()
-	redisOnce.Do(func() { redisAddr, redisErr = launchRedis() })
-	if errors.Is(redisErr, exec.ErrNotFound) {
-		t.Skip("redis-server is not installed (apt-get install redis-server); skipping the Redis backend tests")
-	}
-	if redisErr != nil {
-		t.Fatalf("starting redis-server: %v", redisErr)
-	}
-	return redisAddr
-}
-
-var redisCmd *exec.Cmd
-
-func launchRedis() (string, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "vigil-redis")
-	if err != nil {
-		return "", err
-	}
-	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command(bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	redisCmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprintf(c, "PING\r\n")
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return "unix:" + sock, nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "", fmt.Errorf("redis-server did not answer on %s", sock)
-}
+func startRedis(t testing.TB) string { return storetest.Redis(t) }
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
@@ -122,10 +70,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	if redisCmd != nil {
-		redisCmd.Process.Kill()
-		redisCmd.Wait()
-	}
+	storetest.Stop()
 	os.Exit(code)
 }
 
@@ -376,7 +321,7 @@ func TestRedisDown(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Backend = "redis"
 			cfg.Redis.Addr = addr
-			cfg.Redis.Timeout = Duration(100 * time.Millisecond)
+			cfg.Redis.Timeout = filters.Duration(100 * time.Millisecond)
 			s, err := Open(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -632,3 +577,12 @@ func TestResultStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Kinds the tests use; the store itself gives kinds no meaning.
+const (
+	KindIP           Kind = "ip"
+	KindDomain       Kind = "domain"
+	KindSenderUnauth Kind = "sender_unauth"
+	KindNS           Kind = "ns"
+	KindContent      Kind = "content"
+)

@@ -1,9 +1,8 @@
-// Package reputation is Vigil's feedback-learned reputation: user reports
-// ("this is spam", "not spam") move spam/ham counts of the keys a message
-// carries (client IP and network, sender identities, linked domains, the
-// nameservers behind them, URLs, a near-duplicate fingerprint of the text and
-// the hashes of inline images), and the "reputation" check scores new
-// messages from those counts.
+// Package store keeps Vigil's feedback-learned evidence: decayed spam and
+// ham counts per key ("kind:value"), the record of every learned message
+// (so that learning is idempotent and a message can move to the other
+// class), and small expiring results next to them. The checks that read
+// and write it (reputation, bayes, follow) decide what the keys are.
 //
 // Counts decay with a configured half-life. A message is learned once per
 // digest of its content; learning it again as the same class changes
@@ -12,7 +11,7 @@
 // Two backends implement Store: bbolt, embedded in the data directory (one
 // fsynced transaction per learned message), and Redis, shared by many nodes
 // (atomic Lua scripts, one round trip per read).
-package reputation
+package store
 
 import (
 	"context"
@@ -42,44 +41,9 @@ func ParseClass(s string) (Class, error) {
 	return "", fmt.Errorf("reputation: unknown class %q (want spam or ham)", s)
 }
 
-// Kind is the sort of thing a key identifies; it selects the symbol family
-// and the score cap.
+// Kind is the namespace of a key: the check that owns the key decides its
+// kinds (reputation.KindIP, bayes.KindToken, ...).
 type Kind string
-
-const (
-	// KindIP is the connecting client address.
-	KindIP Kind = "ip"
-	// KindNet is the client's /24 (IPv4) or /64 (IPv6).
-	KindNet Kind = "net"
-	// KindSender is an authenticated sender identity: a DKIM d= that
-	// passed, the SPF domain that passed, the From domain when DMARC passed.
-	KindSender Kind = "sender"
-	// KindSenderUnauth is a claimed but unauthenticated identity (From
-	// domain, MAIL FROM domain). It is a separate key so that forged mail
-	// can neither poison nor borrow the reputation of the real domain.
-	KindSenderUnauth Kind = "sender_unauth"
-	// KindDomain is a registrable domain linked from the message.
-	KindDomain Kind = "domain"
-	// KindNS is the host name of a nameserver of a linked or sender domain.
-	KindNS Kind = "ns"
-	// KindNSIP is an address of such a nameserver.
-	KindNSIP Kind = "ns_ip"
-	// KindURL is a URL without scheme, query and fragment (host and path):
-	// it tells apart spam and ham on shared hosts and shorteners, where the
-	// domain says nothing.
-	KindURL Kind = "url"
-	// KindContent is one band of the near-duplicate fingerprint of the text.
-	KindContent Kind = "content"
-	// KindImage is the SHA-256 of an inline image.
-	KindImage Kind = "image"
-	// KindPage is the text fingerprint of a landing page reached by
-	// following a link (Facts.Links): the same phishing kit behind a new
-	// domain has the same key.
-	KindPage Kind = "page"
-)
-
-// Kinds lists every kind, in the order symbols are built.
-var Kinds = []Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindPage}
 
 // Key is one reputation key of a message with its learning weight.
 type Key struct {

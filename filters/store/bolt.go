@@ -1,4 +1,4 @@
-package reputation
+package store
 
 import (
 	"context"

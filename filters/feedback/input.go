@@ -1,4 +1,4 @@
-package reputation
+package feedback
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // MaxInputMessage bounds one message read from a learn input.
@@ -195,11 +197,11 @@ type Feedback struct {
 
 // Class is what the report means for learning: not-spam is ham, every other
 // feedback type is spam.
-func (f *Feedback) Class() Class {
+func (f *Feedback) Class() store.Class {
 	if f.Type == "not-spam" {
-		return Ham
+		return store.Ham
 	}
-	return Spam
+	return store.Spam
 }
 
 // ParseFeedbackReport recognises an ARF report (RFC 5965 §2: a
