@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/store"
 )
@@ -41,6 +41,9 @@ var families = []family{
 	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true},
 }
 
+// countCacheSize bounds the cached counts (about 100 bytes each).
+const countCacheSize = 100000
+
 // minLean is how far from 50/50 a key's smoothed spam share must be
 // (as 2p-1) to score at all.
 const minLean = 0.2
@@ -48,10 +51,12 @@ const minLean = 0.2
 // Check is the "reputation" check (stage reputation): it reads the counts of
 // every key of the message in one store call and reports REP_* symbols.
 type Check struct {
-	st    store.Store
-	cfg   Config
-	log   *slog.Logger
-	cache *countCache
+	st  store.Store
+	cfg Config
+	log *slog.Logger
+	// cache keeps counts read on the message path for cache_ttl, so a
+	// burst of one campaign costs one store read per key; nil when off.
+	cache *lru.Cache[string, store.Counts]
 
 	// Unavailable counts messages scored without reputation because the
 	// store failed (for metrics: vigil_reputation_unavailable_total).
@@ -66,7 +71,7 @@ func NewCheck(st store.Store, cfg Config, log *slog.Logger) *Check {
 	}
 	c := &Check{st: st, cfg: cfg, log: log}
 	if cfg.CacheTTL > 0 {
-		c.cache = &countCache{ttl: time.Duration(cfg.CacheTTL), max: 100000, m: map[string]cachedCounts{}}
+		c.cache = lru.New[string, store.Counts](countCacheSize)
 	}
 	return c
 }
@@ -99,7 +104,7 @@ func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, e
 	var missAt []int
 	now := time.Now()
 	for i, k := range keys {
-		if cc, ok := c.cache.get(k.ID(), now); ok {
+		if cc, _, ok := c.cache.Get(k.ID(), now); ok {
 			out[i] = cc
 			continue
 		}
@@ -120,7 +125,7 @@ func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, e
 	}
 	for j, i := range missAt {
 		out[i] = got[j]
-		c.cache.put(missIDs[j], got[j], now)
+		c.cache.Put(missIDs[j], got[j], now.Add(time.Duration(c.cfg.CacheTTL)))
 	}
 	return out, nil
 }
@@ -193,44 +198,4 @@ func (f family) has(k store.Kind) bool {
 		}
 	}
 	return false
-}
-
-// countCache keeps counts read on the message path for a short time, so a
-// burst of one campaign costs one store read per key.
-type countCache struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	max int
-	m   map[string]cachedCounts
-}
-
-type cachedCounts struct {
-	c   store.Counts
-	exp time.Time
-}
-
-func (cc *countCache) get(id string, now time.Time) (store.Counts, bool) {
-	if cc == nil {
-		return store.Counts{}, false
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.m[id]
-	if !ok || now.After(e.exp) {
-		return store.Counts{}, false
-	}
-	return e.c, true
-}
-
-func (cc *countCache) put(id string, c store.Counts, now time.Time) {
-	if cc == nil {
-		return
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if len(cc.m) >= cc.max {
-		// Simplest bound: start over. Entries live seconds anyway.
-		clear(cc.m)
-	}
-	cc.m[id] = cachedCounts{c: c, exp: now.Add(cc.ttl)}
 }
