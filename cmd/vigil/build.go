@@ -29,10 +29,16 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var log *slog.Logger
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	for _, w := range c.Warnings {
+		log.Warn("config: " + w)
+	}
+	return log
 }
 
 // runtime is everything built from one config: the engine and what it
@@ -86,19 +92,20 @@ func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) 
 	rt.resolver = res
 	p := filters.NewPipeline(c.Limits.CheckTimeout, c.Limits.MessageTimeout, log)
 	e, err := engine.New(engine.Options{
-		Policy:     c.FiltersPolicy(),
-		FailClosed: c.Policy.FailClosed,
-		Pipeline:   p,
-		Log:        log,
-		Resolver:   res,
-		Blocklists: c.Blocklists,
-		Budgets:    c.DNSBL,
-		Auth:       c.Auth,
-		Content:    c.Content,
-		Store:      st,
-		Reputation: c.Reputation,
-		Follow:     c.Follow,
-		Bayes:      c.Bayes,
+		Policy:      c.FiltersPolicy(),
+		FailClosed:  c.Policy.FailClosed,
+		Pipeline:    p,
+		Log:         log,
+		Resolver:    res,
+		Blocklists:  c.Blocklists,
+		Budgets:     c.DNSBL,
+		Nameservers: c.Nameservers,
+		Auth:        c.Auth,
+		Content:     c.Content,
+		Store:       st,
+		Reputation:  c.Reputation,
+		Follow:      c.Follow,
+		Bayes:       c.Bayes,
 	})
 	if err != nil {
 		rt.close()

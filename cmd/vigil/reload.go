@@ -20,6 +20,9 @@ func reload(path string, old config.Config, rt *runtime, srv *milter.Server, st 
 		flushDNS(rt, log)
 		return rt, old
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
 	if !reflect.DeepEqual(cfg.Reputation, old.Reputation) {
 		log.Warn("reload: reputation store settings change only on restart; keeping the open store")
 		cfg.Reputation = old.Reputation

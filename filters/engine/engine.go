@@ -38,11 +38,12 @@ type Options struct {
 
 	// Resolver is the process's one DNS resolver; nil disables every
 	// DNS-based check (tests of DNS-free checks).
-	Resolver   DNS
-	Blocklists []dnsbl.List
-	Budgets    dnsbl.Budgets
-	Auth       auth.Config
-	Content    content.Config
+	Resolver    DNS
+	Blocklists  []dnsbl.List
+	Budgets     dnsbl.Budgets
+	Nameservers nameservers.Config
+	Auth        auth.Config
+	Content     content.Config
 	// Store is the feedback-learned reputation store; nil disables the
 	// reputation check and learning.
 	Store      store.Store
@@ -140,7 +141,7 @@ func New(o Options) (*Engine, error) {
 		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
 		// the links need the content and the authenticated identities.
 		add(filters.StagePolicy, ac.DMARC)
-		ns, err := nameservers.New(o.Resolver, o.Budgets.Config)
+		ns, err := nameservers.New(o.Resolver, o.Nameservers)
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}

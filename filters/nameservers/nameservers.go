@@ -32,8 +32,9 @@ const (
 	SymbolUnknown = "NAMESERVERS_UNKNOWN"
 )
 
-// Config bounds the work per message. Its keys live in the top-level
-// `dnsbl:` section (see filters/dnsbl.Budgets).
+// Config is the top-level `nameservers:` section: it bounds the work per
+// message. (These keys were once in the `dnsbl:` section; the config loader
+// still takes them from there, with a deprecation warning.)
 type Config struct {
 	// MaxDomains is the number of registrable domains resolved per message
 	// (sender domains first, then linked domains in message order).
@@ -62,7 +63,7 @@ func (c Config) Validate() error {
 		{"max_addrs_per_ns", c.MaxAddrsPerNS, 20},
 	} {
 		if f.v < 1 || f.v > f.hi {
-			return fmt.Errorf("nameservers: dnsbl.%s: must be 1..%d, got %d", f.key, f.hi, f.v)
+			return fmt.Errorf("nameservers: nameservers.%s: must be 1..%d, got %d", f.key, f.hi, f.v)
 		}
 	}
 	return nil
@@ -191,7 +192,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		todo = sources[:c.cfg.MaxDomains]
 		syms = append(syms, filters.Symbol{Name: SymbolBudget,
-			Detail: fmt.Sprintf("resolved %d of %d domains (dnsbl.max_domains)", len(todo), len(sources))})
+			Detail: fmt.Sprintf("resolved %d of %d domains (nameservers.max_domains)", len(todo), len(sources))})
 	}
 	lim := dnsrep.NSLimits{MaxNS: c.cfg.MaxNSPerDomain, MaxAddrs: c.cfg.MaxAddrsPerNS}
 	sem := make(chan struct{}, c.parallel)

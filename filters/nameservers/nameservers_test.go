@@ -142,7 +142,7 @@ func TestRunBudgetAndFailures(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
 	c.MaxNSPerDomain = 0
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "dnsbl.max_ns_per_domain") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "nameservers.max_ns_per_domain") {
 		t.Fatalf("Validate = %v", err)
 	}
 	if _, err := New(nil, Config{}); err == nil {

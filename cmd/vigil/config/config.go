@@ -24,6 +24,7 @@ import (
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
+	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
 )
@@ -41,8 +42,10 @@ type Config struct {
 	// Blocklists are the DNS lists; each list's symbol is its name.
 	// Default: filters/dnsbl/defaults.yaml (also in deploy/vigil.yaml).
 	Blocklists []dnsbl.List `yaml:"blocklists"`
-	// DNSBL is the per-message budget of the nameservers and dnsbl checks.
+	// DNSBL is the dnsbl check's per-message budget and probes.
 	DNSBL dnsbl.Budgets `yaml:"dnsbl"`
+	// Nameservers bounds the NS resolution of the nameservers check.
+	Nameservers nameservers.Config `yaml:"nameservers"`
 	// Auth is SPF, DKIM, DMARC, ARC and the Authentication-Results id.
 	Auth auth.Config `yaml:"auth"`
 	// Content caps MIME and HTML extraction.
@@ -56,6 +59,10 @@ type Config struct {
 	Follow follow.Config `yaml:"follow"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
 	Admin Admin `yaml:"admin"`
+
+	// Warnings are what the file said that still works but should change
+	// (deprecated keys); the commands log them once the logger exists.
+	Warnings []string `yaml:"-"`
 }
 
 // Admin is the admin: section. Off unless listen is set.
@@ -162,7 +169,8 @@ func Default() Config {
 		Log:        Log{Level: "info", Format: "text"},
 		DNS:        dnsrep.DefaultConfig(),
 		Blocklists: dnsbl.DefaultLists(),
-		DNSBL:      dnsbl.DefaultBudgets(),
+		DNSBL:       dnsbl.DefaultBudgets(),
+		Nameservers: nameservers.DefaultConfig(),
 		Auth:       auth.DefaultConfig(),
 		Content:    content.DefaultConfig(),
 		Reputation: reputation.DefaultConfig(),
@@ -204,12 +212,14 @@ func Parse(r io.Reader) (Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	warnings := moveDeprecated(&root)
 	if err := checkKeys(&root, reflect.TypeOf(c), ""); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
 	}
+	c.Warnings = warnings
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -303,7 +313,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}

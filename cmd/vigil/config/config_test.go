@@ -125,3 +125,37 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("deploy/vigil.yaml documents values that differ from the defaults:\nexample:\n%s\ndefault:\n%s", cy, dy)
 	}
 }
+
+// TestDeprecatedNameserverKeys: the nameservers bounds moved from dnsbl:
+// to nameservers:; old files keep working, each old key with a warning.
+func TestDeprecatedNameserverKeys(t *testing.T) {
+	c, err := Parse(strings.NewReader("dnsbl:\n  max_domains: 7\n  max_ns_per_domain: 2\n  max_addrs_per_ns: 3\n  max_queries: 50\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nameservers.MaxDomains != 7 || c.Nameservers.MaxNSPerDomain != 2 || c.Nameservers.MaxAddrsPerNS != 3 {
+		t.Errorf("nameservers = %+v, want the old dnsbl: values", c.Nameservers)
+	}
+	if c.DNSBL.MaxDomains != 7 || c.DNSBL.MaxQueries != 50 {
+		t.Errorf("dnsbl = %+v", c.DNSBL)
+	}
+	if len(c.Warnings) != 3 || !strings.Contains(strings.Join(c.Warnings, "\n"), "dnsbl.max_ns_per_domain (line 3) is deprecated: it moved to nameservers.max_ns_per_domain") {
+		t.Errorf("warnings = %q", c.Warnings)
+	}
+
+	// The new section wins over the old keys, and the new keys warn of nothing.
+	c, err = Parse(strings.NewReader("dnsbl:\n  max_ns_per_domain: 2\nnameservers:\n  max_ns_per_domain: 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nameservers.MaxNSPerDomain != 5 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "ignored") {
+		t.Errorf("nameservers = %+v, warnings %q", c.Nameservers, c.Warnings)
+	}
+	c, err = Parse(strings.NewReader("nameservers:\n  max_domains: 9\n"))
+	if err != nil || c.Nameservers.MaxDomains != 9 || c.DNSBL.MaxDomains != 20 || len(c.Warnings) != 0 {
+		t.Errorf("new section: %+v %+v %q %v", c.Nameservers, c.DNSBL, c.Warnings, err)
+	}
+	if _, err := Parse(strings.NewReader("nameservers:\n  max_ns_per_domain: 0\n")); err == nil || !strings.Contains(err.Error(), "nameservers.max_ns_per_domain") {
+		t.Errorf("bad value: %v", err)
+	}
+}
