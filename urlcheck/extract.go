@@ -189,7 +189,7 @@ func (sc *scanner) email(i, at int) (int, bool) {
 		}
 	}
 	ascii, err := domainToASCII(host)
-	if err != nil || !HasICANNSuffix(ascii) {
+	if err != nil || !hasListedSuffix(ascii) {
 		return 0, false
 	}
 	u, err := Normalize("mailto:" + t[start:h])
@@ -229,7 +229,7 @@ func (sc *scanner) fuzzy(hs, start int, kind Kind, prefix string) (int, bool) {
 		if _, err := parseIPv4(ascii); err != nil || strings.Count(ascii, ".") != 3 {
 			return 0, false
 		}
-	} else if !HasICANNSuffix(ascii) {
+	} else if !hasListedSuffix(ascii) {
 		return 0, false
 	}
 	if end < len(t) && t[end] == ':' {

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // SymbolBudget (score 0) says list queries were skipped by
@@ -257,7 +258,7 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 			host := strings.ToLower(strings.TrimSuffix(ns.Name, "."))
 			nsChain := chains[s.Domain] + " -> NS " + host
 			add(KindNSName, item{key: host, chain: nsChain})
-			if reg := nameservers.Registrable(host); reg != "" && reg != host {
+			if reg := urlcheck.RegistrableDomain(host, urlcheck.Site); reg != "" && reg != host {
 				add(KindNSName, item{key: reg, chain: nsChain + " -> " + reg})
 			}
 			for _, a := range ns.Addrs {

@@ -10,16 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 
-	"golang.org/x/net/publicsuffix"
-
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // Symbols.
@@ -103,7 +101,7 @@ func Domains(m *filters.Message) []Source {
 	var out []Source
 	seen := map[string]bool{}
 	add := func(name, role string) {
-		d := Registrable(name)
+		d := urlcheck.RegistrableDomain(name, urlcheck.Site)
 		if d == "" || seen[d] {
 			return
 		}
@@ -154,30 +152,6 @@ func domainOf(addr string) string {
 		return ""
 	}
 	return addr[i+1:]
-}
-
-// Registrable returns the registrable domain (eTLD+1, Public Suffix List) of
-// a host name, lower case without trailing dot, or "" for IP literals,
-// single labels, public suffixes and invalid names.
-func Registrable(host string) string {
-	h := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
-	h = strings.Trim(h, "[]")
-	if h == "" || !strings.Contains(h, ".") || len(h) > 253 {
-		return ""
-	}
-	if _, err := netip.ParseAddr(strings.TrimPrefix(h, "ipv6:")); err == nil {
-		return ""
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return "" // U-labels must arrive as A-labels; other bytes are not a host
-		}
-	}
-	d, err := publicsuffix.EffectiveTLDPlusOne(h)
-	if err != nil {
-		return ""
-	}
-	return d
 }
 
 // Run resolves the NS sets and writes m.Facts.Infra.

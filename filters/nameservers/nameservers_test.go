@@ -50,28 +50,6 @@ func TestDomains(t *testing.T) {
 	}
 }
 
-func TestRegistrable(t *testing.T) {
-	tests := map[string]string{
-		"www.Example.co.uk.": "example.co.uk",
-		"example.com":        "example.com",
-		"com":                "",
-		"co.uk":              "",
-		"192.0.2.1":          "",
-		"[192.0.2.1]":        "",
-		"[IPv6:2001:db8::1]": "",
-		"localhost":          "",
-		"bad host.example":   "",
-		"":                   "",
-	}
-	for in, want := range tests {
-		t.Run(in, func(t *testing.T) {
-			if got := Registrable(in); got != want {
-				t.Fatalf("Registrable(%q) = %q, want %q", in, got, want)
-			}
-		})
-	}
-}
-
 func TestRun(t *testing.T) {
 	f := dnstest.NewFake(t, zone)
 	c, err := New(f, DefaultConfig())

@@ -20,10 +20,9 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/net/publicsuffix"
-
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // Result is the DMARC result (RFC 7489 §11.2, RFC 8601 §2.7.5).
@@ -457,34 +456,15 @@ func (c *Check) nonExistent(ctx context.Context, d string) bool {
 	return notFound(err)
 }
 
-// OrganizationalDomain is RFC 7489 §3.2 with the ICANN section of the
-// Public Suffix List: the public suffix plus one label. Private-section
-// rules (e.g. blogspot.com) are ignored.
+// OrganizationalDomain is RFC 7489 §3.2: the registrable domain of d in
+// the ICANN section of the Public Suffix List (urlcheck.Registry says
+// why). A public suffix, or a name without one, is its own organizational
+// domain, so that two such names align only when equal.
 func OrganizationalDomain(d string) string {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	suffix := icannSuffix(d)
-	if suffix == d || suffix == "" {
-		return d
+	if org := urlcheck.RegistrableDomain(d, urlcheck.Registry); org != "" {
+		return org
 	}
-	rest := strings.TrimSuffix(d, "."+suffix)
-	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	return rest + "." + suffix
-}
-
-func icannSuffix(d string) string {
-	s, icann := publicsuffix.PublicSuffix(d)
-	for !icann {
-		// A private rule matched (or none, giving the last label): retry
-		// one label shorter until an ICANN rule or a single label is left.
-		i := strings.IndexByte(s, '.')
-		if i < 0 {
-			return s
-		}
-		s, icann = publicsuffix.PublicSuffix(s[i+1:])
-	}
-	return s
+	return strings.ToLower(strings.TrimSuffix(d, "."))
 }
 
 var atDomain = regexp.MustCompile(`@([A-Za-z0-9._-]+)`)
