@@ -102,38 +102,103 @@ type AuthResults struct {
 	ARC   ARCResult    `json:"arc"`
 }
 
+// SPFStatus is an RFC 7208 §2.6 result; "" until the spf check ran.
+type SPFStatus string
+
+const (
+	SPFPass      SPFStatus = "pass"      // §2.6.3: the client is authorized
+	SPFFail      SPFStatus = "fail"      // §2.6.4: the client is not authorized
+	SPFSoftFail  SPFStatus = "softfail"  // §2.6.5: probably not authorized
+	SPFNeutral   SPFStatus = "neutral"   // §2.6.2: no assertion
+	SPFNone      SPFStatus = "none"      // §2.6.1: no record, or no valid domain
+	SPFTempError SPFStatus = "temperror" // §2.6.6: transient DNS error
+	SPFPermError SPFStatus = "permerror" // §2.6.7: the record could not be interpreted
+)
+
+// SPFIdentity is the identity SPF checked (RFC 7208 §2.3, §2.4).
+type SPFIdentity string
+
+const (
+	SPFMailFrom SPFIdentity = "mailfrom" // the MAIL FROM domain
+	SPFHelo     SPFIdentity = "helo"     // the HELO domain (null reverse-path)
+)
+
 // SPFResult is the RFC 7208 result for the identity that was checked.
 type SPFResult struct {
-	Result string `json:"result"` // pass, fail, softfail, neutral, none, temperror, permerror
-	Domain string `json:"domain,omitempty"`
-	// Identity is "mailfrom" or "helo" (RFC 7208 §2.3, §2.4).
-	Identity string `json:"identity,omitempty"`
-	Detail   string `json:"detail,omitempty"`
+	Result   SPFStatus   `json:"result"`
+	Domain   string      `json:"domain,omitempty"`
+	Identity SPFIdentity `json:"identity,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
 }
+
+// DKIMStatus is the RFC 8601 §2.7.1 result of one DKIM signature.
+type DKIMStatus string
+
+const (
+	DKIMPass      DKIMStatus = "pass"      // the signature verified
+	DKIMFail      DKIMStatus = "fail"      // it did not verify (bad hash, RFC 8301 weak crypto)
+	DKIMNeutral   DKIMStatus = "neutral"   // not evaluated (no body, over the cap)
+	DKIMTempError DKIMStatus = "temperror" // the key could not be fetched for now
+	DKIMPermError DKIMStatus = "permerror" // the signature or its key is unusable
+	DKIMNone      DKIMStatus = "none"      // no signature at all (overall result only)
+)
 
 // DKIMResult is the outcome for one DKIM-Signature.
 type DKIMResult struct {
-	Domain   string `json:"domain"`
-	Selector string `json:"selector"`
-	Result   string `json:"result"` // pass, fail, neutral, temperror, permerror
+	Domain   string     `json:"domain"`
+	Selector string     `json:"selector"`
+	Result   DKIMStatus `json:"result"`
 	// BodyLength is the l= tag when present (RFC 6376 §3.5), -1 otherwise.
 	BodyLength int64  `json:"body_length,omitempty"`
 	Algorithm  string `json:"algorithm,omitempty"`
 	Detail     string `json:"detail,omitempty"`
 }
 
+// DMARCStatus is the DMARC result (RFC 7489 §11.2, RFC 8601 §2.7.5).
+type DMARCStatus string
+
+const (
+	DMARCPass      DMARCStatus = "pass"      // an aligned SPF or DKIM identifier passed
+	DMARCFail      DMARCStatus = "fail"      // a policy exists and nothing aligned passed
+	DMARCNone      DMARCStatus = "none"      // no policy record was found
+	DMARCTempError DMARCStatus = "temperror" // DNS failure during policy discovery or of an aligned check
+	DMARCPermError DMARCStatus = "permerror" // unusable record, or no usable From domain
+)
+
+// DMARCPolicy is a requested disposition (RFC 7489 §6.3 p=).
+type DMARCPolicy string
+
+const (
+	DMARCPolicyNone       DMARCPolicy = "none"
+	DMARCPolicyQuarantine DMARCPolicy = "quarantine"
+	DMARCPolicyReject     DMARCPolicy = "reject"
+)
+
 // DMARCResult is the RFC 7489 evaluation for the From domain.
 type DMARCResult struct {
-	Result string `json:"result"` // pass, fail, none, temperror, permerror
-	Policy string `json:"policy,omitempty"`
+	Result DMARCStatus `json:"result"`
+	Policy DMARCPolicy `json:"policy,omitempty"`
+	// Domain is the RFC5322.From domain the result is for.
 	Domain string `json:"domain,omitempty"`
-	Detail string `json:"detail,omitempty"`
+	// OrgDomain is its organizational domain (RFC 7489 §3.2), which the
+	// aligned identifiers share.
+	OrgDomain string `json:"-"`
+	Detail    string `json:"detail,omitempty"`
 }
+
+// ARCStatus is the chain validation status cv= (RFC 8617 §4.4).
+type ARCStatus string
+
+const (
+	ARCPass ARCStatus = "pass" // every seal and the latest message signature verify
+	ARCFail ARCStatus = "fail" // the chain is broken, malformed or did not verify
+	ARCNone ARCStatus = "none" // no ARC sets
+)
 
 // ARCResult is the RFC 8617 chain validation result.
 type ARCResult struct {
-	Result string `json:"result"` // pass, fail, none
-	Detail string `json:"detail,omitempty"`
+	Result ARCStatus `json:"result"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Content is what the content stage extracted from the message.

@@ -92,20 +92,20 @@ func authOutcome(a filters.AuthResults) (failed, passed bool) {
 	dkimPass, dkimFail := false, false
 	for _, d := range a.DKIM {
 		switch d.Result {
-		case "pass":
+		case filters.DKIMPass:
 			dkimPass = true
-		case "fail":
+		case filters.DKIMFail:
 			dkimFail = true
 		}
 	}
 	switch a.DMARC.Result {
-	case "fail":
+	case filters.DMARCFail:
 		return true, false
-	case "pass":
+	case filters.DMARCPass:
 		return false, true
 	}
-	if a.SPF.Result == "fail" || (dkimFail && !dkimPass) {
+	if a.SPF.Result == filters.SPFFail || (dkimFail && !dkimPass) {
 		return true, false
 	}
-	return false, dkimPass || a.SPF.Result == "pass"
+	return false, dkimPass || a.SPF.Result == filters.SPFPass
 }

@@ -53,14 +53,14 @@ func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
 		for _, r := range results {
 			switch r := r.(type) {
 			case *authres.SPFResult:
-				a.SPF = filters.SPFResult{Result: string(r.Value), Domain: addrDomain(r.From), Identity: "mailfrom"}
+				a.SPF = filters.SPFResult{Result: filters.SPFStatus(r.Value), Domain: addrDomain(r.From), Identity: filters.SPFMailFrom}
 				if r.From == "" {
-					a.SPF.Domain, a.SPF.Identity = urlcheck.DomainName(r.Helo), "helo"
+					a.SPF.Domain, a.SPF.Identity = urlcheck.DomainName(r.Helo), filters.SPFHelo
 				}
 			case *authres.DKIMResult:
-				a.DKIM = append(a.DKIM, filters.DKIMResult{Domain: urlcheck.DomainName(r.Domain), Result: string(r.Value), BodyLength: -1})
+				a.DKIM = append(a.DKIM, filters.DKIMResult{Domain: urlcheck.DomainName(r.Domain), Result: filters.DKIMStatus(r.Value), BodyLength: -1})
 			case *authres.DMARCResult:
-				a.DMARC = filters.DMARCResult{Result: string(r.Value), Domain: urlcheck.DomainName(r.From)}
+				a.DMARC = filters.DMARCResult{Result: filters.DMARCStatus(r.Value), Domain: urlcheck.DomainName(r.From)}
 			}
 		}
 		return // the topmost field with our id is ours

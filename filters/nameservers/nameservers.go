@@ -119,7 +119,7 @@ func Domains(m *filters.Message) []Source {
 		}
 	}
 	for _, d := range m.Facts.Auth.DKIM {
-		if d.Result == "pass" {
+		if d.Result == filters.DKIMPass {
 			add(d.Domain, "DKIM d=")
 		}
 	}

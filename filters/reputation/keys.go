@@ -97,21 +97,21 @@ func Keys(m *filters.Message) []store.Key {
 	auth := m.Facts.Auth
 	authed := map[string]bool{}
 	for _, d := range auth.DKIM {
-		if d.Result == "pass" {
+		if d.Result == filters.DKIMPass {
 			if dom := urlcheck.DomainName(d.Domain); dom != "" {
 				ks.add(KindSender, dom, FullWeight)
 				authed[dom] = true
 			}
 		}
 	}
-	if auth.SPF.Result == "pass" {
+	if auth.SPF.Result == filters.SPFPass {
 		if dom := urlcheck.DomainName(auth.SPF.Domain); dom != "" {
 			ks.add(KindSender, dom, FullWeight)
 			authed[dom] = true
 		}
 	}
 	from := fromDomain(m.Header("From"))
-	if auth.DMARC.Result == "pass" {
+	if auth.DMARC.Result == filters.DMARCPass {
 		dom := urlcheck.DomainName(auth.DMARC.Domain)
 		if dom == "" {
 			dom = from

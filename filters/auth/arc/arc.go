@@ -22,13 +22,14 @@ import (
 	"github.com/vigilmail/vigil/filters/auth/dkimsig"
 )
 
-// Result is the chain validation status cv= (RFC 8617 §4.4).
-type Result string
+// Result is the chain validation status cv= (filters.ARCStatus, named
+// here as the check uses it).
+type Result = filters.ARCStatus
 
 const (
-	Pass Result = "pass" // every seal and the latest message signature verify
-	Fail Result = "fail" // the chain is broken, malformed or did not verify
-	None Result = "none" // no ARC sets
+	Pass = filters.ARCPass
+	Fail = filters.ARCFail
+	None = filters.ARCNone
 )
 
 // Symbol names and default scores. ARC alone says little about spam: the
@@ -82,7 +83,7 @@ func (c *Check) Name() string { return "arc" }
 // Run validates the chain and writes m.Facts.Auth.ARC.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	v := Validate(ctx, c.resolver, m)
-	m.Facts.Auth.ARC = filters.ARCResult{Result: string(v.Result), Detail: v.Detail}
+	m.Facts.Auth.ARC = filters.ARCResult{Result: v.Result, Detail: v.Detail}
 	detail := v.Detail
 	if len(v.Sealers) > 0 {
 		detail = strings.TrimPrefix(detail+"; sealers "+strings.Join(v.Sealers, ","), "; ")
@@ -382,7 +383,7 @@ var dmarcPass = regexp.MustCompile(`(?i)(^|[;\s])dmarc[ \t\r\n]*=[ \t\r\n]*pass\
 // ARC-Authentication-Results recorded dmarc=pass, and which sealer. The
 // DMARC check calls it to override a failure caused by forwarding.
 func (c *Check) TrustedForwarder(m *filters.Message) (string, bool) {
-	if len(c.trusted) == 0 || m.Facts.Auth.ARC.Result != string(Pass) {
+	if len(c.trusted) == 0 || m.Facts.Auth.ARC.Result != Pass {
 		return "", false
 	}
 	sets, err := collect(m.Headers)

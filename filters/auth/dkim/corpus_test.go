@@ -157,7 +157,7 @@ func TestMailDKIMCorpus(t *testing.T) {
 			got := Overall(res)
 			var details []string
 			for _, r := range res {
-				details = append(details, r.Result+": "+r.Detail)
+				details = append(details, string(r.Result)+": "+r.Detail)
 			}
 			all := strings.Join(details, " ")
 			var category string

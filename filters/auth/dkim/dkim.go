@@ -20,16 +20,17 @@ import (
 	"github.com/vigilmail/vigil/filters/auth/dkimsig"
 )
 
-// Result is the RFC 8601 §2.7.1 result of one signature.
-type Result string
+// Result is the RFC 8601 §2.7.1 result of one signature
+// (filters.DKIMStatus, named here as the check uses it).
+type Result = filters.DKIMStatus
 
 const (
-	Pass      Result = "pass"      // the signature verified
-	Fail      Result = "fail"      // it did not verify (bad hash, RFC 8301 weak crypto)
-	Neutral   Result = "neutral"   // not evaluated (no body, over the cap)
-	TempError Result = "temperror" // the key could not be fetched for now
-	PermError Result = "permerror" // the signature or its key is unusable
-	None      Result = "none"      // no signature at all (overall result only)
+	Pass      = filters.DKIMPass
+	Fail      = filters.DKIMFail
+	Neutral   = filters.DKIMNeutral
+	TempError = filters.DKIMTempError
+	PermError = filters.DKIMPermError
+	None      = filters.DKIMNone
 )
 
 // Symbol names and default scores of the overall result.
@@ -92,7 +93,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	overall := Overall(res)
 	var details []string
 	for _, r := range res {
-		details = append(details, r.Domain+"/"+r.Selector+"="+r.Result)
+		details = append(details, r.Domain+"/"+r.Selector+"="+string(r.Result))
 	}
 	return []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}, nil
 }
@@ -170,12 +171,12 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 	if extra := len(sigs) - n; extra > 0 {
 		// One entry stands for all signatures over the cap, so a message
 		// with thousands of them cannot bloat the report or the header.
-		out = append(out, filters.DKIMResult{Result: string(Neutral), BodyLength: -1,
+		out = append(out, filters.DKIMResult{Result: Neutral, BodyLength: -1,
 			Detail: fmt.Sprintf("%d more signatures not verified (max_signatures %d)", extra, max)})
 	}
 	if m.Body == nil {
 		for i := range n {
-			out[i].Result, out[i].Detail = string(Neutral), "not verified: body not available (message over size limit)"
+			out[i].Result, out[i].Detail = Neutral, "not verified: body not available (message over size limit)"
 		}
 		return out
 	}
@@ -192,7 +193,7 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 		// the library may have cleared the error of the signature it was
 		// working on, so no result of this run can count as a pass.
 		for i := range n {
-			out[i].Result, out[i].Detail = string(PermError), "dkim: "+err.Error()
+			out[i].Result, out[i].Detail = PermError, "dkim: "+err.Error()
 		}
 		return out
 	}
@@ -215,7 +216,7 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 			}
 			seen[key] = true
 		}
-		out[i].Result, out[i].Detail = string(res), detail
+		out[i].Result, out[i].Detail = res, detail
 	}
 	return out
 }

@@ -25,24 +25,25 @@ import (
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// Result is the DMARC result (RFC 7489 §11.2, RFC 8601 §2.7.5).
-type Result string
+// Result is the DMARC result (filters.DMARCStatus, named here as the
+// check uses it).
+type Result = filters.DMARCStatus
 
 const (
-	Pass      Result = "pass"      // an aligned SPF or DKIM identifier passed
-	Fail      Result = "fail"      // a policy exists and nothing aligned passed
-	None      Result = "none"      // no policy record was found
-	TempError Result = "temperror" // DNS failure during policy discovery or of an aligned check
-	PermError Result = "permerror" // unusable record, or no usable From domain
+	Pass      = filters.DMARCPass
+	Fail      = filters.DMARCFail
+	None      = filters.DMARCNone
+	TempError = filters.DMARCTempError
+	PermError = filters.DMARCPermError
 )
 
-// Policy is a requested disposition (RFC 7489 §6.3 p=).
-type Policy string
+// Policy is a requested disposition (filters.DMARCPolicy).
+type Policy = filters.DMARCPolicy
 
 const (
-	PolicyNone       Policy = "none"
-	PolicyQuarantine Policy = "quarantine"
-	PolicyReject     Policy = "reject"
+	PolicyNone       = filters.DMARCPolicyNone
+	PolicyQuarantine = filters.DMARCPolicyQuarantine
+	PolicyReject     = filters.DMARCPolicyReject
 )
 
 // Symbol names and default scores: a failure with p=reject weighs heavily
@@ -131,7 +132,10 @@ type Evaluation struct {
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	ev := c.Evaluate(ctx, m)
 	m.Facts.Auth.DMARC = filters.DMARCResult{
-		Result: string(ev.Result), Policy: string(ev.Policy), Domain: ev.Domain, Detail: ev.Detail,
+		Result: ev.Result, Policy: ev.Policy, Domain: ev.Domain, Detail: ev.Detail,
+	}
+	if ev.Domain != "" {
+		m.Facts.Auth.DMARC.OrgDomain = OrganizationalDomain(ev.Domain)
 	}
 	detail := ev.Domain
 	if ev.Detail != "" {
@@ -250,23 +254,23 @@ func (c *Check) evaluateDomain(ctx context.Context, m *filters.Message, from str
 
 	spf := m.Facts.Auth.SPF
 	spfAligned := aligned(spf.Domain, from, org, rec.aspf)
-	if spf.Result == "pass" && spfAligned {
+	if spf.Result == filters.SPFPass && spfAligned {
 		ev.Result, ev.Detail = Pass, "spf aligned ("+spf.Domain+")"
 		return ev
 	}
 	var temp []string
-	if spf.Result == "temperror" && spfAligned {
+	if spf.Result == filters.SPFTempError && spfAligned {
 		temp = append(temp, "spf")
 	}
 	for _, d := range m.Facts.Auth.DKIM {
 		if !aligned(d.Domain, from, org, rec.adkim) {
 			continue
 		}
-		if d.Result == "pass" {
+		if d.Result == filters.DKIMPass {
 			ev.Result, ev.Detail = Pass, "dkim aligned ("+d.Domain+")"
 			return ev
 		}
-		if d.Result == "temperror" {
+		if d.Result == filters.DKIMTempError {
 			temp = append(temp, "dkim "+d.Domain)
 		}
 	}

@@ -36,8 +36,9 @@ func zone() *fakedns.Resolver {
 }
 
 type auth struct {
-	spfResult, spfDomain string
-	dkim                 []filters.DKIMResult
+	spfResult filters.SPFStatus
+	spfDomain string
+	dkim      []filters.DKIMResult
 }
 
 func dkimPass(d string) []filters.DKIMResult {
@@ -171,7 +172,7 @@ func TestEvaluate(t *testing.T) {
 			if tc.symbols != nil && strings.Join(names, ",") != strings.Join(tc.symbols, ",") {
 				t.Errorf("symbols %v, want %v", names, tc.symbols)
 			}
-			if m.Facts.Auth.DMARC.Result != string(tc.want) {
+			if m.Facts.Auth.DMARC.Result != tc.want {
 				t.Errorf("fact %+v", m.Facts.Auth.DMARC)
 			}
 		})

@@ -183,7 +183,7 @@ func runSuite(t *testing.T, file string) {
 				}
 				ev := EvaluateExplained(context.Background(), z, ip, tc.Helo, tc.MailFrom)
 				got := ev.SPFResult
-				ok := slices.Contains(want, got.Result)
+				ok := slices.Contains(want, string(got.Result))
 				if ok && tc.Explanation != nil && got.Result == "fail" {
 					wantExp := *tc.Explanation
 					if wantExp == "DEFAULT" {

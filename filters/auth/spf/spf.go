@@ -22,17 +22,18 @@ import (
 	"github.com/vigilmail/vigil/filters"
 )
 
-// Result is an RFC 7208 §2.6 result.
-type Result string
+// Result is an RFC 7208 §2.6 result (filters.SPFStatus, named here as
+// the check uses it).
+type Result = filters.SPFStatus
 
 const (
-	Pass      Result = "pass"      // §2.6.3: the client is authorized
-	Fail      Result = "fail"      // §2.6.4: the client is not authorized
-	SoftFail  Result = "softfail"  // §2.6.5: probably not authorized
-	Neutral   Result = "neutral"   // §2.6.2: no assertion
-	None      Result = "none"      // §2.6.1: no record, or no valid domain
-	TempError Result = "temperror" // §2.6.6: transient DNS error
-	PermError Result = "permerror" // §2.6.7: the record could not be interpreted
+	Pass      = filters.SPFPass
+	Fail      = filters.SPFFail
+	SoftFail  = filters.SPFSoftFail
+	Neutral   = filters.SPFNeutral
+	None      = filters.SPFNone
+	TempError = filters.SPFTempError
+	PermError = filters.SPFPermError
 )
 
 // Symbol names and their default scores (pass slightly negative, fail positive).
@@ -64,7 +65,7 @@ func (c *Check) Name() string { return "spf" }
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	if !m.Envelope.ClientIP.IsValid() {
 		// Local submission: there is no client to authorize.
-		m.Facts.Auth.SPF = filters.SPFResult{Result: string(None), Detail: "no client address"}
+		m.Facts.Auth.SPF = filters.SPFResult{Result: None, Detail: "no client address"}
 		return nil, nil
 	}
 	ev := EvaluateExplained(ctx, c.resolver, m.Envelope.ClientIP, m.Envelope.Helo, m.Envelope.MailFrom)
@@ -74,7 +75,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	m.Facts.Auth.SPF = res
 	r := Result(res.Result)
-	detail := res.Identity + "=" + res.Domain
+	detail := string(res.Identity) + "=" + res.Domain
 	if res.Detail != "" {
 		detail += ": " + res.Detail
 	}
@@ -84,21 +85,21 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 // Identity returns the identity RFC 7208 checks and its domain: MAIL FROM
 // (§2.4), or postmaster@HELO when MAIL FROM is empty (§2.4, §4.3). A
 // MAIL FROM without a local-part gets "postmaster" (§4.3).
-func Identity(helo, mailFrom string) (kind, sender, domain string) {
+func Identity(helo, mailFrom string) (kind filters.SPFIdentity, sender, domain string) {
 	if mailFrom == "" {
-		return "helo", "postmaster@" + helo, helo
+		return filters.SPFHelo, "postmaster@" + helo, helo
 	}
 	i := strings.LastIndexByte(mailFrom, '@')
 	if i < 0 {
 		// No domain part: RFC 5321 forbids it; use the HELO domain as the
 		// library does, keeping the local-part for macros.
-		return "mailfrom", mailFrom + "@" + helo, helo
+		return filters.SPFMailFrom, mailFrom + "@" + helo, helo
 	}
 	if i == 0 {
 		mailFrom = "postmaster" + mailFrom
 		i = len("postmaster")
 	}
-	return "mailfrom", mailFrom, mailFrom[i+1:]
+	return filters.SPFMailFrom, mailFrom, mailFrom[i+1:]
 }
 
 // Evaluation is an SPF result with the exp= explanation of a fail.
@@ -122,13 +123,14 @@ func EvaluateExplained(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr,
 	// RFC 7208 §4.3: a malformed or single-label domain gives "none"
 	// without any lookup.
 	if err := checkDomain(domain); err != nil {
-		out.Result, out.Detail = string(None), err.Error()
+		out.Result, out.Detail = None, err.Error()
 		return Evaluation{SPFResult: out}
 	}
 	vr := &validatingResolver{StdResolver: r}
 	res, err := bspf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, sender,
 		bspf.WithContext(ctx), bspf.WithResolver(vr))
-	out.Result = string(res)
+	// blitiri.com.ar/go/spf results are the RFC 7208 §2.6 names.
+	out.Result = filters.SPFStatus(res)
 	switch {
 	case res == bspf.PermError && vr.syntaxError() != nil:
 		out.Detail = vr.syntaxError().Error()
@@ -139,7 +141,7 @@ func EvaluateExplained(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr,
 	}
 	if ctx.Err() != nil && (res == bspf.TempError || res == bspf.PermError) {
 		// The deadline cut the evaluation short: that is transient.
-		out.Result, out.Detail = string(TempError), "timeout: "+ctx.Err().Error()
+		out.Result, out.Detail = TempError, "timeout: "+ctx.Err().Error()
 	}
 	ev := Evaluation{SPFResult: out}
 	if res == bspf.Fail {

@@ -41,7 +41,7 @@ func TestRun(t *testing.T) {
 	tests := []struct {
 		name, ip, helo, from string
 		want                 Result
-		identity             string
+		identity             filters.SPFIdentity
 	}{
 		{"pass", "192.0.2.10", "mail.example.com", "a@example.com", Pass, "mailfrom"},
 		{"fail", "203.0.113.1", "mail.example.com", "a@example.com", Fail, "mailfrom"},
@@ -95,7 +95,7 @@ func TestCanceledContextIsTempError(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	got := Evaluate(ctx, testZone(), netip.MustParseAddr("192.0.2.10"), "x", "a@example.com")
-	if got.Result != string(TempError) {
+	if got.Result != TempError {
 		t.Fatalf("got %+v, want temperror", got)
 	}
 }
