@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
 )
 
 // Kind is what a list is asked about (the `check:` key).
