@@ -257,4 +257,6 @@ type Image struct {
 	Size int64 `json:"size,omitempty"`
 	// SHA256 is the hex digest of the decoded bytes of inline and data images.
 	SHA256 string `json:"sha256,omitempty"`
+	// Host is the host of a remote or css image's URL, "" for the others.
+	Host string `json:"-"`
 }

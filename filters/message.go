@@ -87,8 +87,16 @@ type Message struct {
 
 	Facts Facts
 
+	idOnce sync.Once
+	id     *Identities
+
 	mu    sync.Mutex
 	notes []Symbol
+	// phase is 1 + the pipeline stage running (0: not in a pipeline);
+	// Domains computes once per phase.
+	phase        int
+	domains      []NamedDomain
+	domainsPhase int
 }
 
 // HeaderValues returns the values of every header named name
@@ -141,6 +149,14 @@ func (m *Message) Raw() io.Reader {
 func (m *Message) Note(s Symbol) {
 	m.mu.Lock()
 	m.notes = append(m.notes, s)
+	m.mu.Unlock()
+}
+
+// enterStage records that the pipeline starts stage s: the facts of the
+// stages before it are final.
+func (m *Message) enterStage(s StageID) {
+	m.mu.Lock()
+	m.phase = int(s) + 1
 	m.mu.Unlock()
 }
 

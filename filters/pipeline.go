@@ -122,6 +122,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 		if len(checks) == 0 {
 			continue
 		}
+		m.enterStage(s)
 		results := make([]checkResult, len(checks))
 		done := make(chan int, len(checks))
 		for i, c := range checks {
@@ -195,6 +196,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			break
 		}
 	}
+	m.enterStage(numStages)
 	sortSymbols(all)
 	return all
 }

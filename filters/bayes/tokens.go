@@ -6,7 +6,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net/mail"
 	"sort"
 	"strconv"
 	"strings"
@@ -273,10 +272,14 @@ func (t *tokenSet) add(tok string) {
 // taken (receivedTokens): our own hops have the same shape for spam and
 // ham, so their tokens stay neutral.
 func headerTokens(t *tokenSet, m *filters.Message) {
-	from := addrDomain(m.Header("From"))
+	id := m.Identities()
+	from := capLen(id.Author().Domain, 80)
 	t.add(prefixHeader + "from:" + orNone(from))
-	if rt := m.Header("Reply-To"); rt != "" {
-		d := addrDomain(rt)
+	if m.Header("Reply-To") != "" {
+		d := ""
+		if len(id.ReplyTo) > 0 {
+			d = capLen(id.ReplyTo[0].Domain, 80)
+		}
 		t.add(prefixHeader + "replyto:" + orNone(d))
 		if d != from {
 			t.add(prefixHeader + "replyto_differs")
@@ -336,7 +339,7 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 		receivedTokens(t, m)
 	}
 	if t.o.addrShapes {
-		addrTokens(t, m)
+		addrTokens(t, m, id)
 	}
 	if t.o.idShapes {
 		if mid != "" {
@@ -362,11 +365,12 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 // and forgers write random or numbered local parts), the words of its
 // display name (prefix "fn:"), and whether To is undisclosed, missing or
 // the same as From.
-func addrTokens(t *tokenSet, m *filters.Message) {
+func addrTokens(t *tokenSet, m *filters.Message, id *filters.Identities) {
 	from := m.Header("From")
-	if a, err := mail.ParseAddress(decodeHeader(from)); err == nil {
-		local, _, _ := strings.Cut(a.Address, "@")
-		t.add(prefixHeader + "from_local:" + shape(local, 8))
+	single := id.FromFields == 1 && !id.FromMalformed && len(id.From) == 1
+	if single {
+		a := id.From[0]
+		t.add(prefixHeader + "from_local:" + shape(a.Local, 8))
 		for _, w := range splitWords(a.Name, 8) {
 			t.add(prefixFromName + w)
 		}
@@ -382,19 +386,12 @@ func addrTokens(t *tokenSet, m *filters.Message) {
 		t.add(prefixHeader + "to:missing")
 	case strings.Contains(strings.ToLower(to), "undisclosed"):
 		t.add(prefixHeader + "to:undisclosed")
-	case from != "" && addrOf(to) == addrOf(from):
+	case single && len(id.To) == 1 && strings.EqualFold(id.To[0].String(), id.From[0].String()):
 		t.add(prefixHeader + "to:from")
 	}
 	if m.Header("Cc") != "" {
 		t.add(prefixHeader + "cc")
 	}
-}
-
-func addrOf(v string) string {
-	if a, err := mail.ParseAddress(v); err == nil {
-		return strings.ToLower(a.Address)
-	}
-	return strings.ToLower(strings.TrimSpace(v))
 }
 
 // shape maps s to the runs of its character classes: "d" digits, "a"
@@ -1018,31 +1015,6 @@ func decodeHeader(v string) string {
 		v = strings.ToValidUTF8(v, "\uFFFD")
 	}
 	return v
-}
-
-// addrDomain is the lower-cased domain of the first address in a From or
-// Reply-To value, "" when there is none.
-func addrDomain(v string) string {
-	if v == "" {
-		return ""
-	}
-	addr := ""
-	if a, err := mail.ParseAddress(v); err == nil {
-		addr = a.Address
-	} else if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
-		addr = as[0].Address
-	} else {
-		addr = v
-		if i := strings.LastIndexByte(addr, '<'); i >= 0 {
-			addr = addr[i+1:]
-		}
-		addr = strings.TrimRight(addr, "> \t")
-	}
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return capLen(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(addr[i+1:])), "."), 80)
 }
 
 // mailerFamily reduces an X-Mailer or User-Agent value to its product name:

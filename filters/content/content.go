@@ -609,10 +609,8 @@ func (x *extractor) finish() *Result {
 		c.Images = []filters.Image{}
 	}
 	for _, img := range x.images {
-		if img.Kind == "remote" || img.Kind == "css" {
-			if u, err := urlcheck.Normalize(img.Src); err == nil && u.Domain != "" {
-				x.domains[u.Domain] = true
-			}
+		if d := urlcheck.RegistrableDomain(img.Host, urlcheck.Registry); d != "" {
+			x.domains[d] = true
 		}
 	}
 	for d := range x.domains {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -223,7 +222,20 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		add(KindIP, item{key: ip.String(), ip: ip, chain: chain})
 	}
 
-	sources := nameservers.Domains(m)
+	// The registrable domains (Site scope: lists list a hosting tenant's
+	// name, never the shared parent) of where the message comes from, then
+	// of what it links to, each once.
+	var sources []source
+	named := map[string]bool{}
+	for _, d := range m.Domains() {
+		if !d.Role.Origin() && !d.Role.Linked() {
+			continue
+		}
+		if reg := d.Registrable(urlcheck.Site); reg != "" && !named[reg] {
+			named[reg] = true
+			sources = append(sources, source{NamedDomain: d, domain: reg})
+		}
+	}
 	var skipped string
 	if limit := c.budgets.MaxDomains; len(sources) > limit {
 		skipped = fmt.Sprintf("%d of %d domains not checked (dnsbl.max_domains %d)", len(sources)-limit, len(sources), limit)
@@ -231,12 +243,9 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 	}
 	chains := map[string]string{}
 	for _, s := range sources {
-		chain := s.Role + " " + s.Domain
-		if strings.HasPrefix(s.Role, "URL host ") {
-			chain = s.Role + " -> " + s.Domain
-		}
-		chains[s.Domain] = chain
-		add(KindDomain, item{key: s.Domain, chain: chain})
+		chain := s.chain()
+		chains[s.domain] = chain
+		add(KindDomain, item{key: s.domain, chain: chain})
 	}
 	// Infra is sorted by domain; walk it linked domains first, then sender
 	// domains, so a nameserver shared by both is shown behind the link: what
@@ -246,17 +255,17 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		infra[d.Domain] = d
 	}
 	linkedFirst := slices.Clone(sources)
-	slices.SortStableFunc(linkedFirst, func(a, b nameservers.Source) int {
-		return boolInt(!a.Linked()) - boolInt(!b.Linked())
+	slices.SortStableFunc(linkedFirst, func(a, b source) int {
+		return boolInt(!a.Role.Linked()) - boolInt(!b.Role.Linked())
 	})
 	for _, s := range linkedFirst {
-		d, ok := infra[s.Domain]
+		d, ok := infra[s.domain]
 		if !ok {
 			continue
 		}
 		for _, ns := range d.NS {
 			host := strings.ToLower(strings.TrimSuffix(ns.Name, "."))
-			nsChain := chains[s.Domain] + " -> NS " + host
+			nsChain := chains[s.domain] + " -> NS " + host
 			add(KindNSName, item{key: host, chain: nsChain})
 			if reg := urlcheck.RegistrableDomain(host, urlcheck.Site); reg != "" && reg != host {
 				add(KindNSName, item{key: reg, chain: nsChain + " -> " + reg})
@@ -269,6 +278,33 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		}
 	}
 	return out, skipped
+}
+
+// source is a domain the message names and its registrable domain.
+type source struct {
+	filters.NamedDomain
+	domain string
+}
+
+// chain is how the detail names where the domain came from.
+func (s source) chain() string {
+	switch s.Role {
+	case filters.RoleEnvelope:
+		return "MAIL FROM " + s.domain
+	case filters.RoleFrom:
+		return "From " + s.domain
+	case filters.RoleDKIM:
+		return "DKIM d= " + s.domain
+	case filters.RoleHelo:
+		return "HELO " + s.domain
+	case filters.RoleClientName:
+		return "rDNS " + s.domain
+	case filters.RoleLink:
+		return "URL host " + s.Name + " -> " + s.domain
+	case filters.RoleRedirect:
+		return "redirect hop of " + s.Via + " " + s.domain
+	}
+	return "linked " + s.domain
 }
 
 func boolInt(b bool) int {

@@ -1,7 +1,6 @@
 package feedback
 
 import (
-	"net/mail"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -36,8 +35,8 @@ func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
 	}
 	if m.Envelope.MailFrom == "" {
 		if rp := m.Header("Return-Path"); rp != "" && rp != "<>" {
-			if a, err := mail.ParseAddress(rp); err == nil {
-				m.Envelope.MailFrom = a.Address
+			if as, ok := filters.ParseAddressList(rp); ok && len(as) == 1 {
+				m.Envelope.MailFrom = as[0].String()
 			}
 		}
 	}

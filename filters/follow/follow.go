@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/mail"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -421,16 +420,7 @@ func loginBrand(r linkfollow.Result, linkText, fromName string) (brand, source s
 // brandHint is the From display name, which names the brand a phish
 // impersonates ("PayPal Service <x@evil.example>"): the brand hint for
 // links whose text names none.
-func brandHint(m *filters.Message) string {
-	from := m.Header("From")
-	if a, err := mail.ParseAddress(from); err == nil {
-		return a.Name
-	}
-	if i := strings.IndexByte(from, '<'); i > 0 {
-		return strings.Trim(strings.TrimSpace(from[:i]), `"`)
-	}
-	return ""
-}
+func brandHint(m *filters.Message) string { return m.Identities().Author().Name }
 
 // maxDetail bounds a symbol detail.
 const maxDetail = 600

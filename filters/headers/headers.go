@@ -37,12 +37,11 @@ func (Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, err
 	var out []filters.Symbol
 	// RFC 5322 §3.6: exactly one From and one Date are required;
 	// Message-ID SHOULD be present (§3.6.4).
-	froms := m.HeaderValues("From")
-	switch {
-	case len(froms) == 0:
+	switch n := m.Identities().FromFields; {
+	case n == 0:
 		out = append(out, filters.Symbol{Name: "MISSING_FROM", Score: scoreMissingFrom, Detail: "no From header (RFC 5322 §3.6)"})
-	case len(froms) > 1:
-		out = append(out, filters.Symbol{Name: "MULTIPLE_FROM", Score: scoreMultiFrom, Detail: fmt.Sprintf("%d From headers", len(froms))})
+	case n > 1:
+		out = append(out, filters.Symbol{Name: "MULTIPLE_FROM", Score: scoreMultiFrom, Detail: fmt.Sprintf("%d From headers", n)})
 	}
 	dates := m.HeaderValues("Date")
 	if len(dates) == 0 {

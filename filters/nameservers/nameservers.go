@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -86,72 +85,23 @@ func New(q dnsrep.Querier, cfg Config) (*Check, error) {
 // Name implements filters.Check.
 func (c *Check) Name() string { return "nameservers" }
 
-// Source is a registrable domain and the first place it was seen.
-type Source struct {
-	Domain string
-	// Role says where it came from: "MAIL FROM", "From", "DKIM d=",
-	// "HELO", "rDNS", "URL host <host>", or "linked".
-	Role string
-}
-
-// Domains returns the registrable domains of m, each once, sender
-// identities first (MAIL FROM, From, DKIM d= of passing signatures, HELO,
-// client rDNS), then linked domains (URL hosts, then Facts.Content.Domains).
-func Domains(m *filters.Message) []Source {
-	var out []Source
+// Domains returns the registrable domains (Site scope: a hosting tenant is
+// its own domain) whose nameservers the check resolves, each once, in the
+// order of m.Domains: where the message comes from first, then what it
+// links to.
+func Domains(m *filters.Message) []string {
+	var out []string
 	seen := map[string]bool{}
-	add := func(name, role string) {
-		d := urlcheck.RegistrableDomain(name, urlcheck.Site)
-		if d == "" || seen[d] {
-			return
+	for _, d := range m.Domains() {
+		if !d.Role.Origin() && !d.Role.Linked() {
+			continue
 		}
-		seen[d] = true
-		out = append(out, Source{Domain: d, Role: role})
-	}
-	add(domainOf(m.Envelope.MailFrom), "MAIL FROM")
-	for _, v := range m.HeaderValues("From") {
-		if list, err := mail.ParseAddressList(v); err == nil {
-			for _, a := range list {
-				add(domainOf(a.Address), "From")
-			}
-		} else if i := strings.LastIndexByte(v, '@'); i >= 0 {
-			add(strings.TrimRight(v[i+1:], "> \t"), "From")
-		}
-	}
-	for _, d := range m.Facts.Auth.DKIM {
-		if d.Result == filters.DKIMPass {
-			add(d.Domain, "DKIM d=")
-		}
-	}
-	add(m.Envelope.Helo, "HELO")
-	add(m.Envelope.ClientName, "rDNS")
-	for _, u := range m.Facts.Content.URLs {
-		add(u.Host, "URL host "+strings.ToLower(strings.TrimSuffix(u.Host, ".")))
-	}
-	for _, d := range m.Facts.Content.Domains {
-		add(d, "linked")
-	}
-	// Where followed links led (the follow check, stage links).
-	for _, ch := range m.Facts.Links {
-		for _, h := range ch.Hops {
-			add(h.Domain, "redirect hop of "+ch.URL)
+		if reg := d.Registrable(urlcheck.Site); reg != "" && !seen[reg] {
+			seen[reg] = true
+			out = append(out, reg)
 		}
 	}
 	return out
-}
-
-// Linked reports whether the domain came from the message content rather
-// than from a sender identity.
-func (s Source) Linked() bool {
-	return s.Role == "linked" || strings.HasPrefix(s.Role, "URL host ") || strings.HasPrefix(s.Role, "redirect hop of ")
-}
-
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return addr[i+1:]
 }
 
 // Run resolves the NS sets and writes m.Facts.Infra.
@@ -161,8 +111,8 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	infra := make([]filters.DomainInfra, len(sources))
 	todo := sources
 	if len(todo) > c.cfg.MaxDomains {
-		for i, s := range sources[c.cfg.MaxDomains:] {
-			infra[c.cfg.MaxDomains+i] = filters.DomainInfra{Domain: s.Domain, Status: "skipped: budget"}
+		for i, d := range sources[c.cfg.MaxDomains:] {
+			infra[c.cfg.MaxDomains+i] = filters.DomainInfra{Domain: d, Status: "skipped: budget"}
 		}
 		todo = sources[:c.cfg.MaxDomains]
 		syms = append(syms, filters.Symbol{Name: SymbolBudget,
@@ -171,22 +121,22 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	lim := dnsrep.NSLimits{MaxNS: c.cfg.MaxNSPerDomain, MaxAddrs: c.cfg.MaxAddrsPerNS}
 	sem := make(chan struct{}, c.parallel)
 	var wg sync.WaitGroup
-	for i, s := range todo {
+	for i, domain := range todo {
 		wg.Go(func() {
 			defer func() {
 				if p := recover(); p != nil {
-					slog.Error("nameservers: panic", "domain", s.Domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					infra[i] = filters.DomainInfra{Domain: s.Domain, Status: dnsrep.ServFail.String()}
+					slog.Error("nameservers: panic", "domain", domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					infra[i] = filters.DomainInfra{Domain: domain, Status: dnsrep.ServFail.String()}
 				}
 			}()
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
 			case <-ctx.Done():
-				infra[i] = filters.DomainInfra{Domain: s.Domain, Status: dnsrep.Timeout.String()}
+				infra[i] = filters.DomainInfra{Domain: domain, Status: dnsrep.Timeout.String()}
 				return
 			}
-			infra[i] = resolve(ctx, c.q, s.Domain, lim)
+			infra[i] = resolve(ctx, c.q, domain, lim)
 		})
 	}
 	wg.Wait()

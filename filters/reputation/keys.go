@@ -3,7 +3,6 @@ package reputation
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -73,8 +72,8 @@ const (
 )
 
 // Keys returns the reputation keys of m with their learning weights, in a
-// stable order without duplicates. It reads the envelope, the From header
-// and the Facts written by the auth, dmarc, content and nameservers checks;
+// stable order without duplicates. It reads the identities (envelope and
+// From) and the Facts written by the auth, dmarc, content and nameservers checks;
 // missing Facts simply yield fewer keys.
 func Keys(m *filters.Message) []store.Key {
 	var ks keySet
@@ -110,7 +109,8 @@ func Keys(m *filters.Message) []store.Key {
 			authed[dom] = true
 		}
 	}
-	from := fromDomain(m.Header("From"))
+	id := m.Identities()
+	from := urlcheck.DomainName(id.Author().Domain)
 	if auth.DMARC.Result == filters.DMARCPass {
 		dom := urlcheck.DomainName(auth.DMARC.Domain)
 		if dom == "" {
@@ -122,10 +122,7 @@ func Keys(m *filters.Message) []store.Key {
 		}
 	}
 	// Claimed identities that nothing authenticated.
-	mailFrom := ""
-	if _, d, ok := strings.Cut(m.Envelope.MailFrom, "@"); ok {
-		mailFrom = urlcheck.DomainName(d)
-	}
+	mailFrom := urlcheck.DomainName(id.MailFrom.Domain)
 	for _, dom := range []string{from, mailFrom} {
 		if dom != "" && !authed[dom] {
 			ks.add(KindSenderUnauth, dom, UnauthWeight)
@@ -221,29 +218,6 @@ func (ks *keySet) add(kind store.Kind, value string, w float64) bool {
 func publicAddr(ip netip.Addr) bool {
 	return ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() &&
 		!ip.IsUnspecified() && !ip.IsMulticast()
-}
-
-// fromDomain is the domain of the first RFC 5322 From address.
-func fromDomain(v string) string {
-	if v == "" {
-		return ""
-	}
-	addr := ""
-	if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
-		addr = as[0].Address
-	} else {
-		// Malformed From: take what looks like the address.
-		addr = v
-		if i := strings.LastIndexByte(addr, '<'); i >= 0 {
-			addr = addr[i+1:]
-		}
-		addr = strings.TrimRight(addr, "> \t")
-	}
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return urlcheck.DomainName(addr[i+1:])
 }
 
 // urlKey is host+path of u without scheme, userinfo, port, query and

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
-	"net/mail"
 	"regexp"
 	"sort"
 	"strconv"
@@ -471,30 +470,18 @@ func OrganizationalDomain(d string) string {
 	return strings.ToLower(strings.TrimSuffix(d, "."))
 }
 
-var atDomain = regexp.MustCompile(`@([A-Za-z0-9._-]+)`)
-
-// FromDomains returns the distinct RFC5322.From domains, lower-cased and
-// sorted. A From field that does not parse is not a way around DMARC: every
-// "@domain" in it is taken (§6.6.1 lets receivers evaluate all of them).
+// FromDomains returns the distinct RFC5322.From domains, sorted. A From
+// field that does not parse is not a way around DMARC: every "@domain" in
+// it counts (§6.6.1 lets receivers evaluate all of them; the identity view
+// reads such fields that way).
 func FromDomains(m *filters.Message) ([]string, error) {
-	vals := m.HeaderValues("From")
-	if len(vals) == 0 {
+	id := m.Identities()
+	if id.FromFields == 0 {
 		return nil, errors.New("dmarc: no From header field (RFC 7489 §6.6.1)")
 	}
 	set := map[string]bool{}
-	for _, v := range vals {
-		addrs, err := mail.ParseAddressList(v)
-		if err == nil {
-			for _, a := range addrs {
-				if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
-					set[strings.ToLower(strings.TrimSuffix(a.Address[i+1:], "."))] = true
-				}
-			}
-			continue
-		}
-		for _, mm := range atDomain.FindAllStringSubmatch(v, -1) {
-			set[strings.ToLower(strings.TrimSuffix(mm[1], "."))] = true
-		}
+	for _, a := range id.From {
+		set[a.Domain] = true
 	}
 	delete(set, "")
 	if len(set) == 0 {
