@@ -1,8 +1,12 @@
 package filters
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Facts are what checks learned about a message that later stages and the
@@ -33,10 +37,47 @@ type LinkChain struct {
 	Kind        string `json:"kind,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Sniffed     string `json:"sniffed,omitempty"`
-	// Fingerprint is the landing page's text fingerprint, "" when not a page.
-	Fingerprint string `json:"fingerprint,omitempty"`
+	// Fingerprint is the landing page's text fingerprint, zero when not a
+	// page.
+	Fingerprint PageFingerprint `json:"fingerprint,omitzero"`
 	LoginForm   bool   `json:"login_form,omitempty"`
 	Cached      bool   `json:"cached,omitempty"`
+}
+
+// PageFingerprint identifies a landing page by its visible text
+// (urlcheck/follow.Fingerprint): Hash matches the same text exactly, Sim
+// (a 64-bit SimHash) text that differs in a few words. The report writes it
+// as "hash/simhash".
+type PageFingerprint struct {
+	Hash string
+	Sim  uint64
+}
+
+// IsZero reports a page without a fingerprint (too little text, or not a
+// page).
+func (f PageFingerprint) IsZero() bool { return f.Hash == "" }
+
+func (f PageFingerprint) String() string { return fmt.Sprintf("%s/%016x", f.Hash, f.Sim) }
+
+// MarshalJSON writes "hash/simhash".
+func (f PageFingerprint) MarshalJSON() ([]byte, error) { return json.Marshal(f.String()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *PageFingerprint) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	hash, sim, ok := strings.Cut(s, "/")
+	if !ok {
+		return fmt.Errorf("filters: page fingerprint %q is not hash/simhash", s)
+	}
+	v, err := strconv.ParseUint(sim, 16, 64)
+	if err != nil {
+		return fmt.Errorf("filters: page fingerprint %q: %w", s, err)
+	}
+	f.Hash, f.Sim = hash, v
+	return nil
 }
 
 // LinkHop is one step of a LinkChain.

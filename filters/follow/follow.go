@@ -1,16 +1,16 @@
 // Package follow is the "follow" check (stage reputation): it follows the
 // links of a message through redirects to their landing pages with
 // urlcheck/follow, and reports forbidden redirect targets, downloads,
-// login forms under an unrelated domain and pages learned from spam.
+// login forms under an unrelated domain. Where the links led is written to
+// m.Facts.Links, which the reputation check learns and scores (landing
+// pages learned from spam give REP_PAGE_SPAM).
 package follow
 
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"runtime/debug"
 	"sort"
@@ -36,13 +36,11 @@ const (
 	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"   // more redirects than max_hops
 	SymLoop           = "FOLLOW_LOOP"            // a redirect loop
 	SymUnfinished     = "FOLLOW_UNFINISHED"      // budget ran out or DNS could not answer
-	SymKnownBadPage   = "FOLLOW_KNOWN_BAD_PAGE"  // landing page text learned from spam
 	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN" // informational: the registrable domains of each chain
 )
 
 // DefaultScores are the scores the check proposes; the policy may override
-// them by symbol name. FOLLOW_KNOWN_BAD_PAGE scales up to its score with the
-// evidence.
+// them by symbol name.
 var DefaultScores = map[string]float64{
 	SymForbidden:      3.0,
 	SymExecutable:     4.0,
@@ -53,27 +51,8 @@ var DefaultScores = map[string]float64{
 	SymTooManyHops:    1.0,
 	SymLoop:           1.0,
 	SymUnfinished:     0,
-	SymKnownBadPage:   4.0,
 	SymRedirectDomain: 0,
 }
-
-// PageReputation remembers the landing pages of messages reported as spam
-// or ham, by fingerprint (see linkfollow.Fingerprint.Keys for store keys
-// that find near matches with exact lookups).
-type PageReputation interface {
-	// Seen returns the (decayed) spam and ham counts of pages matching fp.
-	Seen(ctx context.Context, fp linkfollow.Fingerprint) (spam, ham float64, err error)
-	// Learn adds one report of fp.
-	Learn(ctx context.Context, fp linkfollow.Fingerprint, spam bool) error
-}
-
-// minPageEvidence is the spam+ham count from which a page scores, and
-// minLean how far from 50/50 its smoothed spam share must be (as 2p-1), as
-// in the reputation check.
-const (
-	minPageEvidence = 1
-	minLean         = 0.2
-)
 
 // LinkChain is where one URL of the message led (Facts.Links).
 type LinkChain = filters.LinkChain
@@ -82,8 +61,6 @@ type LinkChain = filters.LinkChain
 type Deps struct {
 	// Resolver resolves every hop. Required.
 	Resolver dnsrep.Querier
-	// Pages enables FOLLOW_KNOWN_BAD_PAGE and Learn; nil disables both.
-	Pages PageReputation
 	// Results persists follow results beyond the in-memory cache; nil
 	// keeps them in memory only.
 	Results linkfollow.ResultStore
@@ -97,7 +74,6 @@ type Deps struct {
 // Check is the "follow" check.
 type Check struct {
 	cfg         Config
-	pages       PageReputation
 	log         *slog.Logger
 	f           *linkfollow.Follower
 	redirectors []string
@@ -145,7 +121,7 @@ func New(cfg Config, d Deps) (*Check, error) {
 	if err != nil {
 		return nil, fmt.Errorf("follow: %w", err)
 	}
-	c := &Check{cfg: cfg, pages: d.Pages, log: d.Log, f: f}
+	c := &Check{cfg: cfg, log: d.Log, f: f}
 	for _, h := range append(append([]string(nil), DefaultRedirectors...), cfg.RedirectorHosts...) {
 		c.redirectors = append(c.redirectors, strings.ToLower(strings.TrimRight(strings.TrimSpace(h), ".")))
 	}
@@ -166,54 +142,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	chains := c.follow(ctx, m)
 	m.Facts.Links = chains
-	return c.symbols(ctx, m, chains), nil
-}
-
-// Chains returns the link chains Run found for m (Facts.Links).
-func (c *Check) Chains(m *filters.Message) []LinkChain { return m.Facts.Links }
-
-// HopDomains returns the registrable domains of every hop of every chain
-// Run followed for m, sorted, unique, excluding the domains the message
-// links to directly (those are already in Facts.Content.Domains).
-func (c *Check) HopDomains(m *filters.Message) []string {
-	direct := map[string]bool{}
-	for _, d := range m.Facts.Content.Domains {
-		direct[d] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, ch := range m.Facts.Links {
-		for _, h := range ch.Hops {
-			if h.Domain != "" && !direct[h.Domain] && !seen[h.Domain] {
-				seen[h.Domain] = true
-				out = append(out, h.Domain)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Learn follows m's links (mostly cache hits for a message seen recently)
-// and teaches PageReputation their landing-page fingerprints.
-func (c *Check) Learn(ctx context.Context, m *filters.Message, spam bool) error {
-	if c.pages == nil {
-		return nil
-	}
-	var errs []error
-	for _, ch := range c.follow(ctx, m) {
-		if ch.Fingerprint == "" {
-			continue
-		}
-		fp := c.fingerprintOf(ch)
-		if err := c.pages.Learn(ctx, fp, spam); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("follow: learn: %w", err)
-	}
-	return nil
+	return c.symbols(m, chains), nil
 }
 
 // candidates returns the URLs to follow, deduplicated, at most max_urls.
@@ -363,20 +292,9 @@ func chainOf(r linkfollow.Result) LinkChain {
 		ch.Sniffed += " (" + r.Sniffed.Magic + ")"
 	}
 	if !r.Fingerprint.IsZero() {
-		ch.Fingerprint = fmt.Sprintf("%s/%016x", r.Fingerprint.Hash, r.Fingerprint.Sim)
+		ch.Fingerprint = filters.PageFingerprint{Hash: r.Fingerprint.Hash, Sim: r.Fingerprint.Sim}
 	}
 	return ch
-}
-
-func (c *Check) fingerprintOf(ch LinkChain) linkfollow.Fingerprint {
-	var fp linkfollow.Fingerprint
-	hash, sim, ok := strings.Cut(ch.Fingerprint, "/")
-	if !ok {
-		return fp
-	}
-	fp.Hash = hash
-	fmt.Sscanf(sim, "%x", &fp.Sim)
-	return fp
 }
 
 // linkTexts maps the follow key of each URL of m (linkfollow.CacheKey, the
@@ -428,11 +346,9 @@ const maxDetail = 600
 // symbols turns chains into symbols: at most one per name, its detail
 // naming up to three URLs, so a message with many bad links does not stack
 // scores.
-func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkChain) []filters.Symbol {
+func (c *Check) symbols(m *filters.Message, chains []LinkChain) []filters.Symbol {
 	details := map[string][]string{}
 	add := func(name, detail string) { details[name] = append(details[name], detail) }
-	known := 0.0
-	var knownDetail string
 	hint := brandHint(m)
 	texts := linkTexts(m)
 	var domainChains []string
@@ -481,44 +397,17 @@ func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkCh
 					add(SymLoginForm, fmt.Sprintf("%s on %s, brand %q named in %s", last, r.FinalDomain(), brand, source))
 				}
 			}
-			if c.pages != nil && ch.Fingerprint != "" {
-				spam, ham, err := c.pages.Seen(ctx, c.fingerprintOf(ch))
-				if err != nil {
-					c.log.Debug("follow: page reputation", "url", last, "err", err)
-					break
-				}
-				if s := pageScore(spam, ham); s > known {
-					known = s
-					knownDetail = fmt.Sprintf("%s spam=%.1f ham=%.1f", last, spam, ham)
-				}
-			}
 		}
 	}
 	var out []filters.Symbol
 	for name, ds := range details {
 		out = append(out, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: joinDetail(ds)})
 	}
-	if known > 0 {
-		out = append(out, filters.Symbol{Name: SymKnownBadPage, Score: known, Detail: knownDetail})
-	}
 	if len(domainChains) > 0 {
 		out = append(out, filters.Symbol{Name: SymRedirectDomain, Score: DefaultScores[SymRedirectDomain], Detail: joinDetail(domainChains)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// pageScore is cap × (2p−1), p = (spam+1)/(spam+ham+2), as the reputation
-// check scores keys; 0 below the evidence and lean thresholds.
-func pageScore(spam, ham float64) float64 {
-	if spam+ham < minPageEvidence {
-		return 0
-	}
-	lean := 2*(spam+1)/(spam+ham+2) - 1
-	if lean < minLean {
-		return 0
-	}
-	return math.Round(DefaultScores[SymKnownBadPage]*lean*100) / 100
 }
 
 func chainText(ch LinkChain) string {

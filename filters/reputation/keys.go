@@ -179,15 +179,14 @@ func Keys(m *filters.Message) []store.Key {
 			n++
 		}
 	}
-	// Landing pages of followed links: the text hash part of the
-	// fingerprint ("hash/simhash").
+	// Landing pages of followed links: the text hash of the fingerprint.
 	n = 0
 	for _, ch := range m.Facts.Links {
 		if n >= maxURLs {
 			break
 		}
-		h, _, _ := strings.Cut(ch.Fingerprint, "/")
-		if h != "" && isHex(strings.ToLower(h)) && ks.add(KindPage, strings.ToLower(h), FullWeight) {
+		h := strings.ToLower(ch.Fingerprint.Hash)
+		if h != "" && isHex(h) && ks.add(KindPage, h, FullWeight) {
 			n++
 		}
 	}

@@ -145,9 +145,9 @@ func TestKeysBounded(t *testing.T) {
 func TestPageKeys(t *testing.T) {
 	m := &filters.Message{}
 	m.Facts.Links = []filters.LinkChain{
-		{URL: "http://bit.ly/x", Fingerprint: "ABCDEF0123/00ff00ff00ff00ff"},
-		{URL: "http://bit.ly/y", Fingerprint: ""},
-		{URL: "http://bit.ly/z", Fingerprint: "not-hex!/1"},
+		{URL: "http://bit.ly/x", Fingerprint: filters.PageFingerprint{Hash: "ABCDEF0123", Sim: 0x00ff00ff00ff00ff}},
+		{URL: "http://bit.ly/y"},
+		{URL: "http://bit.ly/z", Fingerprint: filters.PageFingerprint{Hash: "not-hex!", Sim: 1}},
 	}
 	var pages []string
 	for _, k := range Keys(m) {
