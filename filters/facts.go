@@ -40,8 +40,8 @@ type LinkChain struct {
 	// Fingerprint is the landing page's text fingerprint, zero when not a
 	// page.
 	Fingerprint PageFingerprint `json:"fingerprint,omitzero"`
-	LoginForm   bool   `json:"login_form,omitempty"`
-	Cached      bool   `json:"cached,omitempty"`
+	LoginForm   bool            `json:"login_form,omitempty"`
+	Cached      bool            `json:"cached,omitempty"`
 }
 
 // PageFingerprint identifies a landing page by its visible text
