@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
@@ -181,9 +183,20 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 		return out
 	}
 
+	// The key records the library fetched, by name: what a permanent
+	// failure was about is read from them (keyVerdict), not from the
+	// library's error text.
+	var keysMu sync.Mutex
+	keys := map[string][]string{}
 	opts := &msgdkim.VerifyOptions{
 		LookupTXT: func(name string) ([]string, error) {
-			return r.LookupTXT(ctx, name)
+			txts, err := r.LookupTXT(ctx, name)
+			if err == nil {
+				keysMu.Lock()
+				keys[strings.ToLower(strings.TrimSuffix(name, "."))] = txts
+				keysMu.Unlock()
+			}
+			return txts, err
 		},
 		MaxVerifications: max,
 	}
@@ -200,8 +213,8 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 	seen := map[string]bool{}
 	for i := range n {
 		s := sigs[i]
-		res, detail := classify(s, verifs, i)
-		if res == PermError && detail == "domain mismatch" {
+		res, detail := classify(s, verifs, i, keys[keyName(s)])
+		if res == PermError && libraryRefusesIdentifier(s) {
 			// go-msgauth compares i= with d= case-sensitively and without
 			// quoted-printable decoding; RFC 6376 §3.5 does neither, so
 			// verify this one ourselves (streaming the body again).
@@ -229,7 +242,7 @@ func fallback(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, idx
 		return Pass, ""
 	case errors.Is(err, dkimsig.ErrTemporary):
 		return TempError, err.Error()
-	case strings.Contains(err.Error(), "RFC 8301"):
+	case errors.Is(err, dkimsig.ErrRFC8301):
 		return Fail, err.Error()
 	case errors.Is(err, dkimsig.ErrPermanent):
 		return PermError, err.Error()
@@ -237,8 +250,24 @@ func fallback(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, idx
 	return Fail, err.Error()
 }
 
-// classify maps the library's verdict on signature i to our result.
-func classify(s signature, verifs []*msgdkim.Verification, i int) (Result, string) {
+// libraryRefusesIdentifier reports a signature whose i= go-msgauth finds
+// outside d= by its literal comparison (v0.7.0 verify.go: a suffix
+// "@"+d or "."+d, case-sensitive, i= not decoded).
+func libraryRefusesIdentifier(s signature) bool {
+	i, ok := s.tags["i"]
+	if !ok || s.tags == nil {
+		return false
+	}
+	id, d := dkimsig.StripFWS(i), dkimsig.StripFWS(s.tags["d"])
+	return !strings.HasSuffix(id, "@"+d) && !strings.HasSuffix(id, "."+d)
+}
+
+// keyName is where the key of s is published (RFC 6376 §3.6.2.1).
+func keyName(s signature) string { return s.selector + "._domainkey." + s.domain }
+
+// classify maps the library's verdict on signature i to our result. key is
+// the key record the library fetched for it, if any.
+func classify(s signature, verifs []*msgdkim.Verification, i int, key []string) (Result, string) {
 	if s.err != nil {
 		return PermError, s.err.Error()
 	}
@@ -261,14 +290,37 @@ func classify(s signature, verifs []*msgdkim.Verification, i int) (Result, strin
 	switch {
 	case msgdkim.IsTempFail(v.Err):
 		return TempError, msg
-	case strings.Contains(msg, "hash algorithm too weak"):
-		// RFC 8301 §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid.
-		return Fail, "RFC 8301: rsa-sha1 is not accepted"
-	case strings.Contains(msg, "key is too short"):
-		// RFC 8301 §3.2: RSA keys under 1024 bits MUST NOT be valid.
-		return Fail, "RFC 8301: " + msg
 	case msgdkim.IsPermFail(v.Err):
+		if weak := weakCrypto(s, key); weak != "" {
+			return Fail, weak
+		}
 		return PermError, msg
 	}
 	return Fail, msg
+}
+
+// weakCrypto says why a signature the library failed permanently is one RFC
+// 8301 forbids, "" when it is not: the library rejects weak crypto as a
+// permanent failure, RFC 8301 makes it a failed verification. It reads the
+// signature's a= and the key record, never the library's error text.
+func weakCrypto(s signature, key []string) string {
+	if len(key) != 1 {
+		return "" // no usable key record: the failure is about the key
+	}
+	k, err := dkimsig.ParseKey(key[0])
+	switch {
+	case errors.Is(err, dkimsig.ErrRFC8301):
+		// §3.2: RSA keys under 1024 bits MUST NOT be valid.
+		return strings.TrimPrefix(err.Error(), dkimsig.ErrPermanent.Error()+": ")
+	case err != nil:
+		return ""
+	}
+	if s.algo != "rsa-sha1" || k.RSA == nil {
+		return ""
+	}
+	if k.HashAlgos != nil && !slices.Contains(k.HashAlgos, "sha1") {
+		return "" // the key refuses sha1 itself (RFC 6376 §3.6.1 h=)
+	}
+	// §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid.
+	return "RFC 8301: rsa-sha1 is not accepted"
 }
