@@ -14,16 +14,15 @@ import (
 // field) during its stage and read only by later stages.
 type Facts struct {
 	// Auth is written by the authentication checks: SPF by "spf", DKIM by
-	// "dkim", ARC by "arc" (stage auth), DMARC by "dmarc" (stage policy).
+	// "dkim", ARC by "arc", DMARC by "dmarc" (which reads SPF and DKIM).
 	Auth AuthResults
-	// Content is written by the "content" check (stage auth, which runs it in
-	// parallel with SPF/DKIM/ARC because it needs no DNS).
+	// Content is written by the "content" check.
 	Content Content
-	// Links is written by the "follow" check (stage links): where each
-	// followed URL led. Later stages treat every hop's domain as linked.
+	// Links is written by the "follow" check: where each followed URL
+	// led. Later stages treat every hop's domain as linked.
 	Links []LinkChain
-	// Infra is written by the "nameservers" check (stage policy): the NS
-	// hosts and their addresses behind every linked and sender domain.
+	// Infra is written by the "nameservers" check: the NS hosts and their
+	// addresses behind every linked and sender domain.
 	Infra Infra
 }
 

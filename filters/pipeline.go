@@ -20,19 +20,21 @@ type Check interface {
 
 // StageID names a pipeline stage. Stages run in order; the checks of one
 // stage run in parallel and may read the Facts written by earlier stages.
+// Which check runs in which stage is written once, in filters/engine.
 type StageID int
 
 const (
-	// StageAuth: SPF, DKIM, ARC, and content extraction (no dependencies).
+	// StageAuth: checks that need only the message and the sender's own
+	// DNS records.
 	StageAuth StageID = iota
-	// StageLinks: following URLs to their landing pages, which needs the
-	// extracted content; its hops are linked domains for later stages.
+	// StageLinks: checks that need the extracted content; what they find
+	// counts as linked for the stages after it.
 	StageLinks
-	// StagePolicy: DMARC, which needs the SPF and DKIM results, and the
-	// nameservers of every linked and sender domain.
+	// StagePolicy: checks that need the authentication results and
+	// everything the message links to.
 	StagePolicy
-	// StageReputation: blocklists, nameservers, reputation, link following,
-	// classifier; they need the identities and the extracted content.
+	// StageReputation: checks that need every identity, domain and
+	// nameserver found so far.
 	StageReputation
 	numStages
 )

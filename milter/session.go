@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -281,6 +280,3 @@ func crlf(v string) string {
 }
 
 var _ gomilter.Milter = (*session)(nil)
-
-// ctxFor returns the per-message context (the daemon's base context).
-func (srv *Server) ctxFor() context.Context { return srv.baseCtx }

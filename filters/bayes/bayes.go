@@ -190,8 +190,8 @@ func chi2Q(x2 float64, v int) float64 {
 	return math.Min(sum, 1)
 }
 
-// Check is the "bayes" check. It runs in the reputation stage, after the
-// content check has written Facts.Content.
+// Check is the "bayes" check. It reads Facts.Content, so it runs after the
+// content check.
 type Check struct {
 	st     store.Store
 	cfg    Config

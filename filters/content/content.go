@@ -1,7 +1,7 @@
 // Package content is the "content" check: it walks the MIME tree of a
 // message once, decodes every text part, reduces HTML to the text a reader
 // sees, and collects every URL, linked domain and image. It writes
-// Facts.Content for the reputation stage and reports content signals
+// Facts.Content for the checks after it and reports content signals
 // (hidden text, phishing-style anchors, image-only mail, ...) as symbols
 // with modest scores: they are evidence, not verdicts.
 package content
@@ -80,7 +80,7 @@ const (
 	SourceSubject       = "subject"
 )
 
-// Check is the "content" check (stage auth: it needs no DNS).
+// Check is the "content" check. It needs no DNS.
 type Check struct {
 	cfg Config
 }

@@ -1,4 +1,4 @@
-// Package dnsbl is the "dnsbl" check (stage reputation): the client IP, the
+// Package dnsbl is the "dnsbl" check: the client IP, the
 // registrable domains a message links to and is sent from, and the
 // nameservers behind them (from m.Facts.Infra, written by the
 // "nameservers" check) queried in DNS blocklists (RFC 5782). Each list

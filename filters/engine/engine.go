@@ -63,10 +63,6 @@ type DNS interface {
 type Engine struct {
 	opts     Options
 	pipeline *filters.Pipeline
-	// authHeader renders the Authentication-Results value; nil until
-	// authentication checks are wired.
-	authHeader func(authservID string, a filters.AuthResults) string
-	claimsID   func(value, authservID string) bool
 
 	dnsbl  *dnsbl.Check
 	cancel context.CancelFunc
@@ -99,7 +95,7 @@ func New(o Options) (*Engine, error) {
 	add := func(s filters.StageID, c filters.Check) {
 		p.Add(s, c, mode(c.Name()))
 	}
-	e := &Engine{opts: o, pipeline: p, authHeader: authres.Format, claimsID: authres.ClaimsID}
+	e := &Engine{opts: o, pipeline: p}
 	if o.AuthservID == "" {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
@@ -259,14 +255,11 @@ var spamHeaders = map[string]bool{
 	"x-spam-level":  true,
 }
 
-// Headers returns the fields to add for v: Authentication-Results (when
-// authentication ran), X-Spam-Status, X-Spam-Score and, when tagged,
-// X-Spam-Flag: YES.
+// Headers returns the fields to add for v: Authentication-Results,
+// X-Spam-Status, X-Spam-Score and, when tagged, X-Spam-Flag: YES.
 func (e *Engine) Headers(m *filters.Message, v filters.Verdict) []filters.Header {
 	var out []filters.Header
-	if e.authHeader != nil {
-		out = append(out, filters.Header{Name: "Authentication-Results", Value: e.authHeader(e.opts.AuthservID, m.Facts.Auth)})
-	}
+	out = append(out, filters.Header{Name: "Authentication-Results", Value: authres.Format(e.opts.AuthservID, m.Facts.Auth)})
 	yes := "No"
 	if v.WouldBe != filters.Accept {
 		yes = "Yes"
@@ -314,51 +307,9 @@ func (e *Engine) Forged(name, value string) bool {
 		return true
 	}
 	if k == "authentication-results" {
-		if e.claimsID != nil {
-			return e.claimsID(value, e.opts.AuthservID)
-		}
-		return claimsAuthservID(value, e.opts.AuthservID)
+		return authres.ClaimsID(value, e.opts.AuthservID)
 	}
 	return false
-}
-
-// claimsAuthservID is a conservative RFC 8601 §2.2 authserv-id match: the
-// first token before ';', comments "(...)" skipped, version suffix ignored.
-func claimsAuthservID(value, id string) bool {
-	v := strings.TrimSpace(stripComments(value))
-	tok, _, _ := strings.Cut(v, ";")
-	fields := strings.Fields(tok)
-	if len(fields) == 0 {
-		return false
-	}
-	return strings.EqualFold(strings.Trim(fields[0], `"`), id)
-}
-
-func stripComments(s string) string {
-	var b strings.Builder
-	depth := 0
-	esc := false
-	for _, r := range s {
-		switch {
-		case esc:
-			esc = false
-			if depth == 0 {
-				b.WriteRune(r)
-			}
-		case r == '\\':
-			esc = true
-			if depth == 0 {
-				b.WriteRune(r)
-			}
-		case r == '(':
-			depth++
-		case r == ')' && depth > 0:
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // autolearnMaxBody bounds the body copied for auto-learning.

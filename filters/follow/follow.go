@@ -1,4 +1,4 @@
-// Package follow is the "follow" check (stage reputation): it follows the
+// Package follow is the "follow" check: it follows the
 // links of a message through redirects to their landing pages with
 // urlcheck/follow, and reports forbidden redirect targets, downloads,
 // login forms under an unrelated domain. Where the links led is written to

@@ -23,13 +23,12 @@ func (Check) Name() string { return "headers" }
 // Default scores: each is weak evidence alone (plenty of legitimate bulk
 // and automated mail lacks a Message-ID), so none approaches a threshold.
 const (
-	scoreMissingMID   = 0.5
-	scoreMissingDate  = 0.5
-	scoreMissingFrom  = 1.0
-	scoreMultiFrom    = 1.0
-	scoreBadDate      = 0.3
-	scoreMissingSubj  = 0.2
-	scoreEmptyEnvFrom = 0.0
+	scoreMissingMID  = 0.5
+	scoreMissingDate = 0.5
+	scoreMissingFrom = 1.0
+	scoreMultiFrom   = 1.0
+	scoreBadDate     = 0.3
+	scoreMissingSubj = 0.2
 )
 
 // Run implements filters.Check.

@@ -1,7 +1,7 @@
-// Package nameservers is the "nameservers" check (stage policy): it finds
+// Package nameservers is the "nameservers" check: it finds
 // the NS hosts and their addresses behind every linked domain and every
 // sender domain of a message and records them in m.Facts.Infra, which it
-// owns, for the blocklist checks of the reputation stage. Spam campaigns
+// owns, for the blocklist and reputation checks after it. Spam campaigns
 // rotate domains and IPs quickly; the DNS hosting behind them changes less.
 package nameservers
 

@@ -48,7 +48,7 @@ const countCacheSize = 100000
 // (as 2p-1) to score at all.
 const minLean = 0.2
 
-// Check is the "reputation" check (stage reputation): it reads the counts of
+// Check is the "reputation" check: it reads the counts of
 // every key of the message in one store call and reports REP_* symbols.
 type Check struct {
 	st  store.Store

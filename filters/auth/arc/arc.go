@@ -1,4 +1,4 @@
-// Package arc is the "arc" check (stage auth): RFC 8617 Authenticated
+// Package arc is the "arc" check: RFC 8617 Authenticated
 // Received Chain validation. It checks the structure of the ARC sets, the
 // latest ARC-Message-Signature and every ARC-Seal, with the DKIM
 // canonicalisation and key handling of package dkimsig. A configured list

@@ -1,4 +1,4 @@
-// Package dkim is the "dkim" check (stage auth): RFC 6376 DomainKeys
+// Package dkim is the "dkim" check: RFC 6376 DomainKeys
 // Identified Mail verification with go-msgauth over our resolver, with the
 // RFC 8301 rules (rsa-sha1 and RSA keys under 1024 bits do not verify) and
 // RFC 8463 ed25519-sha256. Every signature up to a cap is verified and

@@ -1,6 +1,6 @@
-// Package dmarc is the "dmarc" check (stage policy): RFC 7489 Domain-based
+// Package dmarc is the "dmarc" check: RFC 7489 Domain-based
 // Message Authentication, Reporting and Conformance, with the np= tag of
-// RFC 9091. It reads the SPF and DKIM facts of stage auth, discovers the
+// RFC 9091. It reads the SPF and DKIM facts, discovers the
 // policy of the RFC5322.From domain (falling back to its organizational
 // domain from the Public Suffix List, ICANN section), checks identifier
 // alignment and reports the result and the policy. By default a failing

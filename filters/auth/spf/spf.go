@@ -1,4 +1,4 @@
-// Package spf is the "spf" check (stage auth): RFC 7208 Sender Policy
+// Package spf is the "spf" check: RFC 7208 Sender Policy
 // Framework for the MAIL FROM identity, or the HELO identity when MAIL FROM
 // is the null reverse-path. Evaluation is blitiri.com.ar/go/spf over our
 // resolver, with a full-record syntax check in front of it because the
