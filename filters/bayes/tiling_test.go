@@ -23,7 +23,7 @@ func TestCorpusSweepTiling(t *testing.T) {
 	for _, blocked := range []bool{false, true} {
 		saved := cvBlocked
 		cvBlocked = blocked
-		cs := newCVSet(msgs, 2000, defaultTokenOptions)
+		cs := newCVSet(msgs, 2000)
 		cvBlocked = saved
 		// The text words of each training message, in the order of cs.docs.
 		var words [][]string
