@@ -80,7 +80,7 @@ func ParseMessage(r io.Reader, maxBody int64) (*Message, error) {
 	}
 	if bodySize > maxBody {
 		m.BodyTruncated = true
-		m.Note(Symbol{Name: "MESSAGE_TOO_BIG", Detail: fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, maxBody)})
+		m.Note(ArrivalSymbol(SymbolMessageTooBig, fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, maxBody)))
 	} else {
 		m.Body = BytesBody(body.Bytes())
 	}

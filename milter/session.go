@@ -232,12 +232,12 @@ func (s *session) message(m gomilter.Modifier) *filters.Message {
 	}
 	msg.Size = int64(s.headerBytes) + 2 + bodySize
 	if msg.BodyTruncated {
-		msg.Note(filters.Symbol{Name: "MESSAGE_TOO_BIG",
-			Detail: fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.cfg.MaxMessageSize)})
+		msg.Note(filters.ArrivalSymbol(filters.SymbolMessageTooBig,
+			fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.cfg.MaxMessageSize)))
 	}
 	if s.headerCapHit {
-		msg.Note(filters.Symbol{Name: "HEADERS_TOO_MANY", Score: 1,
-			Detail: fmt.Sprintf("more than %d header fields or %d header bytes; the rest were not checked", s.srv.cfg.MaxHeaders, s.srv.cfg.MaxHeaderBytes)})
+		msg.Note(filters.ArrivalSymbol(filters.SymbolHeadersTooMany,
+			fmt.Sprintf("more than %d header fields or %d header bytes; the rest were not checked", s.srv.cfg.MaxHeaders, s.srv.cfg.MaxHeaderBytes)))
 	}
 	return msg
 }

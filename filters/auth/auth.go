@@ -67,12 +67,20 @@ type Checks struct {
 }
 
 // New builds the checks over one resolver.
-func New(cfg Config, r dnsrep.StdResolver) *Checks {
-	a := arc.New(r, cfg.ARC)
-	return &Checks{
-		SPF:   spf.New(r),
-		DKIM:  dkim.New(r, cfg.DKIM),
-		ARC:   a,
-		DMARC: dmarc.New(r, cfg.DMARC, a.TrustedForwarder),
+func New(cfg Config, r dnsrep.StdResolver) (*Checks, error) {
+	var cs Checks
+	var err error
+	if cs.SPF, err = spf.New(spf.Config{}, spf.Deps{Resolver: r}); err != nil {
+		return nil, err
 	}
+	if cs.DKIM, err = dkim.New(cfg.DKIM, dkim.Deps{Resolver: r}); err != nil {
+		return nil, err
+	}
+	if cs.ARC, err = arc.New(cfg.ARC, arc.Deps{Resolver: r}); err != nil {
+		return nil, err
+	}
+	if cs.DMARC, err = dmarc.New(cfg.DMARC, dmarc.Deps{Resolver: r, TrustedARC: cs.ARC.TrustedForwarder}); err != nil {
+		return nil, err
+	}
+	return &cs, nil
 }

@@ -57,7 +57,10 @@ func run(t *testing.T, cfg Config, z dnsrep.StdResolver, raw, ip, from string) (
 	m := authtest.ParseMessage([]byte(raw))
 	m.Envelope = filters.Envelope{ClientIP: netip.MustParseAddr(ip), Helo: "mail.example.net", MailFrom: from}
 	p := filters.NewPipeline(2*time.Second, 5*time.Second, nil)
-	cs := New(cfg, z)
+	cs, err := New(cfg, z)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []filters.Check{cs.SPF, cs.DKIM, cs.ARC} {
 		p.Add(filters.StageAuth, c, filters.FailOpen)
 	}
@@ -169,7 +172,10 @@ func TestConfigYAML(t *testing.T) {
 // authentication stages per message, without network latency.
 func BenchmarkAuthStage(b *testing.B) {
 	z, signed := setup(b)
-	cs := New(DefaultConfig(), z)
+	cs, err := New(DefaultConfig(), z)
+	if err != nil {
+		b.Fatal(err)
+	}
 	checks := []filters.Check{cs.SPF, cs.DKIM, cs.ARC, cs.DMARC}
 	ctx := context.Background()
 	b.ReportAllocs()

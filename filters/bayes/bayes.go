@@ -23,13 +23,25 @@ import (
 	"github.com/vigilmail/vigil/filters/store"
 )
 
+// Name is the check's name.
+const Name = "bayes"
+
 // Symbols.
 const (
-	// SymSpam: the probability is at or above bayes.spam_threshold.
 	SymSpam = "BAYES_SPAM"
-	// SymHam: the probability is at or below bayes.ham_threshold.
-	SymHam = "BAYES_HAM"
+	SymHam  = "BAYES_HAM"
 )
+
+// Spec declares the check and its symbols; their scores scale with the
+// classifier's confidence between the threshold and the bound.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "bayes",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymSpam, ScoreDoc: "0 to bayes.max_score", Doc: "the spam probability is at or above bayes.spam_threshold: 0 at the threshold, rising linearly to max_score at 1"},
+		{Name: SymHam, ScoreDoc: "0 to bayes.min_score", Doc: "the spam probability is at or below bayes.ham_threshold: 0 at the threshold, falling linearly to min_score at 0"},
+	},
+})
 
 // KindToken is the reputation key kind of classifier tokens. Token values
 // are hashed (64-bit FNV-1a, base64url): keys have a fixed small size and
@@ -209,20 +221,28 @@ type Check struct {
 // gateTTL is how long "not enough learned yet" is trusted.
 const gateTTL = 10 * time.Second
 
-// NewCheck returns the check reading token counts from store (the
-// reputation store).
-func NewCheck(st store.Store, cfg Config, log *slog.Logger) (*Check, error) {
+// Deps are the check's collaborators.
+type Deps struct {
+	// Store holds the token counts; without one the check is silent.
+	Store store.Store
+	Log   *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check reading token counts from the store.
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Check{st: st, cfg: cfg, params: DefaultParams, log: log, gateTTL: gateTTL}, nil
+	return &Check{st: deps.Store, cfg: cfg, params: DefaultParams, log: deps.Log, gateTTL: gateTTL}, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "bayes" }
+func (c *Check) Name() string { return Name }
 
 // Run implements filters.Check: one batched store read (the message
 // counts and every token), then the classifier.

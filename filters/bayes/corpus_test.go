@@ -49,7 +49,7 @@ func loadCorpus(t testing.TB) []corpusMessage {
 }
 
 func parseCorpus(shared []sharedtest.CorpusMessage) ([]corpusMessage, error) {
-	check, err := content.New(content.DefaultConfig())
+	check, err := content.New(content.DefaultConfig(), content.Deps{})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func TestCorpusTimeSplit(t *testing.T) {
 	t.Logf("learned %d messages (%.0f tokens/message, %d distinct tokens) in %v",
 		learned, float64(tokens)/float64(max(1, learned)), mem.Len()-1, time.Since(start).Round(time.Millisecond))
 
-	check, err := NewCheck(mem, cfg, nil)
+	check, err := New(cfg, Deps{Store: mem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestCorpusTimeSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bs.Close()
-	bcheck, err := NewCheck(bs, cfg, nil)
+	bcheck, err := New(cfg, Deps{Store: bs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestCorpusOnlineFeedback(t *testing.T) {
 				}
 			}
 		}
-		check, err := NewCheck(mem, cfg, nil)
+		check, err := New(cfg, Deps{Store: mem})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,7 +146,7 @@ func TestCheckGatingAndBatching(t *testing.T) {
 	st := &countingStore{Store: mem}
 	cfg := DefaultConfig()
 	cfg.MinSpam, cfg.MinHam = 5, 5
-	check, err := NewCheck(st, cfg, nil)
+	check, err := New(cfg, Deps{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestCheckGatingAndBatching(t *testing.T) {
 	}
 
 	cfg.Enabled = false
-	off, _ := NewCheck(st, cfg, nil)
+	off, _ := New(cfg, Deps{Store: st})
 	before := st.calls
 	if syms, err := off.Run(ctx, spam); err != nil || len(syms) != 0 || st.calls != before {
 		t.Errorf("disabled check: %+v %v, %d reads", syms, err, st.calls-before)
@@ -208,7 +208,7 @@ func (failingStore) Counts(context.Context, []string) ([]store.Counts, error) {
 }
 
 func TestCheckStoreDown(t *testing.T) {
-	check, err := NewCheck(failingStore{}, DefaultConfig(), nil)
+	check, err := New(DefaultConfig(), Deps{Store: failingStore{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestConfig(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantKey+":") {
 				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantKey)
 			}
-			if _, err := NewCheck(newMemStore(), c, nil); err == nil {
+			if _, err := New(c, Deps{Store: newMemStore()}); err == nil {
 				t.Errorf("NewCheck accepted an invalid config")
 			}
 		})
@@ -312,7 +312,7 @@ func TestUntrainedGate(t *testing.T) {
 	st := &countingStore{Store: mem}
 	cfg := DefaultConfig()
 	cfg.MinSpam, cfg.MinHam = 5, 5
-	check, err := NewCheck(st, cfg, nil)
+	check, err := New(cfg, Deps{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

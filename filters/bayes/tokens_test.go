@@ -229,7 +229,7 @@ func TestStructureFromContentFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	walked, _ := filters.ParseMessage(strings.NewReader(raw), 1<<20)
-	c, err := content.New(content.DefaultConfig())
+	c, err := content.New(content.DefaultConfig(), content.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,10 @@ import (
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// Symbols reported by the check, with their default scores.
+// Name is the check's name.
+const Name = "content"
+
+// Symbols reported by the check (scores in Spec).
 const (
 	SymLimitParts    = "CONTENT_LIMIT_PARTS"
 	SymLimitDepth    = "CONTENT_LIMIT_DEPTH"
@@ -49,25 +52,28 @@ const (
 	SymURLMixed      = "CONTENT_URL_MIXED_SCRIPT"
 )
 
-// DefaultScores are the scores the check proposes; the policy may override
-// them by name.
-var DefaultScores = map[string]float64{
-	SymLimitParts:    0.5,
-	SymLimitDepth:    0.5,
-	SymLimitSize:     0.1,
-	SymLimitURLs:     0.5,
-	SymMIMEMalformed: 0.5,
-	SymHiddenText:    1.0,
-	SymPhishMismatch: 2.0,
-	SymHTMLOnly:      0.3,
-	SymImageHeavy:    1.0,
-	SymTrackingPixel: 0.1,
-	SymURLObfuscated: 1.5,
-	SymURLUserinfo:   1.5,
-	SymURLNumeric:    1.5,
-	SymURLIP:         0.5,
-	SymURLMixed:      1.5,
-}
+// Spec declares the check and its symbols.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "content",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymPhishMismatch, Score: 2.0, Doc: "an anchor's text shows a URL (scheme or www.) whose registrable domain is not where the link (or its unwrapped target) goes"},
+		{Name: SymURLUserinfo, Score: 1.5, Doc: "a URL with user info (http://bank.example@evil.example/)"},
+		{Name: SymURLNumeric, Score: 1.5, Doc: "a host written as a decimal, hex, octal or short IPv4 number"},
+		{Name: SymURLMixed, Score: 1.5, Doc: "a host label mixing Latin, Cyrillic or Greek letters (a homograph such as pаypal.com)"},
+		{Name: SymURLObfuscated, Score: 1.5, Doc: "a defanged link in text (hxxp://, [.], (dot)); obfuscated e-mail addresses do not count"},
+		{Name: SymHiddenText, Score: 1.0, Doc: "text a reader cannot see: display:none, visibility:hidden, zero font size, opacity:0, hidden, text in the background colour"},
+		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text"},
+		{Name: SymURLIP, Score: 0.5, Doc: "a URL whose host is an IP address"},
+		{Name: SymMIMEMalformed, Score: 0.5, Doc: "broken MIME: missing boundary, unterminated parts, base64 junk, unknown transfer encoding"},
+		{Name: SymLimitParts, Score: 0.5, Doc: "more MIME parts than content.max_parts; the rest were not read"},
+		{Name: SymLimitDepth, Score: 0.5, Doc: "MIME nested deeper than content.max_depth; the rest were not read"},
+		{Name: SymLimitURLs, Score: 0.5, Doc: "URLs or images beyond content.max_urls / max_images were dropped"},
+		{Name: SymHTMLOnly, Score: 0.3, Doc: "an HTML body without a text/plain alternative"},
+		{Name: SymLimitSize, Score: 0.1, Doc: "a size cap was hit (a part, the total or an image)"},
+		{Name: SymTrackingPixel, Score: 0.1, Doc: "a remote image of at most 2x2 pixels, or hidden"},
+	},
+})
 
 // URL sources (filters.URL.Source).
 const (
@@ -85,8 +91,13 @@ type Check struct {
 	cfg Config
 }
 
+// Deps are the check's collaborators: it needs none.
+type Deps struct{}
+
+var _ filters.Check = (*Check)(nil)
+
 // New returns the content check.
-func New(cfg Config) (*Check, error) {
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,7 +105,7 @@ func New(cfg Config) (*Check, error) {
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "content" }
+func (c *Check) Name() string { return Name }
 
 // Run extracts the message's content into m.Facts.Content and reports the
 // content symbols. It reads m.Headers and streams m.Body once; a nil Body
@@ -621,7 +632,7 @@ func (x *extractor) finish() *Result {
 	c.HiddenText = x.hiddenText.String()
 
 	add := func(name, detail string) {
-		r.Symbols = append(r.Symbols, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: detail})
+		r.Symbols = append(r.Symbols, Spec.Symbol(name, detail))
 	}
 	for _, sym := range []string{SymLimitParts, SymLimitDepth, SymLimitSize} {
 		if d, ok := x.limits[sym]; ok {

@@ -71,7 +71,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs, body := splitMessage(raw)
-			c, err := New(DefaultConfig())
+			c, err := New(DefaultConfig(), Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

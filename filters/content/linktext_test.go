@@ -36,7 +36,7 @@ func TestLinkText(t *testing.T) {
 				Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
 				Body:    filters.BytesBody(tt.html),
 			}
-			c, _ := New(DefaultConfig())
+			c, _ := New(DefaultConfig(), Deps{})
 			if _, err := c.Run(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}

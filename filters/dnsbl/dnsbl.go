@@ -23,22 +23,37 @@ import (
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// SymbolBudget (score 0) says list queries were skipped by
-// dnsbl.max_queries or domains by dnsbl.max_domains.
+// Name is the check's name.
+const Name = "dnsbl"
+
+// SymbolBudget says list queries or domains were skipped by the budgets.
 const SymbolBudget = "DNSBL_BUDGET"
 
-// Suffixes of the per-list symbols, all score 0.
+// Suffixes of the per-list symbols: each list reports its configured name,
+// and these after it.
 const (
-	// <NAME>_UNKNOWN: a query got SERVFAIL or no answer; not listed and not
-	// clean. Forces tempfail when the list is required.
-	SuffixUnknown = "_UNKNOWN"
-	// <NAME>_ERROR: the list answered a refusal code (127.255.255.x or
-	// outside 127/8); it is marked unhealthy until its next good probe.
-	SuffixError = "_ERROR"
-	// <NAME>_UNHEALTHY: the list failed its RFC 5782 §5 test points and
-	// was skipped.
+	SuffixUnknown   = "_UNKNOWN"
+	SuffixError     = "_ERROR"
 	SuffixUnhealthy = "_UNHEALTHY"
 )
+
+// Placeholder is the family placeholder of the per-list symbols in the
+// catalogue: filters.Catalogue(map[string][]string{Placeholder: names}).
+const Placeholder = "LIST"
+
+// Spec declares the check and its symbols. A list's own symbol scores
+// what its returns/score say; the others weigh nothing.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "blocklists, dnsbl",
+	Symbols: []filters.SymbolSpec{
+		{Name: "<" + Placeholder + ">", ScoreDoc: "returns / score", Doc: "listed: one symbol per list, the highest score of its items; the detail is the evidence chain URL host -> domain -> NS host -> NS IP -> zone -> code (TXT reason)"},
+		{Name: "<" + Placeholder + ">" + SuffixUnknown, Doc: "a query got SERVFAIL or no answer: not listed and not clean; forces tempfail when the list is required"},
+		{Name: "<" + Placeholder + ">" + SuffixError, Doc: "the list answered a refusal code (127.255.255.x, outside 127/8, or one of its refused codes): never a listing; the list is unhealthy until its next good probe"},
+		{Name: "<" + Placeholder + ">" + SuffixUnhealthy, Doc: "the list failed its RFC 5782 §5 test points or refused a query, and was skipped"},
+		{Name: SymbolBudget, Doc: "domains or queries were skipped by dnsbl.max_domains / max_queries"},
+	},
+})
 
 // maxDetailItems caps the evidence chains shown in one symbol detail.
 const maxDetailItems = 5
@@ -68,20 +83,39 @@ type Check struct {
 	health map[string]dnsrep.ListHealth // by list name; absent = not probed yet
 }
 
+// Config is the check's configuration: the top-level `blocklists:` list
+// and `dnsbl:` section.
+type Config struct {
+	Lists   []List
+	Budgets Budgets
+}
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver asks the lists. Required.
+	Resolver dnsrep.Querier
+	Log      *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
 // New returns the check over the enabled lists. Lists are used until a probe
 // (Probe, ProbeLoop) or a refusal code marks them unhealthy.
-func New(q dnsrep.Querier, lists []List, b Budgets, log *slog.Logger) (*Check, error) {
-	if err := ValidateLists(lists); err != nil {
+func New(cfg Config, deps Deps) (*Check, error) {
+	if err := ValidateLists(cfg.Lists); err != nil {
 		return nil, err
 	}
-	if err := b.Validate(); err != nil {
+	if err := cfg.Budgets.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
+	if deps.Resolver == nil {
+		return nil, errors.New("dnsbl: no resolver")
 	}
-	c := &Check{q: q, budgets: b, log: log, parallel: 16, health: map[string]dnsrep.ListHealth{}}
-	for _, l := range lists {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	c := &Check{q: deps.Resolver, budgets: cfg.Budgets, log: deps.Log, parallel: 16, health: map[string]dnsrep.ListHealth{}}
+	for _, l := range cfg.Lists {
 		if !l.IsEnabled() {
 			continue
 		}
@@ -101,7 +135,7 @@ func New(q dnsrep.Querier, lists []List, b Budgets, log *slog.Logger) (*Check, e
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dnsbl" }
+func (c *Check) Name() string { return Name }
 
 // Probe checks every enabled list with its RFC 5782 §5 test points, records
 // the result, logs unhealthy lists at error level, and returns the table
@@ -370,7 +404,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if skippedQueries > 0 {
 			parts = append(parts, fmt.Sprintf("%d list queries skipped (dnsbl.max_queries %d)", skippedQueries, c.budgets.MaxQueries))
 		}
-		syms = append(syms, filters.Symbol{Name: SymbolBudget, Detail: strings.Join(parts, "; ")})
+		syms = append(syms, Spec.Symbol(SymbolBudget, strings.Join(parts, "; ")))
 	}
 
 	c.query(ctx, jobs)

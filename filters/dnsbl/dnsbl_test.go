@@ -54,7 +54,7 @@ func newCheck(t *testing.T, f *dnstest.Fake, ls []List, mod func(*Budgets)) *Che
 	if mod != nil {
 		mod(&b)
 	}
-	c, err := New(f, ls, b, slog.New(slog.DiscardHandler))
+	c, err := New(Config{Lists: ls, Budgets: b}, Deps{Resolver: f, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestDefaultLists(t *testing.T) {
 	if ipMax >= 15 {
 		t.Errorf("enabled ip lists can reach %.1f, the reject threshold is 15", ipMax)
 	}
-	if _, err := New(nil, cfg.Blocklists, budgets, nil); err != nil {
+	if _, err := New(Config{Lists: cfg.Blocklists, Budgets: budgets}, Deps{Resolver: dnstest.NewFake(t, "")}); err != nil {
 		t.Fatal(err)
 	}
 }

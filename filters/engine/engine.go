@@ -100,7 +100,11 @@ func New(o Options) (*Engine, error) {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
 	}
-	cc, err := content.New(o.Content)
+	hc, err := headers.New(headers.Config{}, headers.Deps{})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	cc, err := content.New(o.Content, content.Deps{})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -108,11 +112,13 @@ func New(o Options) (*Engine, error) {
 
 	// The stages, written once. Stage auth: what needs only the message
 	// (and DNS for the sender's own records).
-	add(filters.StageAuth, headers.New())
+	add(filters.StageAuth, hc)
 	add(filters.StageAuth, cc)
-	var ac *auth.Checks
 	if o.Resolver != nil {
-		ac = auth.New(o.Auth, dnsrep.Std(o.Resolver))
+		ac, err := auth.New(o.Auth, dnsrep.Std(o.Resolver))
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 		add(filters.StageAuth, ac.SPF)
 		add(filters.StageAuth, ac.DKIM)
 		add(filters.StageAuth, ac.ARC)
@@ -137,7 +143,7 @@ func New(o Options) (*Engine, error) {
 		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
 		// the links need the content and the authenticated identities.
 		add(filters.StagePolicy, ac.DMARC)
-		ns, err := nameservers.New(o.Resolver, o.Nameservers)
+		ns, err := nameservers.New(o.Nameservers, nameservers.Deps{Resolver: o.Resolver, Log: o.Log})
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
@@ -147,7 +153,7 @@ func New(o Options) (*Engine, error) {
 		// Stage reputation: lists and learned reputation of everything
 		// found so far.
 		if len(o.Blocklists) > 0 {
-			bl, err := dnsbl.New(o.Resolver, o.Blocklists, o.Budgets, o.Log)
+			bl, err := dnsbl.New(dnsbl.Config{Lists: o.Blocklists, Budgets: o.Budgets}, dnsbl.Deps{Resolver: o.Resolver, Log: o.Log})
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
@@ -156,9 +162,13 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	if o.Store != nil {
-		add(filters.StageReputation, reputation.NewCheck(o.Store, o.Reputation, o.Log))
+		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: o.Store, Log: o.Log})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		add(filters.StageReputation, rc)
 		if o.Bayes.Enabled {
-			bc, err := bayes.NewCheck(o.Store, o.Bayes, o.Log)
+			bc, err := bayes.New(o.Bayes, bayes.Deps{Store: o.Store, Log: o.Log})
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}

@@ -24,35 +24,42 @@ import (
 	linkfollow "github.com/vigilmail/vigil/urlcheck/follow"
 )
 
-// Symbols and their default scores. Scores are modest: a landing page is
-// evidence about the link, and the link may be someone else's.
+// Name is the check's name.
+const Name = "follow"
+
+// Symbols (scores in Spec).
 const (
-	SymForbidden      = "FOLLOW_FORBIDDEN"       // a hop pointed at a refused address or port
-	SymExecutable     = "FOLLOW_EXECUTABLE"      // the link downloads a program
-	SymArchive        = "FOLLOW_ARCHIVE"         // the link downloads an archive
-	SymScript         = "FOLLOW_SCRIPT"          // the link downloads a script
-	SymMacroDoc       = "FOLLOW_MACRO_DOC"       // the link downloads an office document with (possible) macros
-	SymLoginForm      = "FOLLOW_LOGIN_FORM"      // password form on a domain unrelated to the brand named
-	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"   // more redirects than max_hops
-	SymLoop           = "FOLLOW_LOOP"            // a redirect loop
-	SymUnfinished     = "FOLLOW_UNFINISHED"      // budget ran out or DNS could not answer
-	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN" // informational: the registrable domains of each chain
+	SymForbidden      = "FOLLOW_FORBIDDEN"
+	SymExecutable     = "FOLLOW_EXECUTABLE"
+	SymArchive        = "FOLLOW_ARCHIVE"
+	SymScript         = "FOLLOW_SCRIPT"
+	SymMacroDoc       = "FOLLOW_MACRO_DOC"
+	SymLoginForm      = "FOLLOW_LOGIN_FORM"
+	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"
+	SymLoop           = "FOLLOW_LOOP"
+	SymUnfinished     = "FOLLOW_UNFINISHED"
+	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN"
 )
 
-// DefaultScores are the scores the check proposes; the policy may override
-// them by symbol name.
-var DefaultScores = map[string]float64{
-	SymForbidden:      3.0,
-	SymExecutable:     4.0,
-	SymArchive:        1.0,
-	SymScript:         3.0,
-	SymMacroDoc:       3.0,
-	SymLoginForm:      2.0,
-	SymTooManyHops:    1.0,
-	SymLoop:           1.0,
-	SymUnfinished:     0,
-	SymRedirectDomain: 0,
-}
+// Spec declares the check and its symbols, at most one of each per
+// message. Scores are modest: a landing page is evidence about the link,
+// and the link may be someone else's.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "follow",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymExecutable, Score: 4.0, Doc: "a link downloads a program: PE, ELF, Mach-O or APK, or typed or named as one"},
+		{Name: SymForbidden, Score: 3.0, Doc: "a hop points at a refused address or port; the detail has the chain and the range"},
+		{Name: SymScript, Score: 3.0, Doc: "a link downloads a script: JavaScript, VBScript, HTA, PowerShell, shell"},
+		{Name: SymMacroDoc, Score: 3.0, Doc: "a link downloads an office document with (possible) macros"},
+		{Name: SymLoginForm, Score: 2.0, Doc: "a password form on a registrable domain unrelated to the brand the link text (or else the From display name) names"},
+		{Name: SymArchive, Score: 1.0, Doc: "a link downloads an archive: zip, rar, 7z, gzip, bzip2, xz, cab"},
+		{Name: SymTooManyHops, Score: 1.0, Doc: "more redirects than follow.max_hops"},
+		{Name: SymLoop, Score: 1.0, Doc: "a redirect back to a URL of the chain"},
+		{Name: SymUnfinished, Score: 0, Doc: "the budget ran out, or DNS answered SERVFAIL or timed out"},
+		{Name: SymRedirectDomain, Score: 0, Doc: "informational: each chain's registrable domains, bit.ly>evil.example"},
+	},
+})
 
 // LinkChain is where one URL of the message led (Facts.Links).
 type LinkChain = filters.LinkChain
@@ -86,8 +93,10 @@ type Check struct {
 	Panics     atomic.Int64
 }
 
+var _ filters.Check = (*Check)(nil)
+
 // New returns the check for cfg (validated here too).
-func New(cfg Config, d Deps) (*Check, error) {
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,15 +105,15 @@ func New(cfg Config, d Deps) (*Check, error) {
 	for _, p := range cfg.AllowPorts {
 		ports = append(ports, uint16(p))
 	}
-	if d.Log == nil {
-		d.Log = slog.Default()
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
 	ttl := cfg.CacheTTL
 	if ttl == 0 {
 		ttl = -1 // the library's "off"
 	}
 	f, err := linkfollow.New(linkfollow.Options{
-		Resolver:           d.Resolver,
+		Resolver:           deps.Resolver,
 		Guard:              linkfollow.Guard{Allow: allow, Ports: ports},
 		MaxHops:            cfg.MaxHops,
 		Timeout:            cfg.Timeout,
@@ -113,15 +122,15 @@ func New(cfg Config, d Deps) (*Check, error) {
 		UserAgent:          cfg.UserAgent,
 		CacheTTL:           ttl,
 		CacheSize:          cfg.CacheSize,
-		Store:              d.Results,
-		DialContext:        d.DialContext,
-		RootCAs:            d.RootCAs,
-		Log:                d.Log,
+		Store:              deps.Results,
+		DialContext:        deps.DialContext,
+		RootCAs:            deps.RootCAs,
+		Log:                deps.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("follow: %w", err)
 	}
-	c := &Check{cfg: cfg, log: d.Log, f: f}
+	c := &Check{cfg: cfg, log: deps.Log, f: f}
 	for _, h := range append(append([]string(nil), DefaultRedirectors...), cfg.RedirectorHosts...) {
 		c.redirectors = append(c.redirectors, strings.ToLower(strings.TrimRight(strings.TrimSpace(h), ".")))
 	}
@@ -129,7 +138,7 @@ func New(cfg Config, d Deps) (*Check, error) {
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "follow" }
+func (c *Check) Name() string { return Name }
 
 // budgetReserve is kept from the check's deadline to build the symbols.
 const budgetReserve = 50 * time.Millisecond
@@ -401,10 +410,10 @@ func (c *Check) symbols(m *filters.Message, chains []LinkChain) []filters.Symbol
 	}
 	var out []filters.Symbol
 	for name, ds := range details {
-		out = append(out, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: joinDetail(ds)})
+		out = append(out, Spec.Symbol(name, joinDetail(ds)))
 	}
 	if len(domainChains) > 0 {
-		out = append(out, filters.Symbol{Name: SymRedirectDomain, Score: DefaultScores[SymRedirectDomain], Detail: joinDetail(domainChains)})
+		out = append(out, Spec.Symbol(SymRedirectDomain, joinDetail(domainChains)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

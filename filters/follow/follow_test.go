@@ -169,8 +169,8 @@ func TestCheckSymbols(t *testing.T) {
 		if !strings.Contains(s.Detail, detail) {
 			t.Errorf("%s detail %q, want it to contain %q", name, s.Detail, detail)
 		}
-		if s.Score != DefaultScores[name] {
-			t.Errorf("%s score %v, want %v", name, s.Score, DefaultScores[name])
+		if s.Score != Spec.Score(name) {
+			t.Errorf("%s score %v, want %v", name, s.Score, Spec.Score(name))
 		}
 	}
 	if len(got) != len(syms) {
@@ -364,7 +364,7 @@ func TestCheckLoginBrandFromLinkText(t *testing.T) {
 		http.Redirect(w, r, e.url("landing.example", "/login"), http.StatusFound)
 	})
 	e.mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, loginPage) })
-	cc, err := content.New(content.DefaultConfig())
+	cc, err := content.New(content.DefaultConfig(), content.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

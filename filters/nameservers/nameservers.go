@@ -7,6 +7,7 @@ package nameservers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -19,15 +20,25 @@ import (
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
+// Name is the check's name.
+const Name = "nameservers"
+
 // Symbols.
 const (
-	// SymbolBudget (score 0): domains were left unresolved because of
-	// max_domains.
-	SymbolBudget = "NAMESERVERS_BUDGET"
-	// SymbolUnknown (score 0): the NS set of some domains could not be
-	// resolved (SERVFAIL, timeout); ns_ip and ns_name lists did not see them.
+	SymbolBudget  = "NAMESERVERS_BUDGET"
 	SymbolUnknown = "NAMESERVERS_UNKNOWN"
 )
+
+// Spec declares the check and its symbols: both say what the check could
+// not see, and weigh nothing.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "nameservers",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymbolBudget, Doc: "domains were left unresolved by nameservers.max_domains (their Infra status is skipped: budget)"},
+		{Name: SymbolUnknown, Doc: "the NS set of some domains could not be resolved (SERVFAIL, REFUSED, timeout): NS lists did not see them"},
+	},
+})
 
 // Config is the top-level `nameservers:` section: it bounds the work per
 // message. (These keys were once in the `dnsbl:` section; the config loader
@@ -66,24 +77,40 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver resolves the NS sets and addresses. Required.
+	Resolver dnsrep.Querier
+	Log      *slog.Logger
+}
+
 // Check is the "nameservers" check.
 type Check struct {
 	q   dnsrep.Querier
 	cfg Config
+	log *slog.Logger
 	// parallel bounds concurrent domain resolutions.
 	parallel int
 }
 
-// New returns the check resolving through q.
-func New(q dnsrep.Querier, cfg Config) (*Check, error) {
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check.
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{q: q, cfg: cfg, parallel: 8}, nil
+	if deps.Resolver == nil {
+		return nil, errors.New("nameservers: no resolver")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &Check{q: deps.Resolver, cfg: cfg, log: deps.Log, parallel: 8}, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "nameservers" }
+func (c *Check) Name() string { return Name }
 
 // Domains returns the registrable domains (Site scope: a hosting tenant is
 // its own domain) whose nameservers the check resolves, each once, in the
@@ -115,8 +142,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 			infra[c.cfg.MaxDomains+i] = filters.DomainInfra{Domain: d, Status: "skipped: budget"}
 		}
 		todo = sources[:c.cfg.MaxDomains]
-		syms = append(syms, filters.Symbol{Name: SymbolBudget,
-			Detail: fmt.Sprintf("resolved %d of %d domains (nameservers.max_domains)", len(todo), len(sources))})
+		syms = append(syms, Spec.Symbol(SymbolBudget, fmt.Sprintf("resolved %d of %d domains (nameservers.max_domains)", len(todo), len(sources))))
 	}
 	lim := dnsrep.NSLimits{MaxNS: c.cfg.MaxNSPerDomain, MaxAddrs: c.cfg.MaxAddrsPerNS}
 	sem := make(chan struct{}, c.parallel)
@@ -125,7 +151,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		wg.Go(func() {
 			defer func() {
 				if p := recover(); p != nil {
-					slog.Error("nameservers: panic", "domain", domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					c.log.Error("nameservers: panic", "domain", domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					infra[i] = filters.DomainInfra{Domain: domain, Status: dnsrep.ServFail.String()}
 				}
 			}()
@@ -148,7 +174,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 	}
 	if len(unknown) > 0 {
-		syms = append(syms, filters.Symbol{Name: SymbolUnknown, Detail: strings.Join(unknown, ", ")})
+		syms = append(syms, Spec.Symbol(SymbolUnknown, strings.Join(unknown, ", ")))
 	}
 	slices.SortStableFunc(infra, func(a, b filters.DomainInfra) int { return strings.Compare(a.Domain, b.Domain) })
 	m.Facts.Infra = filters.Infra{Domains: infra}

@@ -52,7 +52,7 @@ func TestDomains(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	f := dnstest.NewFake(t, zone)
-	c, err := New(f, DefaultConfig())
+	c, err := New(DefaultConfig(), Deps{Resolver: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRunBudgetAndFailures(t *testing.T) {
 	f.SetFault("linked.example", dnstest.ServFail)
 	cfg := DefaultConfig()
 	cfg.MaxDomains = 3
-	c, err := New(f, cfg)
+	c, err := New(cfg, Deps{Resolver: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "nameservers.max_ns_per_domain") {
 		t.Fatalf("Validate = %v", err)
 	}
-	if _, err := New(nil, Config{}); err == nil {
+	if _, err := New(Config{}, Deps{}); err == nil {
 		t.Fatal("zero config accepted")
 	}
 }

@@ -111,7 +111,7 @@ func BenchmarkRead(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.CacheTTL = 0
 			cfg.Timeout = filters.Duration(5 * time.Second)
-			check := NewCheck(s, cfg, quietLog)
+			check := mustCheck(New(cfg, Deps{Store: s, Log: quietLog}))
 			msgs := make([]*filters.Message, 500)
 			for i := range msgs {
 				msgs[i] = benchMessage(i)

@@ -2,6 +2,7 @@ package reputation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +14,9 @@ import (
 	"github.com/vigilmail/vigil/filters/store"
 )
 
+// Name is the check's name.
+const Name = "reputation"
+
 // SymbolUnavailable is reported (score 0) when the store could not be read in
 // time; the message is then judged without reputation.
 const SymbolUnavailable = "REP_UNAVAILABLE"
@@ -23,22 +27,42 @@ type family struct {
 	prefix   string // REP_<prefix>_SPAM / _HAM
 	kinds    []store.Kind
 	spamOnly bool
+	cap      string // the caps: key of its score
+	what     string // what its keys are, for the documentation
 }
 
 var families = []family{
-	{prefix: "IP", kinds: []store.Kind{KindIP}},
-	{prefix: "NET", kinds: []store.Kind{KindNet}},
-	{prefix: "SENDER", kinds: []store.Kind{KindSender, KindSenderUnauth}},
-	{prefix: "DOMAIN", kinds: []store.Kind{KindDomain}},
-	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}},
-	{prefix: "URL", kinds: []store.Kind{KindURL}},
-	{prefix: "CONTENT", kinds: []store.Kind{KindContent}},
+	{prefix: "IP", kinds: []store.Kind{KindIP}, cap: "ip", what: "the client address"},
+	{prefix: "NET", kinds: []store.Kind{KindNet}, cap: "net", what: "the client's /24 or /64"},
+	{prefix: "SENDER", kinds: []store.Kind{KindSender, KindSenderUnauth}, cap: "sender (unauth for unauthenticated identities)", what: "a sender identity"},
+	{prefix: "DOMAIN", kinds: []store.Kind{KindDomain}, cap: "domain", what: "a linked registrable domain"},
+	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}, cap: "ns", what: "a nameserver name or address behind a linked or sender domain"},
+	{prefix: "URL", kinds: []store.Kind{KindURL}, cap: "url", what: "a URL's host and path"},
+	{prefix: "CONTENT", kinds: []store.Kind{KindContent}, cap: "content", what: "a band of the text's near-duplicate fingerprint"},
 	// An image that users marked as ham says little (logos and spacers
 	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true},
+	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true, cap: "image", what: "an inline image's SHA-256"},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
-	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true},
+	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true, cap: "url", what: "a followed link's landing page text"},
+}
+
+// Spec declares the check and its symbols: per family at most one, the
+// spam side winning.
+var Spec = filters.Declare(filters.CheckSpec{Name: Name, Config: "reputation", Symbols: symbolSpecs()})
+
+func symbolSpecs() []filters.SymbolSpec {
+	var out []filters.SymbolSpec
+	for _, f := range families {
+		out = append(out, filters.SymbolSpec{Name: "REP_" + f.prefix + "_SPAM", ScoreDoc: "up to caps." + f.cap,
+			Doc: "users reported mail with " + f.what + " as spam"})
+		if !f.spamOnly {
+			out = append(out, filters.SymbolSpec{Name: "REP_" + f.prefix + "_HAM", ScoreDoc: "down to -caps." + f.cap,
+				Doc: "users reported mail with " + f.what + " as not spam"})
+		}
+	}
+	return append(out, filters.SymbolSpec{Name: SymbolUnavailable,
+		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
 }
 
 // countCacheSize bounds the cached counts (about 100 bytes each).
@@ -64,20 +88,32 @@ type Check struct {
 	lastWarn    atomic.Int64
 }
 
-// NewCheck returns the check over store with cfg's thresholds and caps.
-func NewCheck(st store.Store, cfg Config, log *slog.Logger) *Check {
-	if log == nil {
-		log = slog.Default()
+// Deps are the check's collaborators.
+type Deps struct {
+	// Store holds the learned counts. Required.
+	Store store.Store
+	Log   *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check over the store with cfg's thresholds and caps.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Store == nil {
+		return nil, errors.New("reputation: no store")
 	}
-	c := &Check{st: st, cfg: cfg, log: log}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	c := &Check{st: deps.Store, cfg: cfg, log: deps.Log}
 	if cfg.CacheTTL > 0 {
 		c.cache = lru.New[string, store.Counts](countCacheSize)
 	}
-	return c
+	return c, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "reputation" }
+func (c *Check) Name() string { return Name }
 
 // Run implements filters.Check. A store error never fails the check: it
 // yields REP_UNAVAILABLE (score 0) and a rate-limited warning.
@@ -93,7 +129,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if last := c.lastWarn.Load(); now-last > int64(10*time.Second) && c.lastWarn.CompareAndSwap(last, now) {
 			c.log.Warn("reputation store unavailable; scoring without reputation", "queue_id", m.Envelope.QueueID, "err", err, "unavailable_total", c.Unavailable.Load())
 		}
-		return []filters.Symbol{{Name: SymbolUnavailable, Detail: err.Error()}}, nil
+		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, nil
 	}
 	return Score(c.cfg, keys, counts), nil
 }

@@ -73,7 +73,7 @@ func TestNameserverTurnsBad(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			check := NewCheck(st, testConfig(), quietLog)
+			check := mustCheck(New(testConfig(), Deps{Store: st, Log: quietLog}))
 
 			fresh := linkMessage("192.0.2.200", "never-seen-before.example", "ns1.bulletproof.example", "203.0.113.53", "")
 			syms, err := check.Run(ctx, fresh)
@@ -192,7 +192,7 @@ func TestCheckStoreDown(t *testing.T) {
 		t.Run(fmt.Sprintf("hang=%v", hang), func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Timeout = filters.Duration(50 * time.Millisecond)
-			check := NewCheck(&failingStore{hang: hang}, cfg, quietLog)
+			check := mustCheck(New(cfg, Deps{Store: &failingStore{hang: hang}, Log: quietLog}))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			syms, err := check.Run(ctx, linkMessage("192.0.2.1", "a.example", "ns.a.example", "192.0.2.53", ""))
@@ -226,7 +226,7 @@ func TestCheckCache(t *testing.T) {
 	base := openTestBolt(t)
 	st := &countingStore{Store: base}
 	cfg := DefaultConfig()
-	check := NewCheck(st, cfg, quietLog)
+	check := mustCheck(New(cfg, Deps{Store: st, Log: quietLog}))
 	m := linkMessage("192.0.2.1", "a.example", "ns.a.example", "192.0.2.53", "")
 	for i := 0; i < 3; i++ {
 		if _, err := check.Run(context.Background(), m); err != nil {
@@ -254,7 +254,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 	}
 	defer nodeB.Close()
 	ctx := context.Background()
-	checkB := NewCheck(nodeB, cfg, quietLog)
+	checkB := mustCheck(New(cfg, Deps{Store: nodeB, Log: quietLog}))
 	fresh := linkMessage("192.0.2.9", "brand-new.example", "ns1.spamhost.example", "203.0.113.7", "")
 	before, err := checkB.Run(ctx, fresh)
 	if err != nil {

@@ -82,7 +82,7 @@ func evaluate(t *testing.T, msgs []corpusMessage, facts []*filters.Message, trai
 	}
 	cfg := DefaultConfig()
 	cfg.CacheTTL = 0
-	check := NewCheck(st, cfg, quietLog)
+	check := mustCheck(New(cfg, Deps{Store: st, Log: quietLog}))
 	type result struct {
 		spam  bool
 		score float64

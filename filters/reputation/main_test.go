@@ -46,3 +46,12 @@ func openTestRedis(t *testing.T) store.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// mustCheck is the check's constructor in a test: the configurations here
+// are valid.
+func mustCheck(c *Check, err error) *Check {
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

@@ -32,12 +32,24 @@ const (
 	None = filters.ARCNone
 )
 
-// Symbol names and default scores. ARC alone says little about spam: the
-// scores are small; its use is the trusted-forwarder override in DMARC.
-var (
-	Symbols = map[Result]string{Pass: "ARC_PASS", Fail: "ARC_FAIL", None: "ARC_NONE"}
-	Scores  = map[Result]float64{Pass: -0.1, Fail: 0.3, None: 0}
-)
+// Name is the check's name.
+const Name = "arc"
+
+// Symbols names the symbol of each result.
+var Symbols = map[Result]string{Pass: "ARC_PASS", Fail: "ARC_FAIL", None: "ARC_NONE"}
+
+// Spec declares the check and its symbols. ARC alone says little about
+// spam: the scores are small; its use is the trusted-forwarder override in
+// DMARC.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.arc",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.1, Doc: "every ARC seal and the latest message signature verify (RFC 8617 §5.2)"},
+		{Name: Symbols[Fail], Score: 0.3, Doc: "the ARC chain is broken, malformed or does not verify"},
+		{Name: Symbols[None], Score: 0, Doc: "no ARC sets"},
+	},
+})
 
 // MaxInstances is the RFC 8617 §4.2.1 limit on i=.
 const MaxInstances = 50
@@ -60,25 +72,37 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver fetches the keys. Required.
+	Resolver dnsrep.StdResolver
+}
+
 // Check is the "arc" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 	trusted  map[string]bool
 }
 
-// New returns the "arc" check resolving keys through r.
-func New(r dnsrep.StdResolver, cfg Config) *Check {
-	c := &Check{resolver: r, trusted: map[string]bool{}}
+var _ filters.Check = (*Check)(nil)
+
+// New returns the "arc" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("arc: no resolver")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Check{resolver: deps.Resolver, trusted: map[string]bool{}}
 	for _, s := range cfg.TrustedSealers {
 		c.trusted[strings.ToLower(strings.TrimSuffix(s, "."))] = true
 	}
-	return c
+	return c, nil
 }
 
-var _ filters.Check = (*Check)(nil)
-
 // Name implements filters.Check.
-func (c *Check) Name() string { return "arc" }
+func (c *Check) Name() string { return Name }
 
 // Run validates the chain and writes m.Facts.Auth.ARC.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
@@ -88,7 +112,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if len(v.Sealers) > 0 {
 		detail = strings.TrimPrefix(detail+"; sealers "+strings.Join(v.Sealers, ","), "; ")
 	}
-	return []filters.Symbol{{Name: Symbols[v.Result], Score: Scores[v.Result], Detail: detail}}, nil
+	return []filters.Symbol{Spec.Symbol(Symbols[v.Result], detail)}, nil
 }
 
 // Validation is the outcome of chain validation.

@@ -174,7 +174,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.build()
-			syms, err := New(z, Config{}).Run(context.Background(), m)
+			syms, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestTrustedForwarder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := authtest.ParseMessage([]byte(base))
 			seal(t, m, k, tc.sealer, tc.aar)
-			c := New(z, Config{TrustedSealers: tc.trusted})
+			c := must(New(Config{TrustedSealers: tc.trusted}, Deps{Resolver: z}))
 			if _, err := c.Run(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +227,7 @@ func TestTrustedForwarder(t *testing.T) {
 		m := authtest.ParseMessage([]byte(base))
 		seal(t, m, k, "forwarder.example", "dmarc=pass")
 		m.Body = filters.BytesBody("changed\r\n")
-		c := New(z, Config{TrustedSealers: []string{"forwarder.example"}})
+		c := must(New(Config{TrustedSealers: []string{"forwarder.example"}}, Deps{Resolver: z}))
 		c.Run(context.Background(), m)
 		if _, ok := c.TrustedForwarder(m); ok {
 			t.Fatal("trusted a failed chain")
@@ -273,4 +273,13 @@ func BenchmarkValidate(b *testing.B) {
 			b.Fatalf("%+v", v)
 		}
 	}
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

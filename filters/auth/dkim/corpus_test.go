@@ -62,7 +62,7 @@ func TestDKIMPyVectors(t *testing.T) {
 		if len(res) != 0 {
 			t.Fatalf("got %+v", res)
 		}
-		syms, _ := New(z, DefaultConfig()).Run(context.Background(), m)
+		syms, _ := must(New(DefaultConfig(), Deps{Resolver: z})).Run(context.Background(), m)
 		if len(syms) != 1 || syms[0].Name != "DKIM_NONE" {
 			t.Fatalf("got %+v", syms)
 		}

@@ -35,16 +35,28 @@ const (
 	None      = filters.DKIMNone
 )
 
-// Symbol names and default scores of the overall result.
-var (
-	Symbols = map[Result]string{
-		Pass: "DKIM_PASS", Fail: "DKIM_FAIL", None: "DKIM_NONE",
-		TempError: "DKIM_TEMPERROR", PermError: "DKIM_PERMERROR",
-	}
-	Scores = map[Result]float64{
-		Pass: -0.5, Fail: 2.0, None: 0.3, TempError: 0, PermError: 1.0,
-	}
-)
+// Name is the check's name.
+const Name = "dkim"
+
+// Symbols names the symbol of each overall result.
+var Symbols = map[Result]string{
+	Pass: "DKIM_PASS", Fail: "DKIM_FAIL", None: "DKIM_NONE",
+	TempError: "DKIM_TEMPERROR", PermError: "DKIM_PERMERROR",
+}
+
+// Spec declares the check and its symbols: one per message, from the best
+// signature (pass, else fail, else temperror, else permerror).
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.dkim",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.5, Doc: "a signature verified"},
+		{Name: Symbols[Fail], Score: 2.0, Doc: "no signature verified and one failed: bad hash or signature, or crypto RFC 8301 forbids"},
+		{Name: Symbols[None], Score: 0.3, Doc: "no DKIM-Signature field"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a key could not be fetched for now"},
+		{Name: Symbols[PermError], Score: 1.0, Doc: "the signatures or their keys are unusable"},
+	},
+})
 
 // Config is the auth.dkim section.
 type Config struct {
@@ -69,24 +81,33 @@ func (c Config) Validate() error {
 // so this only stops abuse).
 const MaxHeaderSize = 8192
 
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver fetches the keys. Required.
+	Resolver dnsrep.StdResolver
+}
+
 // Check is the "dkim" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 	cfg      Config
 }
 
-// New returns the "dkim" check resolving keys through r.
-func New(r dnsrep.StdResolver, cfg Config) *Check {
-	if cfg.MaxSignatures <= 0 {
-		cfg.MaxSignatures = DefaultConfig().MaxSignatures
-	}
-	return &Check{resolver: r, cfg: cfg}
-}
-
 var _ filters.Check = (*Check)(nil)
 
+// New returns the "dkim" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("dkim: no resolver")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Check{resolver: deps.Resolver, cfg: cfg}, nil
+}
+
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dkim" }
+func (c *Check) Name() string { return Name }
 
 // Run verifies the signatures and writes m.Facts.Auth.DKIM.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
@@ -97,7 +118,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	for _, r := range res {
 		details = append(details, r.Domain+"/"+r.Selector+"="+string(r.Result))
 	}
-	return []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}, nil
+	return []filters.Symbol{Spec.Symbol(Symbols[overall], strings.Join(details, " "))}, nil
 }
 
 // Overall folds per-signature results: pass if any passed, then fail,

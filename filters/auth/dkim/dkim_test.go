@@ -127,7 +127,7 @@ func TestVerify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := authtest.ParseMessage([]byte(tc.msg))
-			syms, err := New(z, DefaultConfig()).Run(context.Background(), m)
+			syms, err := must(New(DefaultConfig(), Deps{Resolver: z})).Run(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,4 +219,13 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

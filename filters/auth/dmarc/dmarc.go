@@ -45,24 +45,38 @@ const (
 	PolicyReject     = filters.DMARCPolicyReject
 )
 
-// Symbol names and default scores: a failure with p=reject weighs heavily
-// on its own, so that even with enforce off it usually reaches the reject
-// threshold.
+// Name is the check's name.
+const Name = "dmarc"
+
+// Symbols names the symbol of each result, PolicySymbols that of each
+// applied policy.
 var (
 	Symbols = map[Result]string{
 		Pass: "DMARC_PASS", Fail: "DMARC_FAIL", None: "DMARC_NONE",
 		TempError: "DMARC_TEMPERROR", PermError: "DMARC_PERMERROR",
 	}
-	Scores = map[Result]float64{
-		Pass: -1.0, Fail: 2.0, None: 0, TempError: 0, PermError: 0.5,
-	}
 	PolicySymbols = map[Policy]string{
 		PolicyNone: "DMARC_POLICY_NONE", PolicyQuarantine: "DMARC_POLICY_QUARANTINE", PolicyReject: "DMARC_POLICY_REJECT",
 	}
-	PolicyScores = map[Policy]float64{
-		PolicyNone: 0, PolicyQuarantine: 3.0, PolicyReject: 8.0,
-	}
 )
+
+// Spec declares the check and its symbols: the result, and with a failure
+// the policy applied. A failure with p=reject weighs heavily on its own, so
+// that even with enforce off it usually reaches the reject threshold.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.dmarc",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -1.0, Doc: "an aligned SPF or DKIM identifier passed (RFC 7489 §3.1)"},
+		{Name: Symbols[Fail], Score: 2.0, Doc: "a policy exists and nothing aligned passed"},
+		{Name: Symbols[None], Score: 0, Doc: "no DMARC record for the From domain or its organizational domain"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a DNS failure during policy discovery or of an aligned check"},
+		{Name: Symbols[PermError], Score: 0.5, Doc: "an unusable record, or no usable From domain"},
+		{Name: PolicySymbols[PolicyReject], Score: 8.0, Doc: "with DMARC_FAIL: p=reject applies; forces reject when auth.dmarc.enforce"},
+		{Name: PolicySymbols[PolicyQuarantine], Score: 3.0, Doc: "with DMARC_FAIL: p=quarantine applies; forces quarantine when auth.dmarc.enforce"},
+		{Name: PolicySymbols[PolicyNone], Score: 0, Doc: "with DMARC_FAIL: p=none, a pct downgrade, or a trusted ARC sealer's override"},
+	},
+})
 
 // Config is the auth.dmarc section.
 type Config struct {
@@ -86,11 +100,22 @@ type Check struct {
 	sample func(m *filters.Message, domain string) int
 }
 
-// New returns the "dmarc" check. trustedARC, when not nil, reports whether
-// the message's validated ARC chain comes from a trusted forwarder that saw
-// DMARC pass (see package arc), and which sealer that was.
-func New(r dnsrep.StdResolver, cfg Config, trustedARC func(m *filters.Message) (string, bool)) *Check {
-	return &Check{resolver: r, cfg: cfg, trusted: trustedARC, sample: Sample}
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver finds the policies. Required.
+	Resolver dnsrep.StdResolver
+	// TrustedARC, when not nil, reports whether the message's validated ARC
+	// chain comes from a trusted forwarder that saw DMARC pass (see package
+	// arc), and which sealer that was.
+	TrustedARC func(m *filters.Message) (string, bool)
+}
+
+// New returns the "dmarc" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("dmarc: no resolver")
+	}
+	return &Check{resolver: deps.Resolver, cfg: cfg, trusted: deps.TrustedARC, sample: Sample}, nil
 }
 
 // Sample is the pct draw for m (RFC 7489 §6.6.4): a hash of the message's
@@ -110,7 +135,7 @@ func Sample(m *filters.Message, domain string) int {
 var _ filters.Check = (*Check)(nil)
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dmarc" }
+func (c *Check) Name() string { return Name }
 
 // Evaluation is the full outcome for one message.
 type Evaluation struct {
@@ -140,12 +165,12 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if ev.Detail != "" {
 		detail += ": " + ev.Detail
 	}
-	main := filters.Symbol{Name: Symbols[ev.Result], Score: Scores[ev.Result], Detail: detail}
+	main := Spec.Symbol(Symbols[ev.Result], detail)
 	syms := []filters.Symbol{main}
 	if ev.Result != Fail {
 		return syms, nil
 	}
-	ps := filters.Symbol{Name: PolicySymbols[ev.Applied], Score: PolicyScores[ev.Applied], Detail: detail}
+	ps := Spec.Symbol(PolicySymbols[ev.Applied], detail)
 	if ev.Override != "" {
 		// RFC 7489 §6.7: a local policy may override the domain's; the
 		// failure stays visible but weighs nothing.

@@ -136,7 +136,7 @@ func TestEvaluate(t *testing.T) {
 			if tc.trusted {
 				trusted = func(*filters.Message) (string, bool) { return "forwarder.example", true }
 			}
-			c := New(zone(), Config{Enforce: tc.enforce}, trusted)
+			c := must(New(Config{Enforce: tc.enforce}, Deps{Resolver: zone(), TrustedARC: trusted}))
 			c.sample = func(*filters.Message, string) int { return tc.sample }
 			ev := c.Evaluate(context.Background(), m)
 			if ev.Result != tc.want {
@@ -220,4 +220,13 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("bad record accepted: %+v", r)
 		}
 	})
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -36,30 +36,56 @@ const (
 	PermError = filters.SPFPermError
 )
 
-// Symbol names and their default scores (pass slightly negative, fail positive).
-var (
-	Symbols = map[Result]string{
-		Pass: "SPF_PASS", Fail: "SPF_FAIL", SoftFail: "SPF_SOFTFAIL", Neutral: "SPF_NEUTRAL",
-		None: "SPF_NONE", TempError: "SPF_TEMPERROR", PermError: "SPF_PERMERROR",
-	}
-	Scores = map[Result]float64{
-		Pass: -0.5, Fail: 3.0, SoftFail: 1.5, Neutral: 0.2,
-		None: 0.5, TempError: 0, PermError: 1.0,
-	}
-)
+// Name is the check's name.
+const Name = "spf"
+
+// Symbols names the symbol of each result.
+var Symbols = map[Result]string{
+	Pass: "SPF_PASS", Fail: "SPF_FAIL", SoftFail: "SPF_SOFTFAIL", Neutral: "SPF_NEUTRAL",
+	None: "SPF_NONE", TempError: "SPF_TEMPERROR", PermError: "SPF_PERMERROR",
+}
+
+// Spec declares the check and its symbols: one per message, the result for
+// the identity checked (pass slightly negative, fail positive).
+var Spec = filters.Declare(filters.CheckSpec{
+	Name: Name,
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.5, Doc: "the client is authorized (RFC 7208 §2.6.3)"},
+		{Name: Symbols[Fail], Score: 3.0, Doc: "the client is not authorized (§2.6.4)"},
+		{Name: Symbols[SoftFail], Score: 1.5, Doc: "the client is probably not authorized (§2.6.5)"},
+		{Name: Symbols[Neutral], Score: 0.2, Doc: "the domain asserts nothing about the client (§2.6.2)"},
+		{Name: Symbols[None], Score: 0.5, Doc: "no SPF record, or no valid domain to check (§2.6.1)"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a transient DNS error (§2.6.6)"},
+		{Name: Symbols[PermError], Score: 1.0, Doc: "the record could not be interpreted (§2.6.7)"},
+	},
+})
+
+// Config is the check's configuration: it has no keys.
+type Config struct{}
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver answers the SPF lookups. Required.
+	Resolver dnsrep.StdResolver
+}
 
 // Check is the "spf" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 }
 
-// New returns the "spf" check resolving through r.
-func New(r dnsrep.StdResolver) *Check { return &Check{resolver: r} }
-
 var _ filters.Check = (*Check)(nil)
 
+// New returns the "spf" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("spf: no resolver")
+	}
+	return &Check{resolver: deps.Resolver}, nil
+}
+
 // Name implements filters.Check.
-func (c *Check) Name() string { return "spf" }
+func (c *Check) Name() string { return Name }
 
 // Run evaluates SPF and writes m.Facts.Auth.SPF.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
@@ -79,7 +105,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if res.Detail != "" {
 		detail += ": " + res.Detail
 	}
-	return []filters.Symbol{{Name: Symbols[r], Score: Scores[r], Detail: detail}}, nil
+	return []filters.Symbol{Spec.Symbol(Symbols[r], detail)}, nil
 }
 
 // Identity returns the identity RFC 7208 checks and its domain: MAIL FROM

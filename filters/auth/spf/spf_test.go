@@ -68,7 +68,7 @@ func TestRun(t *testing.T) {
 			m := &filters.Message{Envelope: filters.Envelope{
 				ClientIP: netip.MustParseAddr(tc.ip), Helo: tc.helo, MailFrom: tc.from,
 			}}
-			syms, err := New(z).Run(context.Background(), m)
+			syms, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestRun(t *testing.T) {
 
 func TestNoClientIP(t *testing.T) {
 	m := &filters.Message{Envelope: filters.Envelope{MailFrom: "a@example.com"}}
-	syms, err := New(testZone()).Run(context.Background(), m)
+	syms, err := must(New(Config{}, Deps{Resolver: testZone()})).Run(context.Background(), m)
 	if err != nil || len(syms) != 0 || m.Facts.Auth.SPF.Result != "none" {
 		t.Fatalf("got %v %v %+v", syms, err, m.Facts.Auth.SPF)
 	}
@@ -175,10 +175,19 @@ func TestExplanationInDetail(t *testing.T) {
 	z.AddTXT("exp.example.com", "v=spf1 -all exp=why.%{d}")
 	z.AddTXT("why.exp.example.com", "%{i} may not send for %{d}")
 	m := &filters.Message{Envelope: filters.Envelope{ClientIP: netip.MustParseAddr("203.0.113.5"), Helo: "x.example", MailFrom: "a@exp.example.com"}}
-	if _, err := New(z).Run(context.Background(), m); err != nil {
+	if _, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.Facts.Auth.SPF; got.Result != "fail" || !strings.Contains(got.Detail, "explanation: 203.0.113.5 may not send for exp.example.com") {
 		t.Fatalf("got %+v", got)
 	}
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
