@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 )
 
-// Report is the JSON object of `vigil check --json` (DESIGN.md contract).
+// Report is the JSON object of `vigil check --json` (docs/json.md).
 type Report struct {
 	Action  Action      `json:"action"`
 	Score   float64     `json:"score"`

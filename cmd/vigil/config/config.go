@@ -1,5 +1,5 @@
 // Package config is Vigil's one typed configuration: the YAML keys of
-// DESIGN.md, their defaults, and validation whose errors name the key and
+// docs/config.md, their defaults, and validation whose errors name the key and
 // the bad value. deploy/vigil.yaml documents every key with its default.
 package config
 
