@@ -264,7 +264,7 @@ func decodePart(p *multipart.Part) ([]byte, error) {
 	var r io.Reader = io.LimitReader(p, MaxInputMessage+1)
 	switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
+		r = Base64Reader(r)
 	case "quoted-printable":
 		r = quotedprintable.NewReader(r)
 	}
@@ -304,6 +304,13 @@ func isDigits(b []byte) bool {
 		}
 	}
 	return len(b) > 0
+}
+
+// Base64Reader decodes a base64 body (RFC 2045 §6.8) leniently: white
+// space anywhere in it is skipped, as mail software breaks lines where it
+// likes.
+func Base64Reader(r io.Reader) io.Reader {
+	return base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
 }
 
 type newlineStripper struct{ r io.Reader }

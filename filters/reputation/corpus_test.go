@@ -2,7 +2,6 @@ package reputation
 
 import (
 	"bytes"
-	"encoding/base64"
 	"html"
 	"io"
 	"mime"
@@ -99,7 +98,7 @@ func walkPart(h partHeader, body io.Reader, b *strings.Builder, depth int) {
 	var r io.Reader = body
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, spaceStripper{body})
+		r = feedback.Base64Reader(body)
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)
 	}
@@ -134,22 +133,4 @@ func corpusDomains(text string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// spaceStripper drops the whitespace of a base64 body.
-type spaceStripper struct{ r io.Reader }
-
-func (n spaceStripper) Read(p []byte) (int, error) {
-	for {
-		c, err := n.r.Read(p)
-		out := p[:0]
-		for _, b := range p[:c] {
-			if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
-				out = append(out, b)
-			}
-		}
-		if len(out) > 0 || err != nil {
-			return len(out), err
-		}
-	}
 }
