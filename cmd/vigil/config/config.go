@@ -202,16 +202,18 @@ func Parse(r io.Reader) (Config, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %w", syntaxError(data, err))
 	}
-	if err := checkKeys(&root, reflect.TypeOf(c), ""); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	kc := keyChecker{lines: map[string]int{}}
+	kc.check(&root, reflect.TypeOf(c), "")
+	if len(kc.errs) > 0 {
+		return Config{}, fmt.Errorf("config: %w", errors.Join(kc.errs...))
 	}
 	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, withLines(err, kc.lines)
 	}
 	return c, nil
 }
