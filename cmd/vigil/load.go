@@ -85,7 +85,7 @@ func cmdLoad(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"messages": res.Messages, "errors": res.Errors, "per_second": res.PerSecond,
 			"p50_ms": res.P50.Seconds() * 1000, "p99_ms": res.P99.Seconds() * 1000, "max_ms": res.Max.Seconds() * 1000,
-			"actions": res.Actions,
+			"actions": res.Actions, "verdicts": res.Verdicts,
 		})
 	}
 	fmt.Fprintln(stdout, res.String())

@@ -35,7 +35,7 @@ func Packaged(example []byte) ([]byte, error) {
 	lines := strings.Split(string(example), "\n")
 	edits := []struct {
 		path, want, with, note string
-		comment            bool
+		comment                bool
 	}{
 		{path: "policy.dry_run", want: "false", with: "true", note: "packaged: a trial until you have watched the would-be actions"},
 		{path: "follow.enabled", want: "true", with: "false", note: "packaged: off; the built-in default"},
