@@ -74,7 +74,8 @@ func renderDocs(src string, page manual.Page) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := manual.Keys(config.Default(), &manual.Source{Root: src, Module: module})
+	keys, err := manual.Keys(config.Default(), &manual.Source{Root: src, Module: module,
+		Defaults: map[string]string{"auth.authserv_id": "this host's name"}})
 	if err != nil {
 		return nil, fmt.Errorf("docs: %w", err)
 	}

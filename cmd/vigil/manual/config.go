@@ -36,7 +36,11 @@ type Key struct {
 // module at Root, whose import path is Module.
 type Source struct {
 	Root, Module string
-	pkgs         map[string]map[string]*typeDoc // import path -> type name
+	// Defaults replaces the default shown for keys whose built-in default
+	// depends on the host ("auth.authserv_id": "the host name"), so the
+	// page does not show the build machine's.
+	Defaults map[string]string
+	pkgs     map[string]map[string]*typeDoc // import path -> type name
 }
 
 type typeDoc struct {
@@ -172,7 +176,9 @@ func (s *Source) walk(path string, t reflect.Type, v reflect.Value, out *[]Key) 
 		key.Type = typeName(ft)
 		switch {
 		case scalar(ft):
-			if fv.IsValid() {
+			if d, ok := s.Defaults[key.Path]; ok {
+				key.Default = d
+			} else if fv.IsValid() {
 				key.Default = yamlDefault(fv)
 			}
 			*out = append(*out, key)
@@ -222,10 +228,15 @@ func fieldDoc(td *typeDoc, name string) string {
 	return ""
 }
 
-var goRef = regexp.MustCompile(`\s*\((?:see )?[a-z]+\.[A-Z]\w*\)`)
+var (
+	goRef        = regexp.MustCompile(`\s*\((?:see )?[a-z]+\.[A-Z]\w*\)`)
+	sectionIntro = regexp.MustCompile(`^\S+ is the [\w.]+:? section[.:]?\s*`)
+)
 
-// keyNames rewrites a field comment for operators: the Go field names of
-// the struct become their YAML keys, and "(pkg.Type)" references go.
+// keyNames rewrites a field comment for operators: the Go names of the
+// struct's fields become their YAML keys where the comment uses them as
+// names (at its start, or CamelCase anywhere, never after a dot), "(pkg.Type)"
+// references go, and a bare "X is the x: section." says nothing.
 func keyNames(doc string, t reflect.Type, td *typeDoc) string {
 	doc = strings.Join(strings.Fields(goRef.ReplaceAllString(doc, "")), " ")
 	if td == nil || doc == "" {
@@ -237,7 +248,27 @@ func keyNames(doc string, t reflect.Type, td *typeDoc) string {
 		if name == "" || name == "-" {
 			continue
 		}
-		doc = regexp.MustCompile(`\b`+f.Name+`\b`).ReplaceAllString(doc, name)
+		camel := strings.ToUpper(f.Name) != f.Name
+		re := regexp.MustCompile(`(^|[^.\w])(` + f.Name + `)\b`)
+		var b strings.Builder
+		last := 0
+		for _, m := range re.FindAllStringSubmatchIndex(doc, -1) {
+			start, end := m[4], m[5]
+			if !camel && start > 0 {
+				continue // "DNS" in prose stays DNS
+			}
+			b.WriteString(doc[last:start])
+			b.WriteString(name)
+			last = end
+		}
+		b.WriteString(doc[last:])
+		doc = b.String()
+	}
+	if rest := sectionIntro.ReplaceAllString(doc, ""); rest != doc {
+		if rest == "" {
+			return ""
+		}
+		return strings.ToUpper(rest[:1]) + rest[1:]
 	}
 	return doc
 }
@@ -291,8 +322,15 @@ func plural(s string) string {
 	return word + "s" + rest
 }
 
-// yamlDefault renders a value as one line of flow-style YAML.
+// yamlDefault renders a value as one line of flow-style YAML, durations
+// and sizes the way an operator writes them (30d, 10m, 50MiB).
 func yamlDefault(v reflect.Value) string {
+	switch t := v.Type(); {
+	case t == durationType || t.Name() == "Duration" && t.Kind() == reflect.Int64:
+		return shortDuration(time.Duration(v.Int()))
+	case t.Name() == "ByteSize" && t.Kind() == reflect.Int64:
+		return shortSize(v.Int())
+	}
 	var n yaml.Node
 	if err := n.Encode(v.Interface()); err != nil {
 		return fmt.Sprint(v.Interface())
@@ -303,6 +341,35 @@ func yamlDefault(v reflect.Value) string {
 		return fmt.Sprint(v.Interface())
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// shortDuration writes 720h as 30d and 1h0m0s as 1h.
+func shortDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// shortSize writes whole KiB, MiB and GiB with their unit.
+func shortSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d%s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 func flow(n *yaml.Node) {
@@ -323,7 +390,13 @@ func entryNames(v reflect.Value) string {
 	for i := 0; i < v.Len(); i++ {
 		e := v.Index(i)
 		if f := e.FieldByName("Name"); f.IsValid() && f.Kind() == reflect.String {
-			names = append(names, f.String())
+			name := f.String()
+			if m := e.MethodByName("IsEnabled"); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 {
+				if on := m.Call(nil)[0]; on.Kind() == reflect.Bool && !on.Bool() {
+					name += " (off)"
+				}
+			}
+			names = append(names, name)
 		}
 	}
 	if len(names) == v.Len() {
@@ -347,23 +420,28 @@ func WriteVigilYAML5(w io.Writer, keys []Key, p Page) error {
 	fmt.Fprint(w, ".SH DESCRIPTION\n")
 	paragraphs(w, description5)
 	fmt.Fprint(w, ".SH KEYS\n")
+	typeLine := func(k Key) string {
+		line := "Type: " + roff(k.Type) + "."
+		if k.Default != "" {
+			line += " Default: \\fB" + roff(k.Default) + "\\fR."
+		}
+		return line
+	}
 	for _, k := range keys {
 		if !strings.ContainsAny(k.Path, ".[") {
+			// A top-level key is a subsection: its doc, then its keys.
 			fmt.Fprintf(w, ".SS %s\n", roff(k.Path))
-			if k.Section {
-				paragraphs(w, k.Doc)
-				continue
+			paragraphs(w, k.Doc)
+			if !k.Section || k.Default != "" {
+				fmt.Fprintf(w, ".PP\n%s\n", typeLine(k))
 			}
+			continue
 		}
 		fmt.Fprintf(w, ".TP\n.B %s\n", roff(k.Path))
 		if k.Doc != "" {
 			fmt.Fprintf(w, "%s\n.br\n", roff(k.Doc))
 		}
-		fmt.Fprintf(w, "Type: %s.", roff(k.Type))
-		if k.Default != "" {
-			fmt.Fprintf(w, " Default: \\fB%s\\fR.", roff(k.Default))
-		}
-		fmt.Fprint(w, "\n")
+		fmt.Fprintf(w, "%s\n", typeLine(k))
 	}
 	fmt.Fprint(w, ".SH EXAMPLES\nA trial: judge everything, change nothing but the headers, and log what would have happened.\n.PP\n.nf\n.RS\n")
 	fmt.Fprint(w, roff(example5))
