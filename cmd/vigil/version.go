@@ -16,6 +16,11 @@ import (
 // the VCS for a build in a checkout.
 var version = ""
 
+// revision and commitTime are stamped by the package build as well, for
+// builds where Go records no VCS information (-buildvcs=false, a git
+// worktree): -X main.revision=<hash> -X main.commitTime=<RFC 3339>.
+var revision, commitTime = "", ""
+
 // buildInfo is what `vigil version` reports.
 type buildInfo struct {
 	Version  string
@@ -52,6 +57,9 @@ func readBuildInfo() buildInfo {
 		if goos != "" {
 			b.Platform = goos + "/" + goarch
 		}
+	}
+	if b.Revision == "" {
+		b.Revision, b.Time = revision, commitTime
 	}
 	if b.Version == "" {
 		b.Version = "devel"
