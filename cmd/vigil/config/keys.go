@@ -100,37 +100,66 @@ func (kc *keyChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Interface:
 	default:
 		if n.Kind != yaml.ScalarNode {
-			kc.fail("%s: %s, got %s (line %d)", pathOr(path), want(t), kindName(n), n.Line)
+			kc.fail("%s: want %s, got %s (line %d)", pathOr(path), Describe(t), kindName(n), n.Line)
 			return
 		}
 		if n.Tag == "!!null" {
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			kc.fail("%s: %s: %s (line %d)", pathOr(path), kindName(n), want(t), n.Line)
+			kc.fail("%s: %s: want %s (line %d)", pathOr(path), kindName(n), Describe(t), n.Line)
 		}
 	}
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-// want says what a value of type t looks like.
-func want(t reflect.Type) string {
-	if t == durationType {
-		return "want a duration such as 500ms, 10s or 5m"
+// Describe says in words what a value of type t is: "a number", "an
+// integer", "a duration such as ...", "a list of strings". Config errors say
+// "want <Describe>"; the manual says "Type: <Describe>".
+func Describe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		return "a duration such as 500ms, 10s, 5m or 2h"
+	case t.Name() == "Duration" && t.Kind() == reflect.Int64:
+		return "a duration such as 500ms, 10s, 5m, 2h or 30d"
+	case t.Name() == "ByteSize":
+		return "a size in bytes, or with a unit: 512KiB, 50MiB, 1GiB, 50MB"
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		return "want true or false"
+		return "true or false"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "want a whole number"
+		return "an integer"
 	case reflect.Float32, reflect.Float64:
-		return "want a number"
+		return "a number"
 	case reflect.String:
-		return "want a string"
+		return "a string"
+	case reflect.Struct:
+		return "a mapping"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + plural(Describe(t.Elem()))
+	case reflect.Map:
+		return "a mapping of " + plural(Describe(t.Key())) + " to " + plural(Describe(t.Elem()))
 	}
-	return "want a " + t.Kind().String()
+	return "a " + t.Kind().String()
+}
+
+// plural turns "a string" into "strings", "a mapping" into "mappings".
+func plural(s string) string {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "an "), "a ")
+	word, rest, _ := strings.Cut(s, " ")
+	if word == "true" {
+		return "booleans"
+	}
+	if rest != "" {
+		rest = " " + rest
+	}
+	return word + "s" + rest
 }
 
 // lineless drops the "line N: " a decoder put in front of its message: the

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilmail/vigil/cmd/vigil/config"
 )
 
 // Key is one configuration key as vigil.yaml(5) documents it.
@@ -21,7 +23,8 @@ type Key struct {
 	// Path is the dotted key, with [] for the entries of a list:
 	// "milter.listen", "blocklists[].zone".
 	Path string
-	// Type says what the value is: "duration", "list of strings", ...
+	// Type says what the value is: "a duration such as ...", "a list of
+	// strings" (config.Describe).
 	Type string
 	// Default is the built-in default as YAML; empty for the fields of list
 	// entries (each entry's doc says what an omitted field means).
@@ -173,7 +176,7 @@ func (s *Source) walk(path string, t reflect.Type, v reflect.Value, out *[]Key) 
 			}
 		}
 		key.Doc = keyNames(key.Doc, t, td)
-		key.Type = typeName(ft)
+		key.Type = config.Describe(ft)
 		switch {
 		case scalar(ft):
 			if d, ok := s.Defaults[key.Path]; ok {
@@ -282,44 +285,6 @@ func scalar(t reflect.Type) bool {
 		return false
 	}
 	return true
-}
-
-func typeName(t reflect.Type) string {
-	switch {
-	case t == durationType || reflect.PointerTo(t).Implements(unmarshalerType) && t.Name() == "Duration":
-		return "duration (500ms, 10s, 5m, 2h; 30d where days make sense)"
-	case t.Name() == "ByteSize":
-		return "size (bytes, or with a unit: 512KiB, 50MiB, 1GiB, 50MB)"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integer"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Struct:
-		return "mapping"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Struct {
-			return "list of mappings"
-		}
-		return "list of " + plural(typeName(t.Elem()))
-	case reflect.Map:
-		return "mapping of " + typeName(t.Key()) + " to " + typeName(t.Elem())
-	}
-	return strings.ToLower(t.Kind().String())
-}
-
-func plural(s string) string {
-	word, rest, _ := strings.Cut(s, " ")
-	if rest != "" {
-		rest = " " + rest
-	}
-	return word + "s" + rest
 }
 
 // yamlDefault renders a value as one line of flow-style YAML, durations
@@ -454,7 +419,7 @@ func WriteVigilYAML5(w io.Writer, keys []Key, p Page) error {
 
 const description5 = `The configuration of vigil(8) is one YAML file, read by every command given --config FILE. Every key is optional: a key left out keeps its built-in default, and vigil serve without --config runs on the defaults alone. The packaged /etc/vigil/vigil.yaml differs from the defaults in three places: policy.dry_run is on, follow.enabled is off, and auth.authserv_id is left to default to the host name.
 
-Unknown keys, values of the wrong type and invalid values are errors that name the key, the value and the line, for example: config: /etc/vigil/vigil.yaml: actions.tag: "five": want a number (line 12). Symbol names under scores must be symbols Vigil can emit; a misspelt one is an error that suggests the nearest known symbol.
+Unknown keys, values of the wrong type and invalid values are errors that name the key, the value and the line, for example: config: /etc/vigil/vigil.yaml: actions.tag: "five": want a number (line 12).
 
 vigil serve re-reads the file on SIGHUP; a file with errors is refused and the running configuration kept. The listen address, limits and the reputation store change only on restart. vigil doctor --config FILE checks a file before it goes live.`
 
