@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,8 +13,6 @@ import (
 	"github.com/vigilmail/vigil/filters/store"
 )
 
-func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
-
 // loadConfig loads the file (or defaults); errors are usage errors (exit 2).
 func loadConfig(path string) (config.Config, error) {
 	c, err := config.Load(path)
@@ -25,6 +22,8 @@ func loadConfig(path string) (config.Config, error) {
 	return c, nil
 }
 
+// newLogger returns the process's logger, in the configured level and
+// format, and routes the libraries' own log output through it.
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
@@ -35,6 +34,7 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	} else {
 		log = slog.New(slog.NewTextHandler(w, opts))
 	}
+	routeLibraryLogs(log)
 	for _, w := range c.Warnings {
 		log.Warn("config: " + w)
 	}
