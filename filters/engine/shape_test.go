@@ -495,3 +495,32 @@ func TestDocsSymbols(t *testing.T) {
 		}
 	}
 }
+
+// TestSymbols: the catalogue a configuration can name has every check's
+// symbols, the error symbols and the configured lists' families.
+func TestSymbols(t *testing.T) {
+	lists := []dnsbl.List{{Name: "EXAMPLE_BL", Zone: "bl.example", Check: dnsbl.KindIP, Score: 1}}
+	got := map[string]filters.SymbolSpec{}
+	for _, s := range Symbols(lists) {
+		if _, dup := got[s.Name]; dup {
+			t.Errorf("%s twice", s.Name)
+		}
+		got[s.Name] = s
+	}
+	for _, name := range []string{"MISSING_MESSAGE_ID", "SPF_PASS", "DMARC_POLICY_REJECT", "REP_NS_SPAM", "BAYES_SPAM",
+		"FOLLOW_LOGIN_FORM", "NAMESERVERS_UNKNOWN", "CONTENT_HIDDEN_TEXT", "EXAMPLE_BL", "EXAMPLE_BL_UNKNOWN",
+		"EXAMPLE_BL_ERROR", "EXAMPLE_BL_UNHEALTHY", "DNSBL_BUDGET", "DNSBL_ERROR", "HEADERS_ERROR", "MESSAGE_TOO_BIG"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s missing from the catalogue", name)
+		}
+	}
+	if s := got["SPF_FAIL"]; s.Score != 3 || s.Check != "spf" || s.Doc == "" {
+		t.Errorf("SPF_FAIL = %+v", s)
+	}
+	if _, ok := got["<LIST>"]; ok {
+		t.Error("placeholder left in a catalogue with lists")
+	}
+	if _, ok := filters.LookupSymbol("EXAMPLE_BL", map[string][]string{dnsbl.Placeholder: {"EXAMPLE_BL"}}); !ok {
+		t.Error("LookupSymbol does not expand the placeholder")
+	}
+}
