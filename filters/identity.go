@@ -115,8 +115,9 @@ var atAddress = regexp.MustCompile(`([^\s<>"(),;:@\[\]\\]*)@([A-Za-z0-9._-]+)`)
 
 // ParseAddressList is the one place Vigil reads addresses out of a header
 // field. ok is false when the field is not an RFC 5322 address-list; the
-// addresses are then every local@domain found in it, the first carrying
-// the text before '<' as its name.
+// addresses are then the one a mail client would show first (in the last
+// "<...>", else around the last '@'), carrying the text before '<' as its
+// name, and every other local@domain found in the field.
 func ParseAddressList(v string) (addrs []Address, ok bool) {
 	if !utf8.ValidString(v) {
 		// Raw 8-bit text in a display name (common in old and in hostile
@@ -125,25 +126,44 @@ func ParseAddressList(v string) (addrs []Address, ok bool) {
 	}
 	if list, err := addressParser.ParseList(v); err == nil {
 		for _, a := range list {
-			addrs = append(addrs, splitAddress(a.Name, a.Address))
+			addrs = append(addrs, splitAddress(decodeName(a.Name), a.Address))
 		}
 		return addrs, true
 	}
-	name := ""
-	if i := strings.IndexByte(v, '<'); i > 0 {
-		name = strings.Trim(strings.TrimSpace(v[:i]), `"`)
-		if d, err := addressParser.WordDecoder.DecodeHeader(name); err == nil {
-			name = d
+	name, rest := "", v
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		name, rest = strings.Trim(strings.TrimSpace(v[:i]), `"`), v[i+1:]
+		if j := strings.IndexByte(rest, '>'); j >= 0 {
+			rest = rest[:j]
 		}
+	}
+	first := splitAddress(decodeName(name), strings.TrimRight(strings.TrimSpace(rest), "> \t"))
+	seen := map[string]bool{}
+	if first.Domain != "" {
+		addrs = append(addrs, first)
+		seen[first.Domain] = true
 	}
 	for _, mm := range atAddress.FindAllStringSubmatch(v, -1) {
 		a := splitAddress("", mm[1]+"@"+mm[2])
-		if len(addrs) == 0 {
-			a.Name = name
+		if !seen[a.Domain] {
+			seen[a.Domain] = true
+			addrs = append(addrs, a)
 		}
-		addrs = append(addrs, a)
 	}
 	return addrs, false
+}
+
+// decodeName decodes what RFC 2047 encoded-words net/mail left in a
+// display name: those inside a quoted string or glued to other text, which
+// RFC 2047 §5 does not allow and senders write anyway.
+func decodeName(name string) string {
+	if !strings.Contains(name, "=?") {
+		return name
+	}
+	if d, err := addressParser.WordDecoder.DecodeHeader(name); err == nil {
+		return d
+	}
+	return name
 }
 
 func splitAddress(name, addr string) Address {

@@ -35,6 +35,15 @@ func TestIdentities(t *testing.T) {
 			author: Address{Name: "bob at", Local: "bob", Domain: "example.org"}, domains: []string{"example.org", "other.example"}, malformed: true},
 		{name: "group without addresses", from: []string{` undisclosed-recipients:;`}},
 		{name: "no address at all", from: []string{` undisclosed`}, malformed: true},
+		{name: "malformed: the address a client shows comes first", from: []string{" WebXperts@no.hostname.specified, Design@no.hostname.specified,\r\n\t\"Inc.\" <WebBuilders@YourService.com>"},
+			author: Address{Name: "WebXperts@no.hostname.specified, Design@no.hostname.specified,\r\n\t\"Inc.", Local: "WebBuilders", Domain: "yourservice.com"},
+			domains: []string{"yourservice.com", "no.hostname.specified"}, malformed: true},
+		{name: "malformed: two @ without angle brackets", from: []string{" ndtuftrzzsglsvnz@uksyz@21cn.com"},
+			author: Address{Local: "ndtuftrzzsglsvnz@uksyz", Domain: "21cn.com"}, domains: []string{"21cn.com", "uksyz"}, malformed: true},
+		{name: "encoded word glued to text", from: []string{" David H=?ISO-8859-1?B?9g==?=hn <dh@uptime.at>"},
+			author: Address{Name: "David Höhn", Local: "dh", Domain: "uptime.at"}, domains: []string{"uptime.at"}},
+		{name: "encoded word in a quoted string", from: []string{` "=?iso-2022-jp?B?GyRCMEtFbCEhP04bKEI=?=" <hito@opentext.com>`},
+			author: Address{Name: "伊東　仁", Local: "hito", Domain: "opentext.com"}, domains: []string{"opentext.com"}},
 		{name: "no From"},
 	}
 	for _, tc := range tests {
