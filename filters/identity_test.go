@@ -36,7 +36,7 @@ func TestIdentities(t *testing.T) {
 		{name: "group without addresses", from: []string{` undisclosed-recipients:;`}},
 		{name: "no address at all", from: []string{` undisclosed`}, malformed: true},
 		{name: "malformed: the address a client shows comes first", from: []string{" WebXperts@no.hostname.specified, Design@no.hostname.specified,\r\n\t\"Inc.\" <WebBuilders@YourService.com>"},
-			author: Address{Name: "WebXperts@no.hostname.specified, Design@no.hostname.specified,\r\n\t\"Inc.", Local: "WebBuilders", Domain: "yourservice.com"},
+			author:  Address{Name: "WebXperts@no.hostname.specified, Design@no.hostname.specified,\r\n\t\"Inc.", Local: "WebBuilders", Domain: "yourservice.com"},
 			domains: []string{"yourservice.com", "no.hostname.specified"}, malformed: true},
 		{name: "malformed: two @ without angle brackets", from: []string{" ndtuftrzzsglsvnz@uksyz@21cn.com"},
 			author: Address{Local: "ndtuftrzzsglsvnz@uksyz", Domain: "21cn.com"}, domains: []string{"21cn.com", "uksyz"}, malformed: true},
