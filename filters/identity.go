@@ -138,6 +138,13 @@ func ParseAddressList(v string) (addrs []Address, ok bool) {
 		}
 	}
 	first := splitAddress(decodeName(name), strings.TrimRight(strings.TrimSpace(rest), "> \t"))
+	// The domain ends where a domain cannot go on (a quote, a comma, a
+	// space): the same characters as atAddress takes.
+	if i := strings.IndexFunc(first.Domain, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}); i >= 0 {
+		first.Domain = strings.TrimSuffix(first.Domain[:i], ".")
+	}
 	seen := map[string]bool{}
 	if first.Domain != "" {
 		addrs = append(addrs, first)

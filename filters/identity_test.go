@@ -40,6 +40,8 @@ func TestIdentities(t *testing.T) {
 			domains: []string{"yourservice.com", "no.hostname.specified"}, malformed: true},
 		{name: "malformed: two @ without angle brackets", from: []string{" ndtuftrzzsglsvnz@uksyz@21cn.com"},
 			author: Address{Local: "ndtuftrzzsglsvnz@uksyz", Domain: "21cn.com"}, domains: []string{"21cn.com", "uksyz"}, malformed: true},
+		{name: "malformed: the domain ends where a domain cannot go on", from: []string{` Dekra <noreply@theskimm,com>`, ` "x" <a@aok.de" >`},
+			author: Address{Name: "Dekra", Local: "noreply", Domain: "theskimm"}, domains: []string{"theskimm", "aok.de"}, malformed: true},
 		{name: "encoded word glued to text", from: []string{" David H=?ISO-8859-1?B?9g==?=hn <dh@uptime.at>"},
 			author: Address{Name: "David Höhn", Local: "dh", Domain: "uptime.at"}, domains: []string{"uptime.at"}},
 		{name: "encoded word in a quoted string", from: []string{` "=?iso-2022-jp?B?GyRCMEtFbCEhP04bKEI=?=" <hito@opentext.com>`},
