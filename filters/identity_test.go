@@ -1,10 +1,12 @@
 package filters
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilmail/vigil/urlcheck"
 )
@@ -158,4 +160,39 @@ func FuzzParseAddressList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// domainsCheck reads the identity view, as the checks of one stage do in
+// parallel.
+type domainsCheck struct {
+	name string
+	got  *[]NamedDomain
+}
+
+func (c domainsCheck) Name() string { return c.name }
+func (c domainsCheck) Run(ctx context.Context, m *Message) ([]Symbol, error) {
+	_ = m.Identities().Author()
+	*c.got = m.Domains()
+	return nil, nil
+}
+
+// TestDomainsSharedByAStage: the checks of one stage read one list,
+// computed once, safely in parallel (run with -race).
+func TestDomainsSharedByAStage(t *testing.T) {
+	m := &Message{Headers: []Header{{Name: "From", Value: " a@from.example"}}}
+	m.Facts.Infra.Domains = []DomainInfra{{Domain: "from.example", NS: []NSHost{{Name: "ns.example"}}}}
+	p := NewPipeline(time.Second, 2*time.Second, nil)
+	var lists [4][]NamedDomain
+	for i := range lists {
+		p.Add(StageReputation, domainsCheck{name: fmt.Sprintf("c%d", i), got: &lists[i]}, FailOpen)
+	}
+	p.Run(context.Background(), m)
+	for i := range lists {
+		if roleList(lists[i]) != "from:from.example nameserver:ns.example<from.example" {
+			t.Fatalf("check %d read %s", i, roleList(lists[i]))
+		}
+		if i > 0 && &lists[i][0] != &lists[0][0] {
+			t.Errorf("check %d computed its own list", i)
+		}
+	}
 }
