@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"mime"
 	"net/mail"
-	"net/netip"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -264,15 +263,28 @@ func (d NamedDomain) Registrable(s urlcheck.Scope) string {
 // and place. Do not modify the result.
 //
 // It reads the facts of the stages before the caller's: DKIM and content
-// (stage auth), links (stage links), nameservers (stage policy). Within one
-// pipeline stage it is computed once and shared by the stage's checks.
+// (stage auth), links (stage links), nameservers (stage policy). In a
+// pipeline it is computed once per stage and shared by the stage's checks;
+// the part before the nameservers, final from the policy stage on, is
+// computed once per message.
 func (m *Message) Domains() []NamedDomain {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.phase > 0 && m.domainsPhase == m.phase {
 		return m.domains
 	}
-	ds := m.collectDomains()
+	// What the message itself names is final once its links were
+	// followed (the links stage); the stages after it only add
+	// nameservers, so they share that part.
+	final := m.phase > int(StageLinks)+1
+	base := m.named
+	if !final || !m.namedDone {
+		base = m.collectDomains()
+	}
+	if final {
+		m.named, m.namedDone = base, true
+	}
+	ds := append(base[:len(base):len(base)], m.nameserverDomains()...)
 	if m.phase > 0 {
 		m.domains, m.domainsPhase = ds, m.phase
 	}
@@ -283,10 +295,7 @@ func (m *Message) collectDomains() []NamedDomain {
 	id := m.Identities()
 	var out []NamedDomain
 	add := func(r Role, name, via string) {
-		if _, err := netip.ParseAddr(name); err == nil {
-			return // an address literal is not a domain
-		}
-		if n := urlcheck.DomainName(name); n != "" {
+		if n := urlcheck.DomainName(name); n != "" && !isAddress(n) {
 			out = append(out, NamedDomain{Role: r, Name: n, Via: via})
 		}
 	}
@@ -338,10 +347,26 @@ func (m *Message) collectDomains() []NamedDomain {
 			add(RoleRedirect, h.Host, ch.URL)
 		}
 	}
+	return out
+}
+
+// nameserverDomains are the NS hosts of Facts.Infra, in its order.
+func (m *Message) nameserverDomains() []NamedDomain {
+	var out []NamedDomain
 	for _, d := range m.Facts.Infra.Domains {
 		for _, ns := range d.NS {
-			add(RoleNameserver, ns.Name, d.Domain)
+			if n := urlcheck.DomainName(ns.Name); n != "" && !isAddress(n) {
+				out = append(out, NamedDomain{Role: RoleNameserver, Name: n, Via: d.Domain})
+			}
 		}
 	}
 	return out
+}
+
+// isAddress reports a name that is an IPv4 address rather than a domain:
+// its last label is a number, which no top-level domain is. (IPv6 literals
+// never pass urlcheck.DomainName.)
+func isAddress(name string) bool {
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }

@@ -97,6 +97,10 @@ type Message struct {
 	phase        int
 	domains      []NamedDomain
 	domainsPhase int
+	// named is what the message itself names (Domains without the
+	// nameservers), kept once it is final.
+	named     []NamedDomain
+	namedDone bool
 }
 
 // HeaderValues returns the values of every header named name

@@ -153,10 +153,10 @@ const (
 // where a domain's owner ends.
 func RegistrableDomain(host string, scope Scope) string {
 	host = strings.ToLower(strings.TrimRight(strings.TrimSpace(host), "."))
-	if host == "" || strings.HasPrefix(host, "[") || len(host) > 253 {
-		return ""
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	// An address has no registrable domain: a bracketed literal, or a
+	// name whose last label is a number (no top-level domain is), which is
+	// how the URL Standard tells IPv4 hosts (§3.5 "ends in a number").
+	if host == "" || strings.HasPrefix(host, "[") || len(host) > 253 || endsInNumber(host) {
 		return ""
 	}
 	for i := 0; i < len(host); i++ {
