@@ -6,30 +6,68 @@
 package lru
 
 import (
-	"container/list"
 	"sync"
 	"time"
 )
 
-type entry[K comparable, V any] struct {
-	key     K
-	value   V
-	expires time.Time
+// none marks the end of the recency list.
+const none = -1
+
+// node is one entry; nodes link into the recency list by index, so the
+// cache is a few large allocations however many entries it holds (the
+// garbage collector scans it quickly, and Put allocates nothing once the
+// cache is full).
+type node[K comparable, V any] struct {
+	key        K
+	value      V
+	expires    int64 // unix nanoseconds
+	prev, next int32
 }
 
 // Cache is a bounded LRU map with absolute expiry times, safe for
 // concurrent use. A nil *Cache holds nothing: Get misses and Put does
 // nothing, so a disabled cache needs no checks at the call sites.
 type Cache[K comparable, V any] struct {
-	mu    sync.Mutex
-	size  int
-	lru   *list.List // front = most recently used; values are *entry
-	items map[K]*list.Element
+	mu         sync.Mutex
+	size       int
+	items      map[K]int32
+	nodes      []node[K, V]
+	free       []int32 // slots of expired entries, for reuse
+	head, tail int32   // most and least recently used
 }
 
 // New returns a cache of at most size entries.
 func New[K comparable, V any](size int) *Cache[K, V] {
-	return &Cache[K, V]{size: size, lru: list.New(), items: map[K]*list.Element{}}
+	if size < 1 {
+		size = 1
+	}
+	return &Cache[K, V]{size: size, items: map[K]int32{}, head: none, tail: none}
+}
+
+func (c *Cache[K, V]) unlink(i int32) {
+	n := &c.nodes[i]
+	if n.prev != none {
+		c.nodes[n.prev].next = n.next
+	} else {
+		c.head = n.next
+	}
+	if n.next != none {
+		c.nodes[n.next].prev = n.prev
+	} else {
+		c.tail = n.prev
+	}
+}
+
+func (c *Cache[K, V]) pushFront(i int32) {
+	n := &c.nodes[i]
+	n.prev, n.next = none, c.head
+	if c.head != none {
+		c.nodes[c.head].prev = i
+	}
+	c.head = i
+	if c.tail == none {
+		c.tail = i
+	}
 }
 
 // Get returns the value of k and when it expires, unless it has expired
@@ -40,39 +78,58 @@ func (c *Cache[K, V]) Get(k K, now time.Time) (v V, expires time.Time, ok bool) 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.items[k]
+	i, ok := c.items[k]
 	if !ok {
 		return v, expires, false
 	}
-	e := el.Value.(*entry[K, V])
-	if !now.Before(e.expires) {
-		c.lru.Remove(el)
+	n := &c.nodes[i]
+	if now.UnixNano() >= n.expires {
+		c.unlink(i)
 		delete(c.items, k)
+		var zero node[K, V]
+		c.nodes[i] = zero // let the garbage collector have the value
+		c.free = append(c.free, i)
 		return v, expires, false
 	}
-	c.lru.MoveToFront(el)
-	return e.value, e.expires, true
+	if c.head != i {
+		c.unlink(i)
+		c.pushFront(i)
+	}
+	return n.value, time.Unix(0, n.expires), true
 }
 
 // Put stores v under k until expires, dropping the least recently used
-// entries beyond the size.
+// entry when the cache is full.
 func (c *Cache[K, V]) Put(k K, v V, expires time.Time) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[k]; ok {
-		el.Value = &entry[K, V]{key: k, value: v, expires: expires}
-		c.lru.MoveToFront(el)
+	if i, ok := c.items[k]; ok {
+		c.nodes[i].value, c.nodes[i].expires = v, expires.UnixNano()
+		if c.head != i {
+			c.unlink(i)
+			c.pushFront(i)
+		}
 		return
 	}
-	c.items[k] = c.lru.PushFront(&entry[K, V]{key: k, value: v, expires: expires})
-	for c.lru.Len() > c.size {
-		el := c.lru.Back()
-		c.lru.Remove(el)
-		delete(c.items, el.Value.(*entry[K, V]).key)
+	var i int32
+	switch {
+	case len(c.free) > 0:
+		i = c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+	case len(c.nodes) < c.size:
+		c.nodes = append(c.nodes, node[K, V]{})
+		i = int32(len(c.nodes) - 1)
+	default:
+		i = c.tail
+		c.unlink(i)
+		delete(c.items, c.nodes[i].key)
 	}
+	c.nodes[i] = node[K, V]{key: k, value: v, expires: expires.UnixNano()}
+	c.items[k] = i
+	c.pushFront(i)
 }
 
 // Flush drops every entry and returns how many there were.
@@ -83,8 +140,9 @@ func (c *Cache[K, V]) Flush() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.items)
-	c.items = map[K]*list.Element{}
-	c.lru.Init()
+	c.items = map[K]int32{}
+	c.nodes, c.free = nil, nil
+	c.head, c.tail = none, none
 	return n
 }
 
