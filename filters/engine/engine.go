@@ -232,6 +232,9 @@ func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
 // Judge runs the pipeline and decides.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	if m.HeadersOverflow != "" {
+		return filters.RefuseUnread(m, e.opts.Policy)
+	}
 	syms := e.pipeline.Run(ctx, m)
 	v := filters.Decide(syms, e.opts.Policy)
 	if e.autolearn != nil {

@@ -366,6 +366,16 @@ func (c *Config) MilterConfig() milter.Config {
 	}
 }
 
+// MessageLimits bound a message read outside the milter (check, learn, the
+// admin listener) exactly as the milter bounds one from the MTA.
+func (c *Config) MessageLimits() filters.Limits {
+	return filters.Limits{
+		MaxHeaders:     c.Limits.MaxHeaders,
+		MaxHeaderBytes: int64(c.Limits.MaxHeaderBytes),
+		MaxBody:        int64(c.Limits.MaxMessageSize),
+	}
+}
+
 // FiltersPolicy is the verdict policy.
 func (c *Config) FiltersPolicy() filters.Policy {
 	return filters.Policy{
