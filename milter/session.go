@@ -28,8 +28,8 @@ type session struct {
 	leadSpace  bool // MTA keeps the space after the header colon
 
 	// Message state: reset by MAIL FROM, ABORT and the end of a message.
-	mailFrom     string
-	rcpts        []string
+	mailFrom string
+	rcpts    []string
 	authUser string
 	headers  *filters.HeaderBlock
 	spool    *Spool
