@@ -101,6 +101,11 @@ func (s *Server) Add(zone string) error { return s.data.add(zone) }
 // SetFault makes queries for name (any type) misbehave; NoFault clears it.
 func (s *Server) SetFault(name string, f Fault) { s.data.setFault(name, f) }
 
+// SetZoneFault makes queries for zone and every name below it misbehave
+// ("." for every name: a DNS outage); NoFault clears it. A fault set on a
+// name itself with SetFault takes precedence.
+func (s *Server) SetZoneFault(zone string, f Fault) { s.data.setZoneFault(zone, f) }
+
 // SetDelay delays every answer by d (0 to stop).
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
@@ -168,6 +173,11 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 			w.WriteMsg(m)
 			return
 		}
+	case TruncateNXDomain:
+		m.Truncated = true
+		m.Rcode = dns.RcodeNameError
+		w.WriteMsg(m)
+		return
 	}
 	m.Rcode, m.Answer, m.Ns = s.data.answer(q.Name, q.Qtype)
 	size := dns.MinMsgSize
