@@ -167,6 +167,11 @@ type ListHealth struct {
 	List    string
 	Zone    string
 	Healthy bool
+	// Unanswered: a test point got no answer (SERVFAIL, REFUSED from our
+	// resolver, timeout, a broken answer). That says nothing about the
+	// list, only about the path to it: the list's last known health stands
+	// and the probe is repeated soon. Healthy is false, Problem says why.
+	Unanswered bool
 	// Problem says what failed; empty when healthy.
 	Problem string
 	Checked time.Time
@@ -186,8 +191,10 @@ type ProbeOptions struct {
 
 // ProbeList checks a list with its test points (RFC 5782 §5): for an IP list
 // 127.0.0.2 must be listed and 127.0.0.1 must not; for a domain list "test"
-// must be listed and "invalid" must not. A list that lists everything, lists
-// nothing, refuses or does not answer is unhealthy.
+// must be listed and "invalid" must not. Only answers prove a list
+// unhealthy: one that lists everything, lists nothing or answers with a
+// refusal code. A test point that gets no answer makes the result
+// Unanswered, never unhealthy: a DNS outage must not switch lists off.
 func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) ListHealth {
 	h := ListHealth{Zone: zone, Checked: time.Now()}
 	var listed, clean string
@@ -214,11 +221,16 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		h.Problem = err.Error()
 		return h
 	}
+	var le *LookupError
 	l, err := LookupListing(ctx, q, listed, false)
 	if err == nil {
 		err = l.RefusedBy(o.Refused)
 	}
 	switch {
+	case errors.As(err, &le):
+		h.Unanswered = true
+		h.Problem = "no answer for test point " + listed + ": " + err.Error()
+		return h
 	case err != nil:
 		h.Problem = "test point " + listed + ": " + err.Error()
 		return h
@@ -231,6 +243,9 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		err = l.RefusedBy(o.Refused)
 	}
 	switch {
+	case errors.As(err, &le):
+		h.Unanswered = true
+		h.Problem = "no answer for test point " + clean + ": " + err.Error()
 	case err != nil:
 		h.Problem = "test point " + clean + ": " + err.Error()
 	case l.Listed:

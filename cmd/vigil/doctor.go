@@ -81,7 +81,12 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	unhealthy := 0
 	for _, h := range rt.engine.ListHealth(ctx) {
 		state := "ok"
-		if !h.Healthy {
+		switch {
+		case h.Unanswered:
+			// No answer says nothing about the list: the daemon keeps
+			// using it (and probes again soon); the DNS path is at fault.
+			state = "NO ANSWER (list still used; check dns.servers): " + h.Problem
+		case !h.Healthy:
 			state = "UNHEALTHY: " + h.Problem
 			unhealthy++
 		}

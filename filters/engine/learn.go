@@ -116,7 +116,9 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 		}
 	}
 	if e.ns != nil {
-		if _, err := e.ns.Run(ctx, m); err != nil {
+		// Domains whose nameservers did not resolve are learned without
+		// them (ErrIncomplete): feedback is not lost to a DNS hiccup.
+		if _, err := e.ns.Run(ctx, m); err != nil && !errors.Is(err, filters.ErrIncomplete) {
 			return fmt.Errorf("engine: nameservers: %w", err)
 		}
 	}
