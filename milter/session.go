@@ -102,7 +102,7 @@ func (s *session) MailFrom(from, esmtpArgs string, m gomilter.Modifier) (resp *g
 
 func (s *session) RcptTo(rcpt, esmtpArgs string, m gomilter.Modifier) (resp *gomilter.Response, err error) {
 	defer s.guard("rcpt", &resp, &err)
-	if len(s.rcpts) < s.srv.cfg.MaxRecipients {
+	if len(s.rcpts) < s.srv.conf().MaxRecipients {
 		s.rcpts = append(s.rcpts, rcpt)
 	}
 	return gomilter.RespContinue, nil
@@ -127,7 +127,7 @@ func (s *session) Header(name, value string, m gomilter.Modifier) (resp *gomilte
 
 func (s *session) headerBlock() *filters.HeaderBlock {
 	if s.headers == nil {
-		s.headers = filters.NewHeaderBlock(filters.Limits{MaxHeaders: s.srv.cfg.MaxHeaders, MaxHeaderBytes: int64(s.srv.cfg.MaxHeaderBytes)})
+		s.headers = filters.NewHeaderBlock(filters.Limits{MaxHeaders: s.srv.conf().MaxHeaders, MaxHeaderBytes: int64(s.srv.conf().MaxHeaderBytes)})
 	}
 	return s.headers
 }
@@ -245,7 +245,7 @@ func (s *session) message(m gomilter.Modifier) *filters.Message {
 	msg.Size = hb.Bytes() + 2 + bodySize
 	if msg.BodyTruncated {
 		msg.Note(filters.Symbol{Name: "MESSAGE_TOO_BIG",
-			Detail: fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.cfg.MaxMessageSize)})
+			Detail: fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.conf().MaxMessageSize)})
 	}
 	return msg
 }

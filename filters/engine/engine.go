@@ -33,7 +33,11 @@ type Options struct {
 	Pipeline   *filters.Pipeline
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
-	Log        *slog.Logger
+	// Limits bound a message read for learning as the milter bounds one
+	// from the MTA (header fields and bytes; the body up to
+	// reputation.MaxInputMessage).
+	Limits filters.Limits
+	Log    *slog.Logger
 
 	// Resolver is the process's one DNS resolver; nil disables every
 	// DNS-based check (tests of DNS-free checks).
