@@ -155,7 +155,7 @@ func TestRedisFsyncRefusesUntilDurable(t *testing.T) {
 // once a replica has it; without the replica it is refused (503) and can be
 // sent again (learning it again is a no-op).
 func TestRedisWaitReplicas(t *testing.T) {
-	primary := redisWith(t, "--save", "", "--appendonly", "no")
+	primary := redisWith(t, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
 	host, port, _ := net.SplitHostPort(primary)
 	redisWith(t, "--save", "", "--appendonly", "no", "--replicaof", host, port)
 	s, _ := durableStore(t, primary, func(r *RedisConfig) {
