@@ -34,8 +34,8 @@ type Options struct {
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
 	// Limits bound a message read for learning as the milter bounds one
-	// from the MTA (header fields and bytes; the body up to
-	// reputation.MaxInputMessage).
+	// from the MTA: header fields and bytes (the body is bounded by
+	// reputation.MaxInputMessage instead).
 	Limits filters.Limits
 	Log    *slog.Logger
 

@@ -127,12 +127,11 @@ func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class reputation.Cl
 	return out, nil
 }
 
-// learnLimits are the milter's header limits and the learn input limit.
+// learnLimits are the milter's header limits and the learn input limit
+// (the size of a report is admin.max_body's business).
 func (e *Engine) learnLimits() filters.Limits {
 	lim := e.opts.Limits
-	if lim.MaxBody <= 0 || lim.MaxBody > reputation.MaxInputMessage {
-		lim.MaxBody = reputation.MaxInputMessage
-	}
+	lim.MaxBody = reputation.MaxInputMessage
 	return lim
 }
 

@@ -14,9 +14,10 @@ import (
 // (CONFIG GET appendonly, appendfsync, save), and so what an acknowledged
 // report survives.
 type Persistence struct {
-	// AOF: appendonly yes. Redis writes every command to the append-only
-	// file before it replies, so a Redis crash loses nothing; appendfsync
-	// says when the file reaches the disk.
+	// AOF: appendonly yes. Redis writes each command to the append-only
+	// file before it replies (with appendfsync everysec it may postpone
+	// that write by up to 2 s while a slow background fsync runs);
+	// appendfsync says when the file reaches the disk.
 	AOF   bool
 	Fsync string // always, everysec, no
 	// Save is the RDB snapshot schedule ("" = none).
@@ -34,9 +35,9 @@ func (p Persistence) Loses() string {
 	case p.Durable():
 		return ""
 	case p.AOF && p.Fsync == "everysec":
-		return "a Redis crash loses nothing, a power loss or OS crash up to the last second of reports (appendfsync everysec)"
+		return "a crash may lose up to the last 2 seconds of reports (appendfsync everysec)"
 	case p.AOF:
-		return "a Redis crash loses nothing, a power loss or OS crash up to about 30 seconds of reports (appendfsync " + p.Fsync + ")"
+		return "a Redis crash may lose up to 2 seconds, a power loss or OS crash about 30 seconds of reports (appendfsync " + p.Fsync + ")"
 	case p.Save != "":
 		return "a Redis crash loses every report since the last RDB snapshot (appendonly no, save \"" + p.Save + "\")"
 	}

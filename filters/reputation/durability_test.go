@@ -100,7 +100,7 @@ func TestRedisPersistenceWarns(t *testing.T) {
 	}{
 		{"nothing persisted", []string{"--save", "", "--appendonly", "no"}, false, "a Redis restart loses every report"},
 		{"snapshots only", []string{"--save", "3600 1", "--appendonly", "no"}, false, "since the last RDB snapshot"},
-		{"AOF everysec", []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}, false, "up to the last second"},
+		{"AOF everysec", []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}, false, "the last 2 seconds"},
 		{"AOF always", []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"}, true, ""},
 	}
 	for _, tc := range tests {
