@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,7 +19,6 @@ import (
 // waits for a restart, and a new admin token replaces the old one (before,
 // the old token kept working).
 func TestReloadRefusesOrNamesEveryKey(t *testing.T) {
-	bin := vigilBinary(t)
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
@@ -35,26 +32,8 @@ func TestReloadRefusesOrNamesEveryKey(t *testing.T) {
 		}
 	}
 	write(base + "scores: {MISSING_MESSAGE_ID: 20}\nadmin: {listen: \"" + adminAddr + "\", token: the-first-token-0001}\n")
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("vigil log:\n%s", logs.String())
-		}
-	})
-	waitFor(t, "vigil to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	vigil := startServe(t, cfgPath, addr, 1<<20)
+	cmd, logs := vigil.cmd, vigil.logs
 	flush := func(token string) int {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+adminAddr+"/dns/flush", nil)

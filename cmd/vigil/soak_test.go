@@ -131,7 +131,6 @@ sender.soak.test. 60 NS ns1.dns.soak.test.
 linked.soak.test. 60 NS ns1.dns.soak.test.
 ns1.dns.soak.test. 60 A 198.51.100.53
 `)
-	bin := vigilBinary(t)
 	dir := t.TempDir()
 	milterAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
@@ -155,31 +154,8 @@ auth: {authserv_id: mx.soak.test}
 		}
 	}
 	write(config(""))
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			log := logs.String()
-			if len(log) > 20000 {
-				log = "...\n" + log[len(log)-20000:]
-			}
-			t.Logf("vigil log (tail):\n%s", log)
-		}
-	})
-	waitFor(t, "vigil to listen", func() bool {
-		c, err := net.Dial("tcp", milterAddr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	vigil := startServe(t, cfgPath, milterAddr, 20000)
+	cmd, logs, exited := vigil.cmd, vigil.logs, vigil.exited
 
 	const loadFor = 50 * time.Second
 	ctx, stop := context.WithTimeout(context.Background(), loadFor)

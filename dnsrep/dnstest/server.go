@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/vigilmail/vigil/dnsrep"
 )
 
 // Server is an authoritative-style DNS server on 127.0.0.1 (UDP and TCP on
@@ -90,6 +92,23 @@ func NewServer(t testing.TB, zone string) *Server {
 		served.Wait()
 	})
 	return s
+}
+
+// Resolver returns the real resolver pointed at the server alone, with one
+// attempt per lookup, the given timeout and no cache, so that every fault
+// the server injects is seen at once.
+func (s *Server) Resolver(tb testing.TB, timeout time.Duration) *dnsrep.Resolver {
+	tb.Helper()
+	cfg := dnsrep.DefaultConfig()
+	cfg.Servers = []string{s.addr}
+	cfg.Timeout = timeout
+	cfg.Attempts = 1
+	cfg.Cache.Size = -1
+	r, err := dnsrep.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
 }
 
 // Addr returns "127.0.0.1:port", the address for both UDP and TCP.

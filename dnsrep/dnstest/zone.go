@@ -97,24 +97,17 @@ func (z *zoneData) add(zone string) error {
 	return nil
 }
 
-func (z *zoneData) setFault(name string, f Fault) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if f == NoFault {
-		delete(z.faults, dns.CanonicalName(name))
-		return
-	}
-	z.faults[dns.CanonicalName(name)] = f
-}
+func (z *zoneData) setFault(name string, f Fault)     { z.set(z.faults, name, f) }
+func (z *zoneData) setZoneFault(zone string, f Fault) { z.set(z.zoneFaults, zone, f) }
 
-func (z *zoneData) setZoneFault(zone string, f Fault) {
+func (z *zoneData) set(faults map[string]Fault, name string, f Fault) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if f == NoFault {
-		delete(z.zoneFaults, dns.CanonicalName(zone))
+		delete(faults, dns.CanonicalName(name))
 		return
 	}
-	z.zoneFaults[dns.CanonicalName(zone)] = f
+	faults[dns.CanonicalName(name)] = f
 }
 
 // fault is the fault of name itself, else of the closest zone above it

@@ -13,21 +13,11 @@ import (
 )
 
 // faultyWorld is the lists' zone served by a real miekg/dns server on
-// loopback, read through the real resolver (no cache, so every fault the
-// server injects is seen at once).
+// loopback, read through the real resolver without a cache.
 func faultyWorld(t *testing.T) (*dnsrep.Resolver, *dnstest.Server) {
 	t.Helper()
 	s := dnstest.NewServer(t, zone)
-	cfg := dnsrep.DefaultConfig()
-	cfg.Servers = []string{s.Addr()}
-	cfg.Timeout = 150 * time.Millisecond
-	cfg.Attempts = 1
-	cfg.Cache.Size = -1
-	r, err := dnsrep.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, s
+	return s.Resolver(t, 150*time.Millisecond), s
 }
 
 func requiredIPList() []List {

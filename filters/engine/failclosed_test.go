@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth"
@@ -34,15 +33,7 @@ func (downStore) Close() error { return nil }
 // checks reported their failure as symbols only.
 func TestFailClosedMeansWhatItSays(t *testing.T) {
 	s := dnstest.NewServer(t, "sender.test. 300 IN TXT \"v=spf1 -all\"\n2.0.0.127.bl.test. 60 IN A 127.0.0.2\n")
-	rcfg := dnsrep.DefaultConfig()
-	rcfg.Servers = []string{s.Addr()}
-	rcfg.Timeout = 100 * time.Millisecond
-	rcfg.Attempts = 1
-	rcfg.Cache.Size = -1
-	res, err := dnsrep.New(rcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := s.Resolver(t, 100*time.Millisecond)
 	s.SetZoneFault(".", dnstest.ServFail)
 	raw := "From: Alice <alice@sender.test>\r\nDate: Sat, 28 Nov 2026 06:00:00 +0000\r\nMessage-ID: <1@sender.test>\r\nSubject: hi\r\n\r\nsee http://linked.test/x\r\n"
 	judge := func(failClosed ...string) filters.Verdict {
