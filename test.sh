@@ -58,6 +58,9 @@ install_deps() {
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 	command -v m4 >/dev/null 2>&1 || missing+=(m4)
 	dpkg -s libwrap0 >/dev/null 2>&1 || missing+=(libwrap0)
+	# The package test: man -l renders the pages, lintian checks the .deb.
+	command -v man >/dev/null 2>&1 || missing+=(man-db)
+	command -v lintian >/dev/null 2>&1 || missing+=(lintian)
 	if [ "${#missing[@]}" -gt 0 ]; then
 		log "installing ${missing[*]}"
 		# Postfix asks how it is used; "Local only" keeps the default

@@ -137,7 +137,9 @@ const maxReason = 256
 // TXT lookup leaves Reason empty: the listing stands without it).
 func LookupListing(ctx context.Context, q Querier, name string, withReason bool) (Listing, error) {
 	a, err := q.Lookup(ctx, name, dns.TypeA)
-	if err != nil && !a.Status.Temporary() {
+	if err != nil {
+		// Invalid names, and unknown answers with the transport error
+		// that says why (refused, unreachable, timeout).
 		return Listing{Name: name}, err
 	}
 	l, err := DecodeListing(a)
@@ -170,9 +172,12 @@ type ListHealth struct {
 	// Unanswered: a test point got no answer (SERVFAIL, REFUSED from our
 	// resolver, timeout, a broken answer). That says nothing about the
 	// list, only about the path to it: the list's last known health stands
-	// and the probe is repeated soon. Healthy is false, Problem says why.
+	// and the probe is repeated soon. Healthy is false, Failure and
+	// Problem say why.
 	Unanswered bool
-	// Problem says what failed; empty when healthy.
+	// Failure classifies what failed and Problem says it in full; both
+	// empty when healthy.
+	Failure Failure
 	Problem string
 	Checked time.Time
 }
@@ -218,7 +223,7 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		}
 	}
 	if err != nil {
-		h.Problem = err.Error()
+		h.Failure, h.Problem = FailOther, err.Error()
 		return h
 	}
 	var le *LookupError
@@ -229,13 +234,13 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 	switch {
 	case errors.As(err, &le):
 		h.Unanswered = true
-		h.Problem = "no answer for test point " + listed + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "no answer for test point "+listed+": "+err.Error()
 		return h
 	case err != nil:
-		h.Problem = "test point " + listed + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "test point "+listed+": "+err.Error()
 		return h
 	case !l.Listed:
-		h.Problem = "test point " + listed + " is not listed"
+		h.Failure, h.Problem = FailWrongAnswer, "test point "+listed+" is not listed"
 		return h
 	}
 	l, err = LookupListing(ctx, q, clean, false)
@@ -245,11 +250,11 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 	switch {
 	case errors.As(err, &le):
 		h.Unanswered = true
-		h.Problem = "no answer for test point " + clean + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "no answer for test point "+clean+": "+err.Error()
 	case err != nil:
-		h.Problem = "test point " + clean + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "test point "+clean+": "+err.Error()
 	case l.Listed:
-		h.Problem = "test point " + clean + " is listed (the list answers for everything)"
+		h.Failure, h.Problem = FailWrongAnswer, "test point "+clean+" is listed (the list answers for everything)"
 	default:
 		h.Healthy = true
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 	"github.com/vigilmail/vigil/filters/engine"
 	"github.com/vigilmail/vigil/filters/reputation"
 )
-
-func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
 
 // loadConfig loads the file (or defaults); errors are usage errors (exit 2).
 func loadConfig(path string) (config.Config, error) {
@@ -31,13 +28,19 @@ func loadConfig(path string) (config.Config, error) {
 // reload.
 var logLevel = new(slog.LevelVar)
 
+// newLogger returns the process's logger, in the configured level and
+// format, and routes the libraries' own log output through it.
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	_ = logLevel.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: logLevel}
+	var log *slog.Logger
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	routeLibraryLogs(log)
+	return log
 }
 
 // runtime is everything built from one config: the engine and what it
