@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -113,9 +114,27 @@ func TestLearnMemoryLinear(t *testing.T) {
 		n++
 		return []byte(strings.Replace(report, "<1@", "<"+strings.Repeat("x", n)+"@", 1) + strings.Repeat(line, reps))
 	}
-	lineartest.Check(t, "learn", build, 40000, 3, func(b []byte) {
+	learn := func(b []byte) {
 		if _, err := e.LearnFrom(context.Background(), bytes.NewReader(b), reputation.Spam); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
+	lineartest.Check(t, "learn", build, 40000, 3, learn)
+	// The same original inside an ARF report (RFC 5965), base64-encoded as
+	// reports in the wild do.
+	arf := func(reps int) []byte {
+		orig := base64.StdEncoding.EncodeToString(build(reps))
+		var folded strings.Builder
+		for len(orig) > 76 {
+			folded.WriteString(orig[:76] + "\r\n")
+			orig = orig[76:]
+		}
+		folded.WriteString(orig + "\r\n")
+		return []byte("From: fbl@isp.example\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nSubject: FW: report\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\nspam report\r\n" +
+			"--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n" +
+			"--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + folded.String() + "--b--\r\n")
+	}
+	lineartest.Check(t, "learn ARF", arf, 40000, 4, learn)
 }
