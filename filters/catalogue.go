@@ -114,16 +114,14 @@ func Checks() []CheckSpec {
 	return out
 }
 
-// Symbols a message carries because of how it arrived (Message.Note), not
-// because of a check.
-const (
-	SymbolMessageTooBig  = "MESSAGE_TOO_BIG"
-	SymbolHeadersTooMany = "HEADERS_TOO_MANY"
-)
+// SymbolMessageTooBig is noted on a message whose body was not kept
+// (Message.Note): a symbol of how it arrived, not of a check.
+const SymbolMessageTooBig = "MESSAGE_TOO_BIG"
 
+// arrivalSymbols are the symbols of how a message arrived.
 var arrivalSymbols = []SymbolSpec{
 	{Name: SymbolMessageTooBig, Doc: "the body is over limits.max_message_size: only the header and envelope were checked"},
-	{Name: SymbolHeadersTooMany, Score: 1, Doc: "more header fields or bytes than limits.max_headers / max_header_bytes: the rest were not checked"},
+	{Name: SymbolHeadersTooMany, ScoreDoc: "0, forces reject", Doc: "more header fields or bytes than limits.max_headers / max_header_bytes: refused unread, dry run or not (filler fields could hide a forged From)"},
 }
 
 // ArrivalSymbol is the symbol name (one of the Symbol* constants) with its

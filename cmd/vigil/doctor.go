@@ -106,11 +106,11 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.DiscardHandler)
 	routeLibraryLogs(log)
 
-	store, storeFinding := doctorStore(ctx, cfg)
-	if store != nil {
-		defer store.Close()
+	st, storeFinding := doctorStore(ctx, cfg)
+	if st != nil {
+		defer st.Close()
 	}
-	rt, err := build(cfg, log, store)
+	rt, err := build(cfg, log, st)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks := rt.engine.Pipeline().Checks()
 	for _, stage := range []string{"auth", "links", "policy", "reputation"} {
 		line := strings.Join(checks[stage], ", ")
-		if stage == "reputation" && store == nil {
+		if stage == "reputation" && st == nil {
 			line += " (the store is not open here: reputation and bayes not listed)"
 		}
 		fmt.Fprintf(tw, "stage %s:\t%s\n", stage, line)
@@ -261,9 +261,14 @@ func listFindings(hs []dnsrep.ListHealth) []finding {
 	var out []finding
 	for _, h := range hs {
 		f := finding{cols: []string{h.List, h.Zone}}
-		if h.Healthy {
+		switch {
+		case h.Healthy:
 			f.text = "test points answer as RFC 5782 §5 says"
-		} else {
+		case h.Unanswered:
+			// No answer says nothing about the list: the daemon keeps
+			// using it (and probes again soon); the DNS path is at fault.
+			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem+" (the daemon keeps using the list; check dns.servers)"
+		default:
 			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem
 		}
 		out = append(out, f)

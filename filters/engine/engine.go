@@ -34,13 +34,19 @@ type Options struct {
 	Pipeline   *filters.Pipeline
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
-	Log        *slog.Logger
+	// Limits bound a message read for learning as the milter bounds one
+	// from the MTA: header fields and bytes (the body is bounded by
+	// feedback.MaxInputMessage instead).
+	Limits filters.Limits
+	Log    *slog.Logger
 
 	// Resolver is the process's one DNS resolver; nil disables every
 	// DNS-based check (tests of DNS-free checks).
-	Resolver    DNS
-	Blocklists  []dnsbl.List
-	Budgets     dnsbl.Budgets
+	Resolver   DNS
+	Blocklists []dnsbl.List
+	Budgets    dnsbl.Budgets
+	// Nameservers bounds the nameservers check; the zero value means its
+	// defaults (its keys were part of Budgets before).
 	Nameservers nameservers.Config
 	Auth        auth.Config
 	Content     content.Config
@@ -143,6 +149,9 @@ func New(o Options) (*Engine, error) {
 		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
 		// the links need the content and the authenticated identities.
 		add(filters.StagePolicy, ac.DMARC)
+		if o.Nameservers == (nameservers.Config{}) {
+			o.Nameservers = nameservers.DefaultConfig()
+		}
 		ns, err := nameservers.New(o.Nameservers, nameservers.Deps{Resolver: o.Resolver, Log: o.Log})
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
@@ -240,6 +249,9 @@ func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
 // Judge runs the pipeline and decides.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	if m.HeadersOverflow != "" {
+		return filters.RefuseUnread(m, e.opts.Policy)
+	}
 	syms := e.pipeline.Run(ctx, m)
 	v := filters.Decide(syms, e.opts.Policy)
 	if e.autolearn != nil {

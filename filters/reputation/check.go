@@ -115,8 +115,10 @@ func New(cfg Config, deps Deps) (*Check, error) {
 // Name implements filters.Check.
 func (c *Check) Name() string { return Name }
 
-// Run implements filters.Check. A store error never fails the check: it
-// yields REP_UNAVAILABLE (score 0) and a rate-limited warning.
+// Run implements filters.Check. A store error yields REP_UNAVAILABLE
+// (score 0), a rate-limited warning and filters.ErrIncomplete: the message
+// is judged without reputation, or tempfailed when policy.fail_closed
+// lists "reputation".
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	keys := Keys(m)
 	if len(keys) == 0 {
@@ -129,7 +131,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if last := c.lastWarn.Load(); now-last > int64(10*time.Second) && c.lastWarn.CompareAndSwap(last, now) {
 			c.log.Warn("reputation store unavailable; scoring without reputation", "queue_id", m.Envelope.QueueID, "err", err, "unavailable_total", c.Unavailable.Load())
 		}
-		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, nil
+		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
 	return Score(c.cfg, keys, counts), nil
 }

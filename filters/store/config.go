@@ -41,7 +41,28 @@ type RedisConfig struct {
 	// (what is left then is under 0.4% of the evidence); 0 with a zero
 	// half-life means never.
 	TTL filters.Duration `yaml:"ttl"`
+	// Persistence is what Vigil asks of the server's own persistence
+	// (CONFIG GET appendonly, appendfsync, save) before it acknowledges
+	// feedback: "warn" (default) checks and logs what a Redis crash would
+	// lose; "fsync" refuses feedback (503) unless the server runs
+	// appendonly yes with appendfsync always, so every acknowledged report
+	// is on disk; "off" does not ask (servers with CONFIG disabled).
+	Persistence string `yaml:"persistence"`
+	// WaitReplicas: after each learned report, wait (WAIT) until this many
+	// replicas have it; when fewer confirm within WaitTimeout the report
+	// is refused (503) and the reporter retries (learning again is a
+	// no-op). Default 0 (do not wait).
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds that wait. Default 1s.
+	WaitTimeout filters.Duration `yaml:"wait_timeout"`
 }
+
+// Redis persistence requirements (reputation.redis.persistence).
+const (
+	PersistenceWarn  = "warn"
+	PersistenceFsync = "fsync"
+	PersistenceOff   = "off"
+)
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -49,9 +70,11 @@ func DefaultConfig() Config {
 		Backend: "bbolt",
 		Path:    "/var/lib/vigil",
 		Redis: RedisConfig{
-			Addr:    "127.0.0.1:6379",
-			Prefix:  "vigil:rep:",
-			Timeout: filters.Duration(200 * time.Millisecond),
+			Addr:        "127.0.0.1:6379",
+			Prefix:      "vigil:rep:",
+			Timeout:     filters.Duration(200 * time.Millisecond),
+			Persistence: PersistenceWarn,
+			WaitTimeout: filters.Duration(time.Second),
 		},
 		HalfLife: filters.Duration(30 * 24 * time.Hour),
 	}
@@ -89,6 +112,17 @@ func (c Config) Validate() error {
 		}
 		if c.Redis.DB < 0 {
 			return fmt.Errorf("reputation.redis.db: %d is negative", c.Redis.DB)
+		}
+		switch c.Redis.Persistence {
+		case PersistenceWarn, PersistenceFsync, PersistenceOff:
+		default:
+			return fmt.Errorf("reputation.redis.persistence: unknown %q (want warn, fsync or off)", c.Redis.Persistence)
+		}
+		if c.Redis.WaitReplicas < 0 {
+			return fmt.Errorf("reputation.redis.wait_replicas: %d is negative", c.Redis.WaitReplicas)
+		}
+		if c.Redis.WaitReplicas > 0 && c.Redis.WaitTimeout <= 0 {
+			return fmt.Errorf("reputation.redis.wait_timeout: %s must be positive with wait_replicas", c.Redis.WaitTimeout)
 		}
 	default:
 		return fmt.Errorf("reputation.backend: unknown %q (want bbolt or redis)", c.Backend)

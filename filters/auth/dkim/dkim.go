@@ -118,7 +118,15 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	for _, r := range res {
 		details = append(details, r.Domain+"/"+r.Selector+"="+string(r.Result))
 	}
-	return []filters.Symbol{Spec.Symbol(Symbols[overall], strings.Join(details, " "))}, nil
+	syms := []filters.Symbol{Spec.Symbol(Symbols[overall], strings.Join(details, " "))}
+	for _, r := range res {
+		if r.Result == TempError {
+			// RFC 6376 §6.1.2: a key that could not be fetched for now
+			// may be retried later (tempfail with policy.fail_closed).
+			return syms, fmt.Errorf("dkim: %w: %s/%s temperror", filters.ErrIncomplete, r.Domain, r.Selector)
+		}
+	}
+	return syms, nil
 }
 
 // Overall folds per-signature results: pass if any passed, then fail,

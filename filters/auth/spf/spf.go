@@ -105,7 +105,13 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if res.Detail != "" {
 		detail += ": " + res.Detail
 	}
-	return []filters.Symbol{Spec.Symbol(Symbols[r], detail)}, nil
+	syms := []filters.Symbol{Spec.Symbol(Symbols[r], detail)}
+	if r == TempError {
+		// RFC 7208 §8.6: a temperror may be answered with a 4xx; so it is
+		// when policy.fail_closed lists "spf".
+		return syms, fmt.Errorf("spf: %w: %s", filters.ErrIncomplete, detail)
+	}
+	return syms, nil
 }
 
 // Identity returns the identity RFC 7208 checks and its domain: MAIL FROM
