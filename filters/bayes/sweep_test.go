@@ -18,7 +18,7 @@ type variant struct {
 // runSweep logs, per variant, the cross-validated false positives and
 // recall at several thresholds and the recall at the lowest threshold
 // with at most 2 false positives of 2750 ham.
-func runSweep(t *testing.T, msgs []corpusMessage, vs []variant) {
+func runSweep(t testing.TB, msgs []corpusMessage, vs []variant) {
 	cfg := DefaultConfig()
 	for _, v := range vs {
 		res := crossValidateTokens(msgs, v.p, v.max, v.o)
@@ -39,12 +39,18 @@ func runSweep(t *testing.T, msgs []corpusMessage, vs []variant) {
 	}
 }
 
-// TestCorpusSweep compares tokenizer and classifier variants by 5-fold
-// cross-validation inside the training folders (BAYES_SWEEP2=1).
-func TestCorpusSweep(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP2") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP2=1 runs the variant comparison")
+// BenchmarkCorpusSweep2 is a measurement, not a test: it compares
+// tokenizer and classifier variants by 5-fold cross-validation inside the
+// training folders (the second-round table of README.md). Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep2$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep2(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep2(b)
 	}
+}
+
+func corpusSweep2(t testing.TB) {
 	msgs := loadCorpus(t)
 	cfg := DefaultConfig()
 	base := defaultTokenOptions
@@ -224,10 +230,17 @@ func crossValidateTOE(msgs []corpusMessage, p Params, maxTokens int, o tokenOpti
 	return out
 }
 
-func TestCorpusTOE(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP2") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP2=1 runs the variant comparison")
+// BenchmarkCorpusTOE is a measurement: train-on-error in cross-validation,
+// with and without the header families. Run:
+//
+//	go test -run '^$' -bench 'CorpusTOE$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusTOE(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusTOE(b)
 	}
+}
+
+func corpusTOE(t testing.TB) {
 	msgs := loadCorpus(t)
 	o := defaultTokenOptions
 	o.partHeaders, o.addrShapes, o.received, o.idShapes = true, true, true, true
@@ -261,13 +274,18 @@ func BenchmarkTokenizeWithoutHeaderFamilies(b *testing.B) {
 	}
 }
 
-// TestCorpusTOETimeSplit reports (BAYES_TOE_SPLIT=1) the time split of
+// BenchmarkCorpusTOETimeSplit is a measurement: the time split of
 // train-on-error with the default tokens, after the product's choice of
-// full training was made: a figure for the README, not a tuning input.
-func TestCorpusTOETimeSplit(t *testing.T) {
-	if os.Getenv("BAYES_TOE_SPLIT") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_TOE_SPLIT=1 reports the train-on-error time split")
+// full training was made (a figure for README.md, not a tuning input). Run:
+//
+//	go test -run '^$' -bench 'CorpusTOETimeSplit$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusTOETimeSplit(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusTOETimeSplit(b)
 	}
+}
+
+func corpusTOETimeSplit(t testing.TB) {
 	msgs := loadCorpus(t)
 	// Relabel: the test half becomes fold 0 of a single split.
 	var docs []corpusMessage
@@ -325,16 +343,21 @@ func TestCorpusTOETimeSplit(t *testing.T) {
 }
 
 // bogofilterParams are Bogofilter 1.2's shipped defaults (robs 0.0178,
-// robx 0.52, min_dev 0.375), compared in TestCorpusSweep3.
+// robx 0.52, min_dev 0.375), compared in BenchmarkCorpusSweep3.
 var bogofilterParams = Params{S: 0.0178, X: 0.52, MinDev: 0.375}
 
-// TestCorpusSweep3 (BAYES_SWEEP3=1) compares the token families added
-// after the second sweep: hidden text, Unicode scripts, URL top-level
-// domains, and Bogofilter's parameters.
-func TestCorpusSweep3(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP3") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP3=1 runs the variant comparison")
+// BenchmarkCorpusSweep3 is a measurement: it compares the token families
+// added after the second sweep (hidden text, Unicode scripts, URL
+// top-level domains) and Bogofilter's parameters. Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep3$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep3(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep3(b)
 	}
+}
+
+func corpusSweep3(t testing.TB) {
 	msgs := loadCorpus(t)
 	max := DefaultConfig().MaxTokens
 	var vs []variant
@@ -403,13 +426,18 @@ func bestAt(res []scored, maxFP int) (float64, float64) {
 	return 1, 0
 }
 
-// TestCorpusSweep4 (BAYES_SWEEP4=1) is a grid over Robinson's parameters,
-// each judged at its own best threshold, with interleaved folds and with
-// spam folds in contiguous blocks (cvBlocked).
-func TestCorpusSweep4(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP4") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP4=1 runs the parameter grid")
+// BenchmarkCorpusSweep4 is a measurement: a grid over Robinson's
+// parameters, each judged at its own best threshold, with interleaved folds
+// and with spam folds in contiguous blocks (cvBlocked). Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep4$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep4(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep4(b)
 	}
+}
+
+func corpusSweep4(t testing.TB) {
 	msgs := loadCorpus(t)
 	max := DefaultConfig().MaxTokens
 	saved := cvBlocked
