@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // clock is a settable time source for decay tests.
@@ -73,7 +75,7 @@ func startRedis(t testing.TB) string {
 	t.Helper()
 	redisOnce.Do(func() { redisAddr, redisErr = launchRedis() })
 	if errors.Is(redisErr, exec.ErrNotFound) {
-		t.Skip("redis-server is not installed (apt-get install redis-server); skipping the Redis backend tests")
+		sharedtest.Unavailable(t, "redis-server is not installed (apt-get install redis-server; test.sh installs it); the Redis backend tests need it")
 	}
 	if redisErr != nil {
 		t.Fatalf("starting redis-server: %v", redisErr)
