@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/sharedtest"
 	"github.com/vigilmail/vigil/filters/auth/internal/fakedns"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 func zone() *fakedns.Resolver {
