@@ -8,8 +8,9 @@
 //
 // Filter mode (the default) reads a stream on stdin, keeps it in -events,
 // and prints what matters as it happens: each package's result line, the
-// whole output of every failed test, the reason of every skipped test and
-// the "figure:" lines of the figure guards (see filters/sharedtest.Claim).
+// whole output of every failed test and the reason of every skipped test.
+// The "figure:" lines of the figure guards (filters/sharedtest.Claim) are
+// kept for the summary.
 // It exits 1 when a test or a package failed.
 //
 // Step mode appends one event for a step of the run that is not a Go test
@@ -240,9 +241,9 @@ func (r *report) add(ev event) {
 	switch ev.Action {
 	case "output":
 		st.output = append(st.output, ev.Output)
+		// Figures are listed once, in the summary.
 		if m := figureRx.FindStringSubmatch(ev.Output); m != nil {
 			r.figures = append(r.figures, fmt.Sprintf("%s %s: %s", short(ev.Package), ev.Test, m[1]))
-			r.printf("    %s %s: figure: %s\n", short(ev.Package), ev.Test, m[1])
 		}
 	case "pass", "fail", "skip":
 		if st.done != "" {
