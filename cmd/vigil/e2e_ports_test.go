@@ -24,6 +24,27 @@ func greeter(t *testing.T, ln net.Listener, greeting string) {
 	}()
 }
 
+// holdPickedPort makes another server hold a port and pickPort hand out
+// that port first; it returns the port and the count of ports picked.
+func holdPickedPort(t *testing.T) (taken int, picks *int) {
+	foreign, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	greeter(t, foreign, "someone else")
+	taken = foreign.Addr().(*net.TCPAddr).Port
+	picks = new(int)
+	pickPort = func(t testing.TB) int {
+		*picks++
+		if *picks == 1 {
+			return taken
+		}
+		return freePort(t)
+	}
+	t.Cleanup(func() { pickPort = freePort })
+	return taken, picks
+}
+
 // TestStartWithPortRetry gives startWithPortRetry a port another server
 // already holds, first to an MTA that reports the bind failure (Postfix),
 // then to one that stays quiet about it (Sendmail): both must end up on
@@ -31,21 +52,7 @@ func greeter(t *testing.T, ln net.Listener, greeting string) {
 func TestStartWithPortRetry(t *testing.T) {
 	for _, quiet := range []bool{false, true} {
 		t.Run(fmt.Sprintf("quiet=%v", quiet), func(t *testing.T) {
-			foreign, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			greeter(t, foreign, "someone else")
-			taken := foreign.Addr().(*net.TCPAddr).Port
-			picks := 0
-			pickPort = func(t testing.TB) int {
-				picks++
-				if picks == 1 {
-					return taken
-				}
-				return freePort(t)
-			}
-			t.Cleanup(func() { pickPort = freePort })
+			taken, picks := holdPickedPort(t)
 
 			var mine net.Listener
 			start := func(addr string) (bool, <-chan struct{}, error) {
@@ -67,8 +74,8 @@ func TestStartWithPortRetry(t *testing.T) {
 				}
 			}
 			addr := startWithPortRetry(t, "fake MTA", "banner-123", start, stop)
-			if picks != 2 || strings.HasSuffix(addr, fmt.Sprintf(":%d", taken)) {
-				t.Fatalf("started on %s after %d picks; want a second port", addr, picks)
+			if *picks != 2 || strings.HasSuffix(addr, fmt.Sprintf(":%d", taken)) {
+				t.Fatalf("started on %s after %d picks; want a second port", addr, *picks)
 			}
 			if g, err := waitGreeting(addr, 0, nil); err != nil || !strings.Contains(g, "banner-123") {
 				t.Fatalf("greeting on %s: %q %v", addr, g, err)
@@ -84,21 +91,7 @@ func TestE2EPortCollision(t *testing.T) {
 	e2eEnv(t)
 	for _, mta := range []string{"postfix", "sendmail"} {
 		t.Run(mta, func(t *testing.T) {
-			foreign, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			greeter(t, foreign, "someone else")
-			taken := foreign.Addr().(*net.TCPAddr).Port
-			picks := 0
-			pickPort = func(t testing.TB) int {
-				picks++
-				if picks == 1 {
-					return taken
-				}
-				return freePort(t)
-			}
-			t.Cleanup(func() { pickPort = freePort })
+			taken, picks := holdPickedPort(t)
 			root := scratchDir(t, "vigil-e2e-")
 			// No Vigil: the milter address only has to be well formed.
 			var m interface{ smtpAddr() string }
@@ -107,8 +100,8 @@ func TestE2EPortCollision(t *testing.T) {
 			} else {
 				m = startSendmail(t, root, "127.0.0.1:9", "accept")
 			}
-			if picks < 2 || strings.HasSuffix(m.smtpAddr(), fmt.Sprintf(":%d", taken)) {
-				t.Fatalf("%s on %s after %d picks; want it moved off the taken port %d", mta, m.smtpAddr(), picks, taken)
+			if *picks < 2 || strings.HasSuffix(m.smtpAddr(), fmt.Sprintf(":%d", taken)) {
+				t.Fatalf("%s on %s after %d picks; want it moved off the taken port %d", mta, m.smtpAddr(), *picks, taken)
 			}
 		})
 	}
