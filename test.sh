@@ -5,7 +5,8 @@
 #
 # Steps, in order (each counted in that line):
 #   1. installs what the end-to-end tests need, as root on Debian: postfix,
-#      redis-server, m4, libwrap0, and an unpacked Sendmail (never installed
+#      redis-server, m4, libwrap0, man-db and lintian (the package test),
+#      and an unpacked Sendmail (never installed
 #      as a package: it conflicts with postfix);
 #   2. gofmt and go vet;
 #   3. the race pass: go test -race over every package, every test but the
@@ -147,6 +148,9 @@ install_deps() {
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 	command -v m4 >/dev/null 2>&1 || missing+=(m4)
 	dpkg -s libwrap0 >/dev/null 2>&1 || missing+=(libwrap0)
+	# The package test: man -l renders the pages, lintian checks the .deb.
+	command -v man >/dev/null 2>&1 || missing+=(man-db)
+	command -v lintian >/dev/null 2>&1 || missing+=(lintian)
 	local why=""
 	if [ -n "${VIGIL_TEST_NO_INSTALL:-}" ]; then
 		why="VIGIL_TEST_NO_INSTALL is set"

@@ -41,6 +41,9 @@ type Answer struct {
 	TTL time.Duration
 	// Cached reports whether the answer was served from the cache.
 	Cached bool
+	// cause is the transport error behind a Timeout or Unreachable answer,
+	// kept with it in the cache so that a cached failure still says why.
+	cause error
 }
 
 // LookupError is the error of a query whose answer is unknown.
@@ -216,6 +219,9 @@ func checkName(name string) (string, error) {
 func errorFor(a Answer, err error) error {
 	if !a.Status.Temporary() {
 		return nil
+	}
+	if err == nil {
+		err = a.cause
 	}
 	return &LookupError{Name: a.Name, Qtype: a.Qtype, Status: a.Status, Err: err}
 }

@@ -137,7 +137,9 @@ const maxReason = 256
 // TXT lookup leaves Reason empty: the listing stands without it).
 func LookupListing(ctx context.Context, q Querier, name string, withReason bool) (Listing, error) {
 	a, err := q.Lookup(ctx, name, dns.TypeA)
-	if err != nil && !a.Status.Temporary() {
+	if err != nil {
+		// Invalid names, and unknown answers with the transport error
+		// that says why (refused, unreachable, timeout).
 		return Listing{Name: name}, err
 	}
 	l, err := DecodeListing(a)
@@ -167,7 +169,9 @@ type ListHealth struct {
 	List    string
 	Zone    string
 	Healthy bool
-	// Problem says what failed; empty when healthy.
+	// Failure classifies what failed and Problem says it in full; both
+	// empty when healthy.
+	Failure Failure
 	Problem string
 	Checked time.Time
 }
@@ -211,7 +215,7 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		}
 	}
 	if err != nil {
-		h.Problem = err.Error()
+		h.Failure, h.Problem = FailOther, err.Error()
 		return h
 	}
 	l, err := LookupListing(ctx, q, listed, false)
@@ -220,10 +224,10 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 	}
 	switch {
 	case err != nil:
-		h.Problem = "test point " + listed + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "test point "+listed+": "+err.Error()
 		return h
 	case !l.Listed:
-		h.Problem = "test point " + listed + " is not listed"
+		h.Failure, h.Problem = FailWrongAnswer, "test point "+listed+" is not listed"
 		return h
 	}
 	l, err = LookupListing(ctx, q, clean, false)
@@ -232,9 +236,9 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 	}
 	switch {
 	case err != nil:
-		h.Problem = "test point " + clean + ": " + err.Error()
+		h.Failure, h.Problem = LookupFailure(err), "test point "+clean+": "+err.Error()
 	case l.Listed:
-		h.Problem = "test point " + clean + " is listed (the list answers for everything)"
+		h.Failure, h.Problem = FailWrongAnswer, "test point "+clean+" is listed (the list answers for everything)"
 	default:
 		h.Healthy = true
 	}

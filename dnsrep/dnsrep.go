@@ -25,6 +25,12 @@ const (
 	Refused
 	// Timeout: no answer in time from any server; temporary.
 	Timeout
+	// Unreachable: no server could be asked: every attempt was refused
+	// (nothing listens on the server's port; for UDP the ICMP port
+	// unreachable of RFC 1122 §4.1.3.1) or had no route. Temporary, like a
+	// timeout, but an operator fixes it elsewhere: the address, not the
+	// network's patience.
+	Unreachable
 )
 
 func (s Status) String() string {
@@ -41,12 +47,16 @@ func (s Status) String() string {
 		return "REFUSED"
 	case Timeout:
 		return "TIMEOUT"
+	case Unreachable:
+		return "UNREACHABLE"
 	}
 	return "UNKNOWN"
 }
 
 // Temporary reports whether the status means "unknown, try again".
-func (s Status) Temporary() bool { return s == ServFail || s == Refused || s == Timeout }
+func (s Status) Temporary() bool {
+	return s == ServFail || s == Refused || s == Timeout || s == Unreachable
+}
 
 // StdResolver is the net.Resolver-shaped face of the resolver, for the
 // authentication libraries (blitiri.com.ar/go/spf, go-msgauth). Errors are

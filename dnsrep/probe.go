@@ -23,10 +23,12 @@ type PortProbe struct {
 	Answered bool
 	// Rcode is the answer's rcode when Answered.
 	Rcode string
-	// Problem says why there was no answer: "needs root" when the port
-	// could not be bound for lack of privilege, "no answer" when the query
-	// went unanswered (a firewall dropping low source ports looks like this),
-	// or the error.
+	// Failure says why there was no answer: FailNeedsRoot or
+	// FailCannotBind when the source port could not be had, FailTimeout
+	// when the query went unanswered (a firewall dropping low source ports
+	// looks like this), FailRefused or FailUnreachable. Problem is the
+	// detail.
+	Failure Failure
 	Problem string
 	RTT     time.Duration
 }
@@ -73,10 +75,13 @@ func probeFrom(ctx context.Context, server, kind string, ports []int, local neti
 		var conn net.Conn
 		conn, err = d.DialContext(ctx, "udp", server)
 		if err != nil {
-			if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+			// A UDP dial binds the source port and picks the route; it
+			// sends nothing. No route is the server's side of the problem,
+			// a busy port only ours: try the next candidate.
+			if f := TransportFailure(err); f == FailUnreachable || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
 				break
 			}
-			continue // port in use: try the next candidate
+			continue
 		}
 		p.Port = conn.LocalAddr().(*net.UDPAddr).Port
 		ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -85,11 +90,9 @@ func probeFrom(ctx context.Context, server, kind string, ports []int, local neti
 		cancel()
 		conn.Close()
 		if xerr != nil {
-			var ne net.Error
-			if errors.As(xerr, &ne) && ne.Timeout() {
-				p.Problem = "no answer"
-			} else {
-				p.Problem = xerr.Error()
+			p.Failure, p.Problem = TransportFailure(xerr), xerr.Error()
+			if p.Failure == FailTimeout {
+				p.Problem = fmt.Sprintf("no answer within %s", timeout)
 			}
 			return p
 		}
@@ -98,9 +101,11 @@ func probeFrom(ctx context.Context, server, kind string, ports []int, local neti
 	}
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-		p.Problem = "needs root (or CAP_NET_BIND_SERVICE) to bind a port below 1024"
+		p.Failure, p.Problem = FailNeedsRoot, "binding a port below 1024 needs root (or CAP_NET_BIND_SERVICE)"
+	case TransportFailure(err) == FailUnreachable:
+		p.Failure, p.Problem = FailUnreachable, err.Error()
 	case err != nil:
-		p.Problem = "cannot bind: " + err.Error()
+		p.Failure, p.Problem = FailCannotBind, err.Error()
 	}
 	return p
 }

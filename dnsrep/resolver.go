@@ -164,11 +164,16 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (Ans
 	var last Answer
 	var haveLast bool
 	var lastErr error
+	// Unreachable only when no attempt got as far as waiting for an answer.
+	unreachable := true
 	for range r.cfg.Attempts {
 		for _, server := range r.servers {
 			resp, err := r.ask(ctx, server, name, qtype)
 			if err != nil {
 				lastErr = err
+				if f := TransportFailure(err); f != FailRefused && f != FailUnreachable {
+					unreachable = false
+				}
 				if ctx.Err() != nil {
 					break
 				}
@@ -187,8 +192,12 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (Ans
 	if haveLast {
 		return last, nil
 	}
-	r.timeouts.Add(1)
-	a := Answer{Name: name, Qtype: qtype, Canonical: name, Status: Timeout}
+	a := Answer{Name: name, Qtype: qtype, Canonical: name, Status: Timeout, cause: lastErr}
+	if unreachable && lastErr != nil {
+		a.Status = Unreachable
+	} else {
+		r.timeouts.Add(1)
+	}
 	return a, lastErr
 }
 

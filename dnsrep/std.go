@@ -29,6 +29,7 @@ const (
 	errMisbehaving  = "server misbehaving"
 	errTimeout      = "i/o timeout"
 	errRefusedQuery = "query refused"
+	errUnreachable  = "no DNS server reachable"
 )
 
 // dnsError converts an unsuccessful lookup into a *net.DNSError.
@@ -53,6 +54,9 @@ func dnsError(a Answer, err error) error {
 		de.IsTemporary = true
 	case Refused:
 		de.Err = errRefusedQuery
+		de.IsTemporary = true
+	case Unreachable:
+		de.Err = errUnreachable
 		de.IsTemporary = true
 	default:
 		de.Err = errMisbehaving

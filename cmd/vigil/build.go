@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,8 +13,6 @@ import (
 	"github.com/vigilmail/vigil/filters/reputation"
 )
 
-func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
-
 // loadConfig loads the file (or defaults); errors are usage errors (exit 2).
 func loadConfig(path string) (config.Config, error) {
 	c, err := config.Load(path)
@@ -25,14 +22,20 @@ func loadConfig(path string) (config.Config, error) {
 	return c, nil
 }
 
+// newLogger returns the process's logger, in the configured level and
+// format, and routes the libraries' own log output through it.
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var log *slog.Logger
 	if c.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	routeLibraryLogs(log)
+	return log
 }
 
 // runtime is everything built from one config: the engine and what it

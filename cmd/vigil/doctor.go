@@ -1,97 +1,274 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	bolterrors "go.etcd.io/bbolt/errors"
+
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/filters/reputation"
 )
 
-// cmdDoctor reports what an operator needs to know before trusting Vigil:
-// the checks by stage, DNS servers and the source-port check, blocklist
-// health, and the reputation store.
-func cmdDoctor(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	log := newLogger(config.Config{Log: config.Log{Level: "error", Format: "text"}}, stderr)
-	rt, store, done, err := openRuntime(cfg, log, true)
-	if err != nil {
-		return err
-	}
-	defer done()
-	storeState := "ok"
-	if store == nil {
-		storeState = "UNAVAILABLE (locked by a running daemon, or path not writable; see log above)"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+type doctorOpts struct{ config string }
 
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "config:\t%s\n", orDefault(*cfgPath))
-	fmt.Fprintf(tw, "milter:\t%s\n", cfg.Milter.Listen)
-	for _, stage := range []string{"auth", "links", "policy", "reputation"} {
-		fmt.Fprintf(tw, "stage %s:\t%s\n", stage, strings.Join(rt.engine.Pipeline().Checks()[stage], ", "))
+func (o *doctorOpts) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", configFlagUsage)
+}
+
+// errChecksFailed ends doctor with exit status 1; the findings printed
+// are the message.
+var errChecksFailed = errors.New("doctor: checks failed")
+
+// severity orders findings: only fail makes doctor exit 1.
+type severity int
+
+const (
+	sevOK   severity = iota
+	sevNote          // worth knowing, nothing wrong (a store in use, a probe that needs root)
+	sevWarn          // works, but something is off
+	sevFail          // broken: mail is judged without it, or not at all
+)
+
+func (s severity) String() string {
+	return [...]string{"ok", "note", "WARN", "FAIL"}[s]
+}
+
+// finding is one line of the doctor's report.
+type finding struct {
+	sev   severity
+	label dnsrep.Failure // what happened, for warn and fail
+	cols  []string       // what was checked: one or more table columns
+	text  string         // the detail
+}
+
+// report collects the findings, section by section, and prints each once.
+type report struct {
+	w            io.Writer
+	fails, warns int
+}
+
+func (r *report) section(title string, header []string, fs []finding) {
+	fmt.Fprintf(r.w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  RESULT\t%s\tDETAIL\n", strings.Join(header, "\t"))
+	for _, f := range fs {
+		res := f.sev.String()
+		if f.label != "" {
+			res += " " + string(f.label)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", res, strings.Join(f.cols, "\t"), f.text)
+		switch f.sev {
+		case sevFail:
+			r.fails++
+		case sevWarn:
+			r.warns++
+		}
 	}
-	fmt.Fprintf(tw, "reputation:\t%s %s: %s\n", cfg.Reputation.Backend, storeLocation(cfg), storeState)
+	tw.Flush()
+}
+
+// cmdDoctor checks what an operator needs to know before trusting Vigil:
+// the checks by stage, the reputation store, the DNS servers (with the
+// source-port check) and every blocklist. It exits 1 when any check
+// failed. It never creates or changes anything: the daemon's files stay
+// the daemon's, whoever runs doctor.
+func cmdDoctor(args []string, stdout, stderr io.Writer) error {
+	var o doctorOpts
+	fs := newFlagSet("doctor")
+	o.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("doctor: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Every problem is a finding in the report below; the checks' own log
+	// lines would print the same problems a second time.
+	log := slog.New(slog.DiscardHandler)
+	routeLibraryLogs(log)
+
+	store, storeFinding := doctorStore(ctx, cfg)
+	if store != nil {
+		defer store.Close()
+	}
+	rt, err := build(cfg, log, store)
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+
+	r := &report{w: stdout}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "config:\t%s\n", orDefault(o.config))
+	fmt.Fprintf(tw, "version:\t%s\n", readBuildInfo().Version)
+	fmt.Fprintf(tw, "milter:\t%s\n", cfg.Milter.Listen)
 	fmt.Fprintf(tw, "dry run:\t%v\n", cfg.Policy.DryRun)
+	fmt.Fprintf(tw, "link following:\t%v\n", cfg.Follow.Enabled)
+	checks := rt.engine.Pipeline().Checks()
+	for _, stage := range []string{"auth", "links", "policy", "reputation"} {
+		line := strings.Join(checks[stage], ", ")
+		if stage == "reputation" && store == nil {
+			line += " (the store is not open here: reputation and bayes not listed)"
+		}
+		fmt.Fprintf(tw, "stage %s:\t%s\n", stage, line)
+	}
 	tw.Flush()
 
-	fmt.Fprintln(stdout, "\nDNS servers and source ports (some firewalls drop DNS from low source ports: unexplained SERVFAIL):")
-	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tPROBE\tPORT\tRESULT")
+	r.section("Reputation store:", []string{"BACKEND", "WHERE"}, []finding{storeFinding})
+
+	title := "DNS servers and source ports (some firewalls drop DNS from low source ports: unexplained SERVFAIL):"
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(stdout, "note: not root: the port 53 and port < 1024 probes need root and will say so")
+		title += "\n  (not root: the port 53 and port < 1024 probes need root and say so)"
 	}
-	for _, srv := range rt.resolver.Servers() {
+	r.section(title, []string{"SERVER", "PROBE", "PORT"}, dnsFindings(ctx, rt.resolver.Servers()))
+
+	r.section("Blocklists (RFC 5782 test points; a failing list is skipped, symbol <NAME>_UNHEALTHY, until a probe succeeds):",
+		[]string{"LIST", "ZONE"}, listFindings(rt.engine.ListHealth(ctx)))
+
+	fmt.Fprintf(stdout, "\n%d failed, %d warning(s)", r.fails, r.warns)
+	if r.fails > 0 {
+		fmt.Fprintln(stdout, ": exit status 1")
+		return errChecksFailed
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// doctorStore checks the reputation store and returns it open (for the
+// stage listing) when it could be opened without creating anything.
+func doctorStore(ctx context.Context, c config.Config) (reputation.Store, finding) {
+	if c.Reputation.Backend == "redis" {
+		return doctorRedis(ctx, c)
+	}
+	return doctorBolt(c)
+}
+
+// doctorRedis sends PING with the configured address, database and
+// password: the same options the daemon connects with.
+func doctorRedis(ctx context.Context, c config.Config) (reputation.Store, finding) {
+	f := finding{cols: []string{"redis", c.Reputation.Redis.Addr}}
+	s, err := reputation.OpenRedis(c.Reputation)
+	if err != nil {
+		f.sev, f.label, f.text = sevFail, dnsrep.FailOther, err.Error()
+		return nil, f
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		f.sev, f.text = sevFail, err.Error()
+		switch {
+		case redis.IsAuthError(err):
+			f.label = "auth failed"
+			f.text += " (reputation.redis.password)"
+		default:
+			f.label = dnsrep.TransportFailure(err)
+		}
+		return s, f
+	}
+	f.text = "PING answered"
+	return s, f
+}
+
+// doctorBolt opens the bbolt file if it exists. It never creates it: run
+// as root, doctor would leave a file the daemon's user cannot open. A
+// running daemon holds bbolt's lock (one process at a time); that is the
+// normal state of a live system, not a failure.
+func doctorBolt(c config.Config) (reputation.Store, finding) {
+	path := filepath.Join(c.Reputation.Path, reputation.BoltFile)
+	f := finding{cols: []string{"bbolt", path}}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if st, derr := os.Stat(c.Reputation.Path); derr != nil || !st.IsDir() {
+			f.sev, f.label = sevFail, "missing"
+			f.text = fmt.Sprintf("neither the file nor reputation.path %s exists; vigil serve creates the file but needs the directory writable (the package creates it)", c.Reputation.Path)
+			return nil, f
+		}
+		f.sev, f.text = sevNote, "not created yet: vigil serve creates it at its first start"
+		return nil, f
+	}
+	s, err := reputation.OpenBolt(c.Reputation.Path, time.Duration(c.Reputation.HalfLife), time.Second)
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		f.sev, f.text = sevNote, "in use: locked by a running vigil serve (bbolt allows one process); not checked further"
+		return nil, f
+	case errors.Is(err, fs.ErrPermission):
+		f.sev, f.label, f.text = sevFail, "permission denied", err.Error()
+		return nil, f
+	case err != nil:
+		f.sev, f.label, f.text = sevFail, "cannot open", err.Error()
+		return nil, f
+	}
+	f.text = "opens read-write"
+	return s, f
+}
+
+// dnsFindings probes every DNS server from three kinds of source port.
+// Only the high port is what the resolver itself uses: its failure is a
+// failure; the low ports only warn.
+func dnsFindings(ctx context.Context, servers []string) []finding {
+	var out []finding
+	for _, srv := range servers {
 		probes, err := dnsrep.ProbeSourcePorts(ctx, srv)
 		if err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t%v\n", srv, err)
+			out = append(out, finding{sev: sevFail, label: dnsrep.FailOther, cols: []string{srv, "-", "-"}, text: err.Error()})
 			continue
 		}
 		for _, p := range probes {
-			res := "answered " + p.Rcode
-			if !p.Answered {
-				res = "NO ANSWER: " + p.Problem
+			f := finding{cols: []string{srv, p.Kind, fmt.Sprint(p.Port)}}
+			highPort := p.Kind == "high port"
+			switch {
+			case p.Answered && p.Rcode == "NOERROR":
+				f.text = fmt.Sprintf("answered NOERROR in %s", p.RTT.Round(time.Microsecond))
+			case p.Answered && p.Rcode == "REFUSED":
+				f.sev, f.label, f.text = sevFail, dnsrep.FailQueryRefused, "the server refuses to answer this host (does it recurse for it?)"
+			case p.Answered:
+				f.sev, f.label, f.text = sevWarn, dnsrep.Failure(strings.ToLower(p.Rcode)), "answered "+p.Rcode+" for the root NS set"
+			case p.Failure == dnsrep.FailNeedsRoot:
+				f.sev, f.text = sevNote, p.Problem
+			case highPort:
+				f.sev, f.label, f.text = sevFail, p.Failure, p.Problem
+			default:
+				f.sev, f.label, f.text = sevWarn, p.Failure, p.Problem
+				if p.Failure == dnsrep.FailTimeout {
+					f.text += " (a firewall dropping low source ports looks like this)"
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", srv, p.Kind, p.Port, res)
+			out = append(out, f)
 		}
 	}
-	tw.Flush()
+	return out
+}
 
-	fmt.Fprintln(stdout, "\nBlocklists (RFC 5782 test points):")
-	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LIST\tZONE\tHEALTH")
-	unhealthy := 0
-	for _, h := range rt.engine.ListHealth(ctx) {
-		state := "ok"
-		if !h.Healthy {
-			state = "UNHEALTHY: " + h.Problem
-			unhealthy++
+func listFindings(hs []dnsrep.ListHealth) []finding {
+	var out []finding
+	for _, h := range hs {
+		f := finding{cols: []string{h.List, h.Zone}}
+		if h.Healthy {
+			f.text = "test points answer as RFC 5782 §5 says"
+		} else {
+			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", h.List, h.Zone, state)
+		out = append(out, f)
 	}
-	tw.Flush()
-	if unhealthy > 0 {
-		fmt.Fprintf(stdout, "\n%d list(s) unhealthy: they are skipped (symbol <NAME>_UNHEALTHY) until a probe succeeds.\n", unhealthy)
-	}
-	return nil
+	return out
 }
 
 func orDefault(p string) string {
@@ -101,23 +278,26 @@ func orDefault(p string) string {
 	return p
 }
 
-func storeLocation(c config.Config) string {
-	if c.Reputation.Backend == "redis" {
-		return c.Reputation.Redis.Addr
-	}
-	return c.Reputation.Path
+type flushOpts struct {
+	config string
+	json   bool
+}
+
+func (o *flushOpts) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", "the running daemon's configuration `FILE` (for admin.listen and its token)")
+	fs.BoolVar(&o.json, "json", false, "print the daemon's JSON answer")
 }
 
 // cmdFlushDNS asks the running daemon (through its admin listener) to drop
 // its DNS cache. SIGHUP does the same.
 func cmdFlushDNS(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("flush-dns", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file of the running daemon")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	var o flushOpts
+	fs := newFlagSet("flush-dns")
+	o.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
 	}
@@ -128,37 +308,20 @@ func cmdFlushDNS(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	req, err := http.NewRequest("POST", "http://"+cfg.Admin.Listen+"/dns/flush", nil)
-	if err != nil {
-		return err
+	var res struct {
+		Flushed *int `json:"flushed"`
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	body, err := adminPost(cfg.Admin.Listen, "/dns/flush", token, &res)
 	if err != nil {
 		return fmt.Errorf("flush-dns: %w", err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("flush-dns: daemon answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	if o.json {
+		_, err := stdout.Write(body)
+		return err
 	}
-	stdout.Write(body)
+	if res.Flushed == nil {
+		return fmt.Errorf("flush-dns: the daemon's answer has no count: %s", strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintf(stdout, "DNS cache flushed: %d cached answers dropped (daemon at %s)\n", *res.Flushed, cfg.Admin.Listen)
 	return nil
-}
-
-// adminToken returns admin.token, or the first line of admin.token_file.
-func adminToken(c config.Config) (string, error) {
-	if c.Admin.TokenFile != "" {
-		b, err := os.ReadFile(c.Admin.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("admin.token_file: %w", err)
-		}
-		t, _, _ := strings.Cut(string(b), "\n")
-		t = strings.TrimSpace(t)
-		if t == "" {
-			return "", fmt.Errorf("admin.token_file: %s is empty", c.Admin.TokenFile)
-		}
-		return t, nil
-	}
-	return c.Admin.Token, nil
 }

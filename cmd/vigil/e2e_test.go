@@ -514,11 +514,20 @@ func launchVigil(t testing.TB, bin, work, cfg, addr string) (*vigilProc, error) 
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v := &vigilProc{stderr: &lockedBuffer{}, exited: make(chan struct{}), addr: addr}
-	v.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Dir = work
+	return startVigilCmd(t, cmd, addr, cfg)
+}
+
+// startVigilCmd starts a prepared `vigil serve` command, waits until it
+// listens on addr (with addr "", port 0 in its milter.listen, on the
+// address its "vigil serving" log line reports, which becomes v.addr), and
+// stops it at the end of the test.
+func startVigilCmd(t testing.TB, cmd *exec.Cmd, addr, cfg string) (*vigilProc, error) {
+	t.Helper()
+	v := &vigilProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{}), addr: addr}
 	v.cmd.Stdout = v.stderr
 	v.cmd.Stderr = v.stderr
-	v.cmd.Dir = work
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,27 +10,36 @@ import (
 	"github.com/vigilmail/vigil/filters/reputation"
 )
 
+type learnOpts struct {
+	config          string
+	spam, ham, json bool
+}
+
+func (o *learnOpts) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", configFlagUsage)
+	fs.BoolVar(&o.spam, "spam", false, "the messages are spam")
+	fs.BoolVar(&o.ham, "ham", false, "the messages are not spam")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per message")
+}
+
 func cmdLearn(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("learn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
-	spam := fs.Bool("spam", false, "the messages are spam")
-	ham := fs.Bool("ham", false, "the messages are not spam")
-	asJSON := fs.Bool("json", false, "print one JSON object per message")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	var o learnOpts
+	fs := newFlagSet("learn")
+	o.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if *spam == *ham {
+	if o.spam == o.ham {
 		return usagef("learn: give exactly one of --spam or --ham")
 	}
 	if fs.NArg() == 0 {
 		return usagef("learn: no input (give .eml files, mbox files or Maildir folders)")
 	}
 	class := reputation.Ham
-	if *spam {
+	if o.spam {
 		class = reputation.Spam
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
 	}
@@ -60,7 +69,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 			default:
 				learned++
 			}
-			if *asJSON {
+			if o.json {
 				return enc.Encode(map[string]any{"source": raw.Source, "result": out})
 			}
 			arf := ""

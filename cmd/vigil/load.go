@@ -17,33 +17,44 @@ import (
 // defaultLoadMessage is a small, ordinary message for load runs.
 const defaultLoadMessage = "From: Sender <sender@example.test>\r\nTo: inbox@example.test\r\nDate: Sat, 28 Nov 2026 06:00:00 +0000\r\nMessage-ID: <load@example.test>\r\nSubject: load test\r\n\r\nHello, this is a load test message with a link https://www.example.test/page.\r\n"
 
+type loadOpts struct {
+	addr, ip, from  string
+	unix, json      bool
+	conns, messages int
+	duration        time.Duration
+}
+
+func (o *loadOpts) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:11340", "the milter's `HOST:PORT` (loopback only), or its socket path with --unix")
+	fs.BoolVar(&o.unix, "unix", false, "--addr is a unix socket path")
+	fs.IntVar(&o.conns, "conns", 16, "concurrent milter connections (`N`)")
+	fs.IntVar(&o.messages, "messages", 0, "send `N` messages (0: run for --duration)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run when --messages is 0 (`D`, e.g. 30s)")
+	fs.StringVar(&o.ip, "ip", "203.0.113.9", "the client IP `ADDR` the MTA reports")
+	fs.StringVar(&o.from, "from", "sender@example.test", "the envelope sender `ADDR`")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+}
+
 // cmdLoad drives a milter (Vigil or any other) the way an MTA does, one
 // milter session per message from N concurrent connections, and reports
 // messages/s and latency percentiles. It only dials loopback addresses.
 func cmdLoad(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:11340", "milter address (loopback only) or unix socket path with --unix")
-	unix := fs.Bool("unix", false, "addr is a unix socket path")
-	conns := fs.Int("conns", 16, "concurrent milter connections")
-	messages := fs.Int("messages", 0, "messages to send (0: run for --duration)")
-	duration := fs.Duration("duration", 10*time.Second, "how long to run when --messages is 0")
-	ip := fs.String("ip", "203.0.113.9", "client IP the MTA reports")
-	from := fs.String("from", "sender@example.test", "envelope sender")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	var o loadOpts
+	fs := newFlagSet("load")
+	o.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	network := "tcp"
-	if *unix {
+	if o.unix {
 		network = "unix"
 	} else {
-		host, _, err := net.SplitHostPort(*addr)
+		host, _, err := net.SplitHostPort(o.addr)
 		if err != nil {
-			return usagef("load: --addr %q: %v", *addr, err)
+			return usagef("load: --addr %q: %v", o.addr, err)
 		}
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return usagef("load: --addr %q: only loopback addresses are load-tested", *addr)
+			return usagef("load: --addr %q: only loopback addresses are load-tested", o.addr)
 		}
 	}
 	msg := []byte(defaultLoadMessage)
@@ -60,21 +71,21 @@ func cmdLoad(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else if fs.NArg() > 1 {
 		return usagef("load: one message file at most")
 	}
-	o := miltertest.Options{Network: network, Addr: *addr, Conns: *conns, Messages: *messages, Message: msg, ClientIP: *ip, From: *from}
-	if *messages == 0 {
-		o.Duration = *duration
+	mo := miltertest.Options{Network: network, Addr: o.addr, Conns: o.conns, Messages: o.messages, Message: msg, ClientIP: o.ip, From: o.from}
+	if o.messages == 0 {
+		mo.Duration = o.duration
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := miltertest.Run(ctx, o)
+	res, err := miltertest.Run(ctx, mo)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	if *asJSON {
+	if o.json {
 		return json.NewEncoder(stdout).Encode(map[string]any{
 			"messages": res.Messages, "errors": res.Errors, "per_second": res.PerSecond,
 			"p50_ms": res.P50.Seconds() * 1000, "p99_ms": res.P99.Seconds() * 1000, "max_ms": res.Max.Seconds() * 1000,
-			"actions": res.Actions,
+			"actions": res.Actions, "verdicts": res.Verdicts,
 		})
 	}
 	fmt.Fprintln(stdout, res.String())

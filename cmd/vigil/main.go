@@ -1,9 +1,12 @@
 // Command vigil is the Vigil mail filter: `serve` runs the milter, `check`
 // runs the same pipeline on one message, `learn` feeds user verdicts back,
-// `doctor` reports on DNS and lists. This file only wires.
+// `doctor` checks an installation. This file only wires; commands.go lists
+// the commands and their flags.
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,22 +28,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-const usage = `usage: vigil <command> [flags]
+// flagError is an error of the flag parser (unknown flag, bad value):
+// the synopsis is printed after it.
+type flagError struct{ err error }
 
-commands:
-  serve   [--config FILE]                 run the milter (built-in defaults without --config)
-  check   [--config FILE] [--json] [--ip ADDR] [--helo NAME] [--from ADDR] [--rcpt ADDR]... [FILE|-]
-                                          run the pipeline on one message and print the verdict
-  learn   --spam|--ham [--config FILE] [--json] FILE...
-                                          learn .eml files, mbox files or Maildir folders as spam or ham
-  doctor  [--config FILE]                 checks by stage, DNS source-port check, blocklist health, store
-  flush-dns [--config FILE]               make the running daemon drop its DNS cache (admin listener)
-  load    [--addr 127.0.0.1:11340] [--conns 16] [--messages N | --duration D] [FILE]
-                                          load a milter over the milter protocol, report msg/s and latency
-  version                                 print the version
-`
-
-var version = "dev"
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -48,39 +41,43 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		writeUsage(stderr)
 		return exitUsage
 	}
-	var err error
 	switch args[0] {
-	case "serve":
-		err = cmdServe(args[1:], stderr)
-	case "check":
-		err = cmdCheck(args[1:], stdin, stdout, stderr)
-	case "learn":
-		err = cmdLearn(args[1:], stdout, stderr)
-	case "doctor":
-		err = cmdDoctor(args[1:], stdout, stderr)
-	case "flush-dns":
-		err = cmdFlushDNS(args[1:], stdout, stderr)
-	case "load":
-		err = cmdLoad(args[1:], stdin, stdout, stderr)
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "vigil", version)
+	case "--version", "-version", "-v":
+		args = []string{"version"}
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c, ok := findCommand(args[1]); ok {
+				writeCommandHelp(stdout, c)
+				return exitOK
+			}
+		}
+		writeUsage(stdout)
 		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+	}
+	c, ok := findCommand(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n", args[0])
+		writeUsage(stderr)
 		return exitUsage
 	}
-	if err == nil {
+	err := c.run(args[1:], stdin, stdout, stderr)
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		writeCommandHelp(stdout, c)
+		return exitOK
+	case errors.Is(err, errChecksFailed):
+		return exitFailure // the findings are the message
 	}
 	fmt.Fprintln(stderr, "vigil:", err)
-	var ue usageError
-	if asUsage(err, &ue) {
+	if errors.As(err, new(flagError)) {
+		fmt.Fprintf(stderr, "usage: %s\n(vigil %s --help lists the flags)\n", c.manual().Synopsis(), c.name)
+	}
+	if errors.As(err, new(usageError)) {
 		return exitUsage
 	}
 	return exitFailure

@@ -16,13 +16,20 @@ import (
 	"github.com/vigilmail/vigil/milter"
 )
 
+type serveOpts struct{ config string }
+
+func (o *serveOpts) define(fs *flag.FlagSet) {
+	fs.StringVar(&o.config, "config", "", configFlagUsage)
+}
+
 func cmdServe(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default: built-in defaults)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	var o serveOpts
+	fs := newFlagSet("serve")
+	o.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
+	cfgPath := &o.config
 	if fs.NArg() > 0 {
 		return usagef("serve: unexpected argument %q", fs.Arg(0))
 	}

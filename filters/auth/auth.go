@@ -27,7 +27,7 @@ import (
 // Decode it into DefaultConfig() so absent keys keep their defaults.
 type Config struct {
 	// AuthservID names this host in Authentication-Results (RFC 8601 §2.5);
-	// incoming fields that claim it are removed. Default: os.Hostname().
+	// incoming fields that claim it are removed. Default: this host's name.
 	AuthservID string       `yaml:"authserv_id"`
 	DKIM       dkim.Config  `yaml:"dkim"`
 	DMARC      dmarc.Config `yaml:"dmarc"`

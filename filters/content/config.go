@@ -22,11 +22,12 @@ type Config struct {
 	// MaxImageBytes is the largest image part whose bytes are hashed
 	// (default 8 MiB); bigger ones are listed without a hash.
 	MaxImageBytes int64 `yaml:"max_image_bytes"`
-	// MaxTextBytes caps the visible text kept in Facts.Content.Text
-	// (default 256 KiB).
+	// MaxTextBytes caps the visible text kept for the classifier (default
+	// 256 KiB).
 	MaxTextBytes int `yaml:"max_text_bytes"`
-	// MaxURLs and MaxImages cap the lists in Facts.Content (defaults 500
-	// and 200); CONTENT_LIMIT_URLS is reported when URLs were dropped.
+	// MaxURLs and MaxImages cap the URLs and images kept per message
+	// (defaults 500 and 200); CONTENT_LIMIT_URLS is reported when URLs were
+	// dropped.
 	MaxURLs   int `yaml:"max_urls"`
 	MaxImages int `yaml:"max_images"`
 	// HiddenTextMin is the number of hidden characters (display:none, zero

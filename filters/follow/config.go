@@ -26,8 +26,8 @@ type Config struct {
 	Enabled bool `yaml:"enabled"`
 	// Mode is redirectors (default) or all.
 	Mode Mode `yaml:"mode"`
-	// RedirectorHosts are added to DefaultRedirectors (a host matches
-	// itself and its subdomains).
+	// RedirectorHosts are added to the built-in shorteners and
+	// redirectors (a host matches itself and its subdomains).
 	RedirectorHosts []string `yaml:"redirector_hosts"`
 	// MaxURLs is the number of URLs followed per message. Default 10.
 	MaxURLs int `yaml:"max_urls"`

@@ -218,7 +218,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 
 	var unknown []string
 	for _, d := range infra {
-		if d.Status == dnsrep.ServFail.String() || d.Status == dnsrep.Timeout.String() || d.Status == dnsrep.Refused.String() {
+		if d.Status == dnsrep.ServFail.String() || d.Status == dnsrep.Timeout.String() || d.Status == dnsrep.Refused.String() || d.Status == dnsrep.Unreachable.String() {
 			unknown = append(unknown, d.Domain+" "+d.Status)
 		}
 	}

@@ -76,6 +76,9 @@ type Result struct {
 	// Modifications counts the modification requests at end of message by
 	// name: "add_header", "change_header", "insert_header", "quarantine", ...
 	Modifications map[string]int
+	// Verdicts counts the outcomes as a mail filter's verdicts (Verdict):
+	// "accept", "tag", "quarantine", "reject", "tempfail", "discard".
+	Verdicts map[string]int
 	// Elapsed is the wall time of the whole run.
 	Elapsed time.Duration
 	// PerSecond is Messages / Elapsed.
@@ -86,10 +89,10 @@ type Result struct {
 
 // String is a one-line human summary.
 func (r Result) String() string {
-	return fmt.Sprintf("%d messages in %s (%.0f msg/s), %d errors, p50 %s, p99 %s, max %s, actions %v",
+	return fmt.Sprintf("%d messages in %s (%.0f msg/s), %d errors, p50 %s, p99 %s, max %s, verdicts %v",
 		r.Messages, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Errors,
 		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond),
-		r.Actions)
+		r.Verdicts)
 }
 
 // Envelope and content of the message as sent in each session, parsed once.
@@ -397,6 +400,34 @@ func Check(ctx context.Context, o Options) (Outcome, error) {
 	return send(newClient(ctx, o), p, "MT0000001")
 }
 
+// Verdict names an outcome the way a mail filter's verdicts are named. The
+// milter protocol has no "tag": a tagged message is accepted with an
+// X-Spam-Flag: YES header added, and a quarantined one accepted with a
+// quarantine request; counting both as "accept" would hide them.
+func Verdict(o Outcome) string {
+	name := ActionName(o.Action)
+	if name != "accept" && name != "continue" {
+		if name == "tempfail_with_code" {
+			return "tempfail"
+		}
+		if name == "reject_with_code" {
+			return "reject"
+		}
+		return name
+	}
+	verdict := "accept"
+	for _, m := range o.Modifications {
+		switch {
+		case m.Type == milter.ActionQuarantine:
+			return "quarantine"
+		case (m.Type == milter.ActionAddHeader || m.Type == milter.ActionInsertHeader || m.Type == milter.ActionChangeHeader) &&
+			strings.EqualFold(m.HeaderName, "X-Spam-Flag") && strings.EqualFold(strings.TrimSpace(m.HeaderValue), "YES"):
+			verdict = "tag"
+		}
+	}
+	return verdict
+}
+
 // ActionName is a stable lower-case name for a final milter answer.
 func ActionName(a milter.Action) string {
 	switch a.Type {
@@ -456,6 +487,7 @@ type workerResult struct {
 	firstErr  error
 	actions   map[string]int
 	mods      map[string]int
+	verdicts  map[string]int
 }
 
 // Run sends the message Options.Messages times (or for Options.Duration)
@@ -518,6 +550,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}()
 			wr.actions = map[string]int{}
 			wr.mods = map[string]int{}
+			wr.verdicts = map[string]int{}
 			for {
 				n, ok := take()
 				if !ok {
@@ -537,6 +570,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				}
 				wr.latencies = append(wr.latencies, time.Since(t0))
 				wr.actions[ActionName(out.Action)]++
+				wr.verdicts[Verdict(out)]++
 				for _, m := range out.Modifications {
 					wr.mods[ModificationName(m)]++
 				}
@@ -545,7 +579,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	wg.Wait()
 
-	res := Result{Elapsed: time.Since(start), Actions: map[string]int{}, Modifications: map[string]int{}}
+	res := Result{Elapsed: time.Since(start), Actions: map[string]int{}, Modifications: map[string]int{}, Verdicts: map[string]int{}}
 	var all []time.Duration
 	for _, wr := range results {
 		all = append(all, wr.latencies...)
@@ -558,6 +592,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		for k, v := range wr.mods {
 			res.Modifications[k] += v
+		}
+		for k, v := range wr.verdicts {
+			res.Verdicts[k] += v
 		}
 	}
 	res.Messages = len(all)

@@ -512,3 +512,31 @@ func BenchmarkNullMilter16Process(b *testing.B) {
 	b.ReportMetric(float64(res.P50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(res.P99.Microseconds()), "p99-µs")
 }
+
+// TestVerdict: the load report names a tag a tag (an accept that adds
+// X-Spam-Flag: YES) and a quarantine a quarantine, not "accept".
+func TestVerdict(t *testing.T) {
+	accept := milter.Action{Type: milter.ActionAccept}
+	flag := milter.ModifyAction{Type: milter.ActionAddHeader, HeaderName: "X-Spam-Flag", HeaderValue: " YES"}
+	status := milter.ModifyAction{Type: milter.ActionAddHeader, HeaderName: "X-Spam-Status", HeaderValue: "No, score=1"}
+	tests := []struct {
+		name string
+		out  Outcome
+		want string
+	}{
+		{"accept, headers only", Outcome{Action: accept, Modifications: []milter.ModifyAction{status}}, "accept"},
+		{"accept with X-Spam-Flag: YES", Outcome{Action: accept, Modifications: []milter.ModifyAction{status, flag}}, "tag"},
+		{"inserted flag, other case", Outcome{Action: milter.Action{Type: milter.ActionContinue}, Modifications: []milter.ModifyAction{{Type: milter.ActionInsertHeader, HeaderName: "x-spam-flag", HeaderValue: "yes"}}}, "tag"},
+		{"quarantine", Outcome{Action: accept, Modifications: []milter.ModifyAction{flag, {Type: milter.ActionQuarantine, Reason: "spam"}}}, "quarantine"},
+		{"reject with code", Outcome{Action: milter.Action{Type: milter.ActionRejectWithCode, SMTPCode: 550}}, "reject"},
+		{"tempfail with code", Outcome{Action: milter.Action{Type: milter.ActionRejectWithCode, SMTPCode: 451}}, "tempfail"},
+		{"plain tempfail", Outcome{Action: milter.Action{Type: milter.ActionTempFail}}, "tempfail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Verdict(tt.out); got != tt.want {
+				t.Errorf("Verdict = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

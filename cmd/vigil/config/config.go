@@ -30,16 +30,20 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Milter  Milter             `yaml:"milter"`
-	Limits  Limits             `yaml:"limits"`
-	Actions Actions            `yaml:"actions"`
-	Scores  map[string]float64 `yaml:"scores"`
-	Policy  Policy             `yaml:"policy"`
-	Log     Log                `yaml:"log"`
+	Milter  Milter  `yaml:"milter"`
+	Limits  Limits  `yaml:"limits"`
+	Actions Actions `yaml:"actions"`
+	// Scores overrides the score of symbols: the key is a symbol's name
+	// (MISSING_MESSAGE_ID, SPAMHAUS_ZEN, a list's name), the value its new
+	// score; 0 silences a symbol. Default: none, every symbol keeps its own.
+	Scores map[string]float64 `yaml:"scores"`
+	Policy Policy             `yaml:"policy"`
+	Log    Log                `yaml:"log"`
 	// DNS is the one resolver every check uses (dnsrep.Config).
 	DNS dnsrep.Config `yaml:"dns"`
-	// Blocklists are the DNS lists; each list's symbol is its name.
-	// Default: filters/dnsbl/defaults.yaml (also in deploy/vigil.yaml).
+	// Blocklists are the DNS lists; each list's symbol is its name. The
+	// built-in lists, with their return codes and why each scores what it
+	// does, are in the example configuration.
 	Blocklists []dnsbl.List `yaml:"blocklists"`
 	// DNSBL is the per-message budget of the nameservers and dnsbl checks.
 	DNSBL dnsbl.Budgets `yaml:"dnsbl"`
@@ -202,16 +206,18 @@ func Parse(r io.Reader) (Config, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config: %w", syntaxError(data, err))
 	}
-	if err := checkKeys(&root, reflect.TypeOf(c), ""); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+	kc := keyChecker{lines: map[string]int{}}
+	kc.check(&root, reflect.TypeOf(c), "")
+	if len(kc.errs) > 0 {
+		return Config{}, fmt.Errorf("config: %w", errors.Join(kc.errs...))
 	}
 	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, err
+		return Config{}, withLines(err, kc.lines)
 	}
 	return c, nil
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +61,15 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"bad level", "log: {level: loud}", `log.level: "loud"`},
 		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
 		{"not yaml", "milter: [", "config:"},
+		{"string for a number", "actions:\n  tag: five\n", `actions.tag: "five": want a number (line 2)`},
+		{"string for a whole number", "limits: {max_headers: many}", `limits.max_headers: "many": want an integer (line 1)`},
+		{"word for a boolean", "policy:\n  dry_run: yes please\n", `policy.dry_run: "yes please": want true or false (line 2)`},
+		{"list for a duration", "milter:\n  read_timeout: [1]\n", "milter.read_timeout: want a duration such as 500ms, 10s, 5m or 2h, got a list (line 2)"},
+		{"bad size names key and line", "\nlimits:\n  max_message_size: 10XB\n", `limits.max_message_size: "10XB": bad size "10XB": unknown unit "XB" (line 3)`},
+		{"bad day duration", "reputation:\n  half_life: soon\n", `reputation.half_life: "soon": bad duration "soon" (line 2)`},
+		{"validation error has the line", "actions:\n  tag: 5\n  reject: 3\n", "actions.reject: 3: must be greater than actions.tag (5) (line 3)"},
+		{"list entry validation has the line", "blocklists:\n  - name: X\n    zone: nodots\n    check: ip\n", `blocklists[0].zone: "nodots" is not a list zone (line 3)`},
+		{"every type error, not only the first", "actions: {tag: x}\nlog: {level: 3, format: [a]}\n", "log.format: want a string, got a list (line 2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,5 +134,70 @@ func TestExampleConfig(t *testing.T) {
 	dy, _ := yaml.Marshal(d)
 	if string(cy) != string(dy) {
 		t.Fatalf("deploy/vigil.yaml documents values that differ from the defaults:\nexample:\n%s\ndefault:\n%s", cy, dy)
+	}
+}
+
+// TestSyntaxErrorLine: a YAML syntax error names the line where the file
+// stops being YAML; yaml.v3 alone names the start of the enclosing block or
+// a line off by one.
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		line       int
+	}{
+		{"bad indentation", "milter:\n  listen: \"inet:127.0.0.1:11340\"\nactions:\n  tag: 5\n reject: 15\nlog:\n  level: info\n", 5},
+		{"unterminated quote", "log:\n  level: info\nmilter:\n  listen: \"inet:127.0.0.1:11340\nactions:\n  tag: 5\n", 4},
+		{"tab indentation", "actions: {tag: 5}\n\tlog: {}\n", 2},
+		{"after a multi-line flow mapping", "milter: {listen: \"inet:127.0.0.1:11340\",\n  read_timeout: 2m}\nactions: {tag: 5,,}\n", 3},
+		{"first line", "- a\nb: c\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if want := fmt.Sprintf("config: line %d: ", tt.line); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q, want it to start with %q", err, want)
+			}
+		})
+	}
+}
+
+// TestPackaged: the packaged configuration is the example with dry run on,
+// link following off and the authserv-id left to its default, and nothing
+// else changed; every comment of the example stays.
+func TestPackaged(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Packaged(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("the packaged configuration does not load: %v\n%s", err, out)
+	}
+	d := Default()
+	if !c.Policy.DryRun || c.Follow.Enabled || c.Auth.AuthservID != d.Auth.AuthservID {
+		t.Errorf("dry_run %v, follow %v, authserv_id %q: want true, false, %q", c.Policy.DryRun, c.Follow.Enabled, c.Auth.AuthservID, d.Auth.AuthservID)
+	}
+	c.Policy.DryRun = false
+	cy, _ := yaml.Marshal(c)
+	dy, _ := yaml.Marshal(d)
+	if string(cy) != string(dy) {
+		t.Errorf("the packaged configuration changes more than its three keys:\n%s", cy)
+	}
+	for _, line := range strings.Split(string(example), "\n") {
+		// follow.enabled's "example" note is replaced: packaged, it is not one.
+		if i := strings.Index(line, "#"); i >= 0 && !strings.Contains(line, "# example; built-in default") && !strings.Contains(string(out), line[i:]) {
+			t.Errorf("comment lost: %q", line[i:])
+		}
+	}
+	// An example that no longer has a line the packaging edits fails loudly.
+	if _, err := Packaged([]byte("policy: {dry_run: true}\n")); err == nil {
+		t.Error("Packaged accepted an example without the expected lines")
 	}
 }

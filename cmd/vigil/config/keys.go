@@ -1,43 +1,66 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// checkKeys walks a YAML node against the Go type it will decode into and
-// reports the first key the type does not have, with its full dotted path
-// and line ("milter.lisen: unknown key (line 2)"). yaml.v3's KnownFields
-// error names the Go type instead of the key path an operator wrote.
-func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+// keyChecker walks a YAML node against the Go type it will decode into. It
+// reports every key the type does not have and every scalar of the wrong
+// type, each with its full dotted path and line ("milter.lisen: unknown
+// key (line 2)", `actions.tag: "five": want a number (line 5)`): yaml.v3's
+// own errors name the Go type instead of the key an operator wrote. It
+// records the line of every key, for the validation errors that follow.
+type keyChecker struct {
+	errs  []error
+	lines map[string]int
+}
+
+func (kc *keyChecker) fail(format string, a ...any) {
+	kc.errs = append(kc.errs, fmt.Errorf(format, a...))
+}
+
+func (kc *keyChecker) check(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.DocumentNode {
 		for _, c := range n.Content {
-			if err := checkKeys(c, t, path); err != nil {
-				return err
-			}
+			kc.check(c, t, path)
 		}
-		return nil
+		return
 	}
 	if n.Kind == yaml.AliasNode {
-		return nil
+		return
 	}
-	// Types that decode themselves take any shape.
+	if path != "" {
+		if _, ok := kc.lines[path]; !ok {
+			kc.lines[path] = n.Line
+		}
+	}
+	// Types that decode themselves: let them say what is wrong.
 	if reflect.PointerTo(t).Implements(reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()) {
-		return nil
+		if n.Tag == "!!null" {
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			kc.fail("%s: %s: %s (line %d)", pathOr(path), kindName(n), lineless(err), n.Line)
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			if n.Tag == "!!null" {
-				return nil
+				return
 			}
-			return fmt.Errorf("%s: want a mapping, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			kc.fail("%s: want a mapping, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			return
 		}
 		fields := map[string]reflect.StructField{}
 		collectFields(t, fields)
@@ -45,38 +68,174 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			k, v := n.Content[i], n.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				return fmt.Errorf("%s: unknown key (line %d)", join(path, k.Value), k.Line)
+				kc.fail("%s: unknown key (line %d)", join(path, k.Value), k.Line)
+				continue
 			}
-			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
-				return err
-			}
+			kc.lines[join(path, k.Value)] = k.Line
+			kc.check(v, f.Type, join(path, k.Value))
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			if n.Tag == "!!null" {
-				return nil
+				return
 			}
-			return fmt.Errorf("%s: want a mapping, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			kc.fail("%s: want a mapping, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
-				return err
-			}
+			kc.lines[join(path, n.Content[i].Value)] = n.Content[i].Line
+			kc.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
 			if n.Tag == "!!null" {
-				return nil
+				return
 			}
-			return fmt.Errorf("%s: want a list, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			kc.fail("%s: want a list, got %s (line %d)", pathOr(path), kindName(n), n.Line)
+			return
 		}
 		for i, c := range n.Content {
-			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
+			kc.check(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Interface:
+	default:
+		if n.Kind != yaml.ScalarNode {
+			kc.fail("%s: want %s, got %s (line %d)", pathOr(path), Describe(t), kindName(n), n.Line)
+			return
+		}
+		if n.Tag == "!!null" {
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			kc.fail("%s: %s: want %s (line %d)", pathOr(path), kindName(n), Describe(t), n.Line)
 		}
 	}
-	return nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// Describe says in words what a value of type t is: "a number", "an
+// integer", "a duration such as ...", "a list of strings". Config errors say
+// "want <Describe>"; the manual says "Type: <Describe>".
+func Describe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		return "a duration such as 500ms, 10s, 5m or 2h"
+	case t.Name() == "Duration" && t.Kind() == reflect.Int64:
+		return "a duration such as 500ms, 10s, 5m, 2h or 30d"
+	case t.Name() == "ByteSize":
+		return "a size in bytes, or with a unit: 512KiB, 50MiB, 1GiB, 50MB"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Struct:
+		return "a mapping"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + plural(Describe(t.Elem()))
+	case reflect.Map:
+		return "a mapping of " + plural(Describe(t.Key())) + " to " + plural(Describe(t.Elem()))
+	}
+	return "a " + t.Kind().String()
+}
+
+// plural turns "a string" into "strings", "a mapping" into "mappings".
+func plural(s string) string {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "an "), "a ")
+	word, rest, _ := strings.Cut(s, " ")
+	if word == "true" {
+		return "booleans"
+	}
+	if rest != "" {
+		rest = " " + rest
+	}
+	return word + "s" + rest
+}
+
+// lineless drops the "line N: " a decoder put in front of its message: the
+// line goes at the end, as in every other config error.
+func lineless(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
+			return rest[i+2:]
+		}
+	}
+	return msg
+}
+
+// withLines appends the line of the key each validation error names, when
+// the file set that key ("actions.reject: 3: must be greater than
+// actions.tag (5) (line 7)"). Keys left at their defaults have no line.
+func withLines(err error, lines map[string]int) error {
+	var list []error
+	if j, ok := errors.Unwrap(err).(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{errors.Unwrap(err)}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		if e == nil {
+			continue
+		}
+		msg := e.Error()
+		key, _, found := strings.Cut(msg, ": ")
+		if line := lineOf(key, lines); found && line > 0 {
+			e = fmt.Errorf("%w (line %d)", e, line)
+		}
+		out = append(out, e)
+	}
+	return fmt.Errorf("config: %w", errors.Join(out...))
+}
+
+// lineOf finds the line of key, or of the nearest enclosing key that the
+// file set ("blocklists[0].returns[\"x\"]" falls back to
+// "blocklists[0].returns").
+func lineOf(key string, lines map[string]int) int {
+	for key != "" {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			return 0
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+// syntaxError gives a YAML syntax error the line where the file stops
+// being YAML. yaml.v3 reports the line where the enclosing block started,
+// or a 0-based line, depending on the error: wrong for an operator looking
+// for the typo. The first line from which every longer prefix of the file
+// fails to parse is the line to look at (a prefix cut inside a multi-line
+// value fails too, but parses again once the value is complete).
+func syntaxError(data []byte, err error) error {
+	lines := strings.SplitAfter(string(data), "\n")
+	bad := 0
+	for k := len(lines); k >= 1; k-- {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(strings.Join(lines[:k], "")), &n) == nil {
+			break
+		}
+		bad = k
+	}
+	if bad == 0 {
+		return err
+	}
+	return fmt.Errorf("line %d: %s", bad, lineless(err))
 }
 
 func collectFields(t reflect.Type, out map[string]reflect.StructField) {
