@@ -113,12 +113,19 @@ missing_dep() {
 	fi
 }
 
+# have CMD: CMD is an executable file in PATH. (bash's "command -v" alone
+# also names a file that is there but cannot run.)
+have() {
+	local p
+	p="$(command -v "$1" 2>/dev/null)" && [ -f "$p" ] && [ -x "$p" ]
+}
+
 have_postfix() {
 	if [ -n "${VIGIL_POSTFIX:-}" ]; then
-		[ -x "$VIGIL_POSTFIX" ]
+		[ -f "$VIGIL_POSTFIX" ] && [ -x "$VIGIL_POSTFIX" ]
 		return
 	fi
-	command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ]
+	have postfix || { [ -f /usr/sbin/postfix ] && [ -x /usr/sbin/postfix ]; }
 }
 
 apt_log="$out/apt.log"
@@ -145,12 +152,12 @@ apt_install() {
 install_deps() {
 	local missing=()
 	have_postfix || missing+=(postfix)
-	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-	command -v m4 >/dev/null 2>&1 || missing+=(m4)
+	have redis-server || missing+=(redis-server)
+	have m4 || missing+=(m4)
 	dpkg -s libwrap0 >/dev/null 2>&1 || missing+=(libwrap0)
 	# The package test: man -l renders the pages, lintian checks the .deb.
-	command -v man >/dev/null 2>&1 || missing+=(man-db)
-	command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+	have man || missing+=(man-db)
+	have lintian || missing+=(lintian)
 	local why=""
 	if [ -n "${VIGIL_TEST_NO_INSTALL:-}" ]; then
 		why="VIGIL_TEST_NO_INSTALL is set"
