@@ -223,9 +223,17 @@ func (r *Resolver) ask(ctx context.Context, server, name string, qtype uint16) (
 		if resp, err = r.send(ctx, "tcp", server, m); err != nil {
 			return nil, err
 		}
+		if resp.Truncated {
+			// TCP carries up to 64 KiB: a server that still sets TC
+			// there is broken, and its rcode (NXDOMAIN: "not listed")
+			// is as unreliable as its records. No answer from it.
+			return nil, fmt.Errorf("%w from %s", errTruncatedTCP, server)
+		}
 	}
 	return resp, nil
 }
+
+var errTruncatedTCP = errors.New("dnsrep: truncated answer over TCP")
 
 var errMismatch = errors.New("dnsrep: answer does not match question")
 

@@ -81,6 +81,12 @@ type Message struct {
 	// BodyTruncated is then true and only header and envelope checks see it.
 	Body          Body
 	BodyTruncated bool
+	// HeadersOverflow is set (to what was exceeded) when the header block
+	// had more fields or bytes than limits.max_headers and
+	// limits.max_header_bytes: Headers then holds only the first ones and
+	// the message is refused without running the checks (RefuseUnread),
+	// because the MTA would deliver every field, the unread ones included.
+	HeadersOverflow string
 	// Size is the size of the message as the MTA sent it (headers + body).
 	Size     int64
 	Received time.Time
@@ -143,6 +149,9 @@ func (m *Message) Note(s Symbol) {
 	m.notes = append(m.notes, s)
 	m.mu.Unlock()
 }
+
+// Notes returns the symbols recorded with Note.
+func (m *Message) Notes() []Symbol { return m.takeNotes() }
 
 func (m *Message) takeNotes() []Symbol {
 	m.mu.Lock()

@@ -179,7 +179,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			}
 			r := results[i]
 			all = append(all, r.syms...)
-			if r.err != nil {
+			if r.err != nil && (p.modes[c.Name()] == FailClosed || !errors.Is(r.err, ErrIncomplete)) {
 				all = append(all, p.errorSymbol(c.Name(), r.err))
 			}
 		}
@@ -198,6 +198,15 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 	sortSymbols(all)
 	return all
 }
+
+// ErrIncomplete marks a check error that the check has already reported
+// with symbols of its own (<LIST>_UNKNOWN, SPF_TEMPERROR, REP_UNAVAILABLE):
+// part of its evidence could not be obtained because a DNS lookup or a
+// store read got no answer. A check returns it (wrapped) together with
+// those symbols. Failing open it adds nothing to them; failing closed
+// (policy.fail_closed) the check's <CHECK>_ERROR symbol forces tempfail,
+// so "fail closed on DNS failures" means what it says for every check.
+var ErrIncomplete = errors.New("evidence incomplete")
 
 // errSkipped marks checks that did not run because an earlier stage was
 // still busy when the message deadline passed.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep"
@@ -22,12 +24,15 @@ func loadConfig(path string) (config.Config, error) {
 	return c, nil
 }
 
+// logLevel is the level of the process's logger (log.level), changed by a
+// reload.
+var logLevel = new(slog.LevelVar)
+
 // newLogger returns the process's logger, in the configured level and
 // format, and routes the libraries' own log output through it.
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Log.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	_ = logLevel.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: logLevel}
 	var log *slog.Logger
 	if c.Log.Format == "json" {
 		log = slog.New(slog.NewJSONHandler(w, opts))
@@ -74,6 +79,22 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Sto
 		}
 		return nil, fmt.Errorf("reputation: %w", err)
 	}
+	if rs, ok := store.(*reputation.RedisStore); ok && !optional {
+		// Say at start what a Redis crash would lose of acknowledged
+		// feedback (the store checks again before learning).
+		rs.SetLogger(log)
+		if c.Reputation.Redis.Persistence != reputation.PersistenceOff {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			p, err := rs.CheckPersistence(ctx)
+			cancel()
+			switch {
+			case err != nil:
+				log.Warn("reputation: cannot read Redis persistence settings now; checking again at the first report", "err", err)
+			case p.Loses() == "":
+				log.Info("reputation: Redis keeps acknowledged feedback through a crash (appendonly yes, appendfsync always)")
+			}
+		}
+	}
 	return store, nil
 }
 
@@ -92,6 +113,7 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 		Policy:     c.FiltersPolicy(),
 		FailClosed: c.Policy.FailClosed,
 		Pipeline:   p,
+		Limits:     c.MessageLimits(),
 		Log:        log,
 		Resolver:   res,
 		Blocklists: c.Blocklists,

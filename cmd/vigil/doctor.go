@@ -261,9 +261,14 @@ func listFindings(hs []dnsrep.ListHealth) []finding {
 	var out []finding
 	for _, h := range hs {
 		f := finding{cols: []string{h.List, h.Zone}}
-		if h.Healthy {
+		switch {
+		case h.Healthy:
 			f.text = "test points answer as RFC 5782 §5 says"
-		} else {
+		case h.Unanswered:
+			// No answer says nothing about the list: the daemon keeps
+			// using it (and probes again soon); the DNS path is at fault.
+			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem+" (the daemon keeps using the list; check dns.servers)"
+		default:
 			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem
 		}
 		out = append(out, f)

@@ -61,7 +61,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "vigil: learn: %s: %v\n", raw.Source, err)
 				return nil // one bad message does not stop the batch
 			}
-			switch out.Outcome {
+			switch out.Overall() {
 			case reputation.Moved:
 				moved++
 			case reputation.Duplicate:
@@ -76,7 +76,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 			if out.ARF {
 				arf = " (feedback report)"
 			}
-			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys\n", raw.Source, out.Outcome, out.Class, arf, out.Keys)
+			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys\n", raw.Source, out.Overall(), out.Class, arf, out.Keys)
 			return nil
 		})
 		if err != nil {

@@ -70,7 +70,7 @@ func startNode(t *testing.T, name, dnsAddr, redisAddr string) node {
 		t.Helper()
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 milter: {listen: "inet:%s"}
-admin: {listen: %q, token: sekret}
+admin: {listen: %q, token: sekret-sekret-sekret}
 dns: {servers: [%q], timeout: 500ms}
 blocklists: []
 reputation: {backend: redis, redis: {addr: %q, prefix: "twonodes:"}, cache_ttl: 0s, min_evidence: 3}
@@ -153,7 +153,7 @@ func TestTwoNodesShareReputation(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		msg := fmt.Sprintf("From: Deals <d@spam%d.test>\r\nDate: Sat, 28 Nov 2026 06:00:00 +0000\r\nMessage-ID: <%d@spam%d.test>\r\nSubject: deal %d\r\n\r\nBuy now at http://spam%d.test/buy number %d\r\n", i, i, i, i, i, i*31337)
 		req, _ := http.NewRequest("POST", "http://"+a.admin+"/learn/spam", strings.NewReader(msg))
-		req.Header.Set("Authorization", "Bearer sekret")
+		req.Header.Set("Authorization", "Bearer sekret-sekret-sekret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

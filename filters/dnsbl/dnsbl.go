@@ -63,6 +63,8 @@ type Check struct {
 	log     *slog.Logger
 	// parallel bounds concurrent list queries of one message.
 	parallel int
+	// probeRetry: see ProbeLoop (tests shorten it).
+	probeRetry time.Duration
 
 	mu     sync.Mutex
 	health map[string]dnsrep.ListHealth // by list name; absent = not probed yet
@@ -80,7 +82,7 @@ func New(q dnsrep.Querier, lists []List, b Budgets, log *slog.Logger) (*Check, e
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Check{q: q, budgets: b, log: log, parallel: 16, health: map[string]dnsrep.ListHealth{}}
+	c := &Check{q: q, budgets: b, log: log, parallel: 16, health: map[string]dnsrep.ListHealth{}, probeRetry: probeRetry}
 	for _, l := range lists {
 		if !l.IsEnabled() {
 			continue
@@ -128,36 +130,62 @@ func (c *Check) Probe(ctx context.Context) []dnsrep.ListHealth {
 	c.mu.Lock()
 	for i, l := range c.lists {
 		prev, had := c.health[l.Name]
-		c.health[l.Name] = out[i]
 		switch {
+		case out[i].Unanswered:
+			// No answer proves nothing about the list: keep what the
+			// last answer said (healthy until proven otherwise).
+			c.log.Warn("dnsbl: list probe got no answer; keeping its last known health and probing again soon",
+				"list", l.Name, "zone", l.zone, "problem", out[i].Problem, "healthy", !had || prev.Healthy)
+			continue
 		case !out[i].Healthy:
 			c.log.Error("dnsbl: list is unhealthy and will be skipped", "list", l.Name, "zone", l.zone, "problem", out[i].Problem)
 		case had && !prev.Healthy:
 			c.log.Info("dnsbl: list is healthy again", "list", l.Name, "zone", l.zone)
 		}
+		c.health[l.Name] = out[i]
 	}
 	c.mu.Unlock()
 	return out
 }
 
-// ProbeLoop probes now and every dnsbl.probe_interval until ctx ends.
+// probeRetry is the first wait before probing again after a probe that got
+// no answer; it doubles up to dnsbl.probe_interval.
+const probeRetry = 10 * time.Second
+
+// ProbeLoop probes now and every dnsbl.probe_interval until ctx ends. After
+// a round in which some list got no answer it probes again after
+// probeRetry, doubling, so lists are checked again soon after DNS returns.
 func (c *Check) ProbeLoop(ctx context.Context) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("dnsbl: panic in probe loop", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
-	t := time.NewTicker(c.budgets.ProbeInterval)
+	interval := c.budgets.ProbeInterval
+	retry := min(c.probeRetry, interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		c.Probe(pctx)
-		cancel()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		unanswered := 0
+		for _, h := range c.Probe(pctx) {
+			if h.Unanswered {
+				unanswered++
+			}
+		}
+		cancel()
+		next := interval
+		if unanswered > 0 {
+			next, retry = retry, min(2*retry, interval)
+		} else {
+			retry = min(c.probeRetry, interval)
+		}
+		t.Reset(next)
 	}
 }
 
@@ -337,7 +365,19 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 
 	c.query(ctx, jobs)
-	return append(syms, c.symbols(jobs)...), nil
+	syms = append(syms, c.symbols(jobs)...)
+	unanswered := 0
+	for _, j := range jobs {
+		if j.err != nil && !errors.Is(j.err, dnsrep.ErrListRefused) {
+			unanswered++
+		}
+	}
+	if unanswered > 0 {
+		// The <LIST>_UNKNOWN symbols say which; policy.fail_closed:
+		// [dnsbl] turns this into a tempfail.
+		return syms, fmt.Errorf("dnsbl: %w: %d of %d list queries got no answer", filters.ErrIncomplete, unanswered, len(jobs))
+	}
+	return syms, nil
 }
 
 // query runs the jobs with bounded parallelism.

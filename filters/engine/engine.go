@@ -33,7 +33,11 @@ type Options struct {
 	Pipeline   *filters.Pipeline
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
-	Log        *slog.Logger
+	// Limits bound a message read for learning as the milter bounds one
+	// from the MTA: header fields and bytes (the body is bounded by
+	// reputation.MaxInputMessage instead).
+	Limits filters.Limits
+	Log    *slog.Logger
 
 	// Resolver is the process's one DNS resolver; nil disables every
 	// DNS-based check (tests of DNS-free checks).
@@ -232,6 +236,9 @@ func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
 // Judge runs the pipeline and decides.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	if m.HeadersOverflow != "" {
+		return filters.RefuseUnread(m, e.opts.Policy)
+	}
 	syms := e.pipeline.Run(ctx, m)
 	v := filters.Decide(syms, e.opts.Policy)
 	if e.autolearn != nil {

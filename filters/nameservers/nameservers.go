@@ -227,6 +227,9 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	slices.SortStableFunc(infra, func(a, b filters.DomainInfra) int { return strings.Compare(a.Domain, b.Domain) })
 	m.Facts.Infra = filters.Infra{Domains: infra}
+	if len(unknown) > 0 {
+		return syms, fmt.Errorf("nameservers: %w: %d of %d domains unresolved", filters.ErrIncomplete, len(unknown), len(sources))
+	}
 	return syms, nil
 }
 

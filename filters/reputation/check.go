@@ -73,8 +73,10 @@ func NewCheck(store Store, cfg Config, log *slog.Logger) *Check {
 // Name implements filters.Check.
 func (c *Check) Name() string { return "reputation" }
 
-// Run implements filters.Check. A store error never fails the check: it
-// yields REP_UNAVAILABLE (score 0) and a rate-limited warning.
+// Run implements filters.Check. A store error yields REP_UNAVAILABLE
+// (score 0), a rate-limited warning and filters.ErrIncomplete: the message
+// is judged without reputation, or tempfailed when policy.fail_closed
+// lists "reputation".
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	keys := Keys(m)
 	if len(keys) == 0 {
@@ -87,7 +89,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if last := c.lastWarn.Load(); now-last > int64(10*time.Second) && c.lastWarn.CompareAndSwap(last, now) {
 			c.log.Warn("reputation store unavailable; scoring without reputation", "queue_id", m.Envelope.QueueID, "err", err, "unavailable_total", c.Unavailable.Load())
 		}
-		return []filters.Symbol{{Name: SymbolUnavailable, Detail: err.Error()}}, nil
+		return []filters.Symbol{{Name: SymbolUnavailable, Detail: err.Error()}}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
 	return Score(c.cfg, keys, counts), nil
 }

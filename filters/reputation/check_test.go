@@ -2,6 +2,7 @@ package reputation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -195,8 +196,8 @@ func TestCheckStoreDown(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			syms, err := check.Run(ctx, linkMessage("192.0.2.1", "a.example", "ns.a.example", "192.0.2.53", ""))
-			if err != nil {
-				t.Fatalf("a down store must not fail the check: %v", err)
+			if !errors.Is(err, filters.ErrIncomplete) || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("a down store: error %v, want filters.ErrIncomplete (fail open unless policy.fail_closed) wrapping ErrUnavailable", err)
 			}
 			if len(syms) != 1 || syms[0].Name != SymbolUnavailable || syms[0].Score != 0 {
 				t.Fatalf("symbols %+v, want only %s with score 0", syms, SymbolUnavailable)

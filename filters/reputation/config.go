@@ -51,7 +51,28 @@ type RedisConfig struct {
 	// (what is left then is under 0.4% of the evidence); 0 with a zero
 	// half-life means never.
 	TTL Duration `yaml:"ttl"`
+	// Persistence is what Vigil asks of the server's own persistence
+	// (CONFIG GET appendonly, appendfsync, save) before it acknowledges
+	// feedback: "warn" (default) checks and logs what a Redis crash would
+	// lose; "fsync" refuses feedback (503) unless the server runs
+	// appendonly yes with appendfsync always, so every acknowledged report
+	// is on disk; "off" does not ask (servers with CONFIG disabled).
+	Persistence string `yaml:"persistence"`
+	// WaitReplicas: after each learned report, wait (WAIT) until this many
+	// replicas have it; when fewer confirm within WaitTimeout the report
+	// is refused (503) and the reporter retries (learning again is a
+	// no-op). Default 0 (do not wait).
+	WaitReplicas int `yaml:"wait_replicas"`
+	// WaitTimeout bounds that wait. Default 1s.
+	WaitTimeout Duration `yaml:"wait_timeout"`
 }
+
+// Redis persistence requirements (reputation.redis.persistence).
+const (
+	PersistenceWarn  = "warn"
+	PersistenceFsync = "fsync"
+	PersistenceOff   = "off"
+)
 
 // Caps are the per-kind score caps (`reputation.caps:`). The IP cap must be
 // the smallest: an address can be rented or stolen, so it is one input
@@ -98,9 +119,11 @@ func DefaultConfig() Config {
 		Backend: "bbolt",
 		Path:    "/var/lib/vigil",
 		Redis: RedisConfig{
-			Addr:    "127.0.0.1:6379",
-			Prefix:  "vigil:rep:",
-			Timeout: Duration(200 * time.Millisecond),
+			Addr:        "127.0.0.1:6379",
+			Prefix:      "vigil:rep:",
+			Timeout:     Duration(200 * time.Millisecond),
+			Persistence: PersistenceWarn,
+			WaitTimeout: Duration(time.Second),
 		},
 		HalfLife:    Duration(30 * 24 * time.Hour),
 		MinEvidence: 3,
@@ -144,6 +167,17 @@ func (c Config) Validate() error {
 		}
 		if c.Redis.DB < 0 {
 			return fmt.Errorf("reputation.redis.db: %d is negative", c.Redis.DB)
+		}
+		switch c.Redis.Persistence {
+		case PersistenceWarn, PersistenceFsync, PersistenceOff:
+		default:
+			return fmt.Errorf("reputation.redis.persistence: unknown %q (want warn, fsync or off)", c.Redis.Persistence)
+		}
+		if c.Redis.WaitReplicas < 0 {
+			return fmt.Errorf("reputation.redis.wait_replicas: %d is negative", c.Redis.WaitReplicas)
+		}
+		if c.Redis.WaitReplicas > 0 && c.Redis.WaitTimeout <= 0 {
+			return fmt.Errorf("reputation.redis.wait_timeout: %s must be positive with wait_replicas", c.Redis.WaitTimeout)
 		}
 	default:
 		return fmt.Errorf("reputation.backend: unknown %q (want bbolt or redis)", c.Backend)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vigilmail/vigil/filters"
 )
 
 // MaxInputMessage bounds one message read from a learn input.
@@ -186,8 +188,8 @@ type Feedback struct {
 	// Type is the Feedback-Type field (RFC 5965 §3.1): abuse, fraud,
 	// virus, other, not-spam (RFC 6430), … lower-cased.
 	Type string
-	// Original is the reported message (the third MIME part).
-	Original []byte
+	// Original is the reported message (the third MIME part), parsed.
+	Original *filters.Message
 	// HeadersOnly is set when the report enclosed only the header of the
 	// original (text/rfc822-headers, RFC 5965 §2 (f)).
 	HeadersOnly bool
@@ -202,25 +204,34 @@ func (f *Feedback) Class() Class {
 	return Spam
 }
 
-// ParseFeedbackReport recognises an ARF report (RFC 5965 §2: a
-// multipart/report with report-type=feedback-report) and returns the
-// enclosed original message. It returns nil, nil for a message that is not
-// an ARF report, and an error for a report that is malformed.
-func ParseFeedbackReport(raw []byte) (*Feedback, error) {
-	hdr, body, err := splitMessage(raw)
-	if err != nil {
-		return nil, nil
-	}
-	mt, params, err := mime.ParseMediaType(hdr.Get("Content-Type"))
+// maxReportParts bounds the MIME parts of a report read; maxReportFields
+// bounds its machine-readable part (RFC 5965 §3: a few short fields).
+const (
+	maxReportParts  = 32
+	maxReportFields = 64 << 10
+)
+
+// FeedbackReport recognises an ARF report (RFC 5965 §2: a
+// multipart/report with report-type=feedback-report) and parses the
+// enclosed original within lim, streaming it from m's body: the report is
+// never copied whole. It returns nil, nil for a message that is not an ARF
+// report, and an error for a report that is malformed.
+func FeedbackReport(m *filters.Message, lim filters.Limits) (*Feedback, error) {
+	// Unfold (RFC 5322 §2.2.3) before parsing the media type.
+	ct := strings.ReplaceAll(m.Header("Content-Type"), "\r\n", "")
+	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/report" || !strings.EqualFold(params["report-type"], "feedback-report") {
 		return nil, nil
 	}
 	if params["boundary"] == "" {
 		return nil, errors.New("reputation: feedback report without MIME boundary")
 	}
+	if m.Body == nil {
+		return nil, errors.New("reputation: feedback report without a body")
+	}
 	fb := &Feedback{}
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	for i := 0; i < 32; i++ {
+	mr := multipart.NewReader(m.Body.Reader(), params["boundary"])
+	for i := 0; i < maxReportParts; i++ {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
 			break
@@ -231,9 +242,9 @@ func ParseFeedbackReport(raw []byte) (*Feedback, error) {
 		pt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
 		switch pt {
 		case "message/feedback-report":
-			data, err := decodePart(p)
+			data, err := io.ReadAll(io.LimitReader(decodePart(p), maxReportFields))
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("reputation: feedback report part: %w", err)
 			}
 			if fields, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(data, '\n', '\n')))).ReadMIMEHeader(); err == nil || len(fields) > 0 {
 				fb.Type = strings.ToLower(strings.TrimSpace(fields.Get("Feedback-Type")))
@@ -242,38 +253,43 @@ func ParseFeedbackReport(raw []byte) (*Feedback, error) {
 			if fb.Original != nil {
 				continue
 			}
-			data, err := decodePart(p)
-			if err != nil {
-				return nil, err
+			orig, err := filters.ParseMessageWith(decodePart(p), lim)
+			if errors.Is(err, filters.ErrEmptyMessage) {
+				continue
 			}
-			fb.Original = data
+			if err != nil {
+				return nil, fmt.Errorf("reputation: feedback report part: %w", err)
+			}
+			fb.Original = orig
 			fb.HeadersOnly = pt == "text/rfc822-headers"
 		}
 	}
-	if len(bytes.TrimSpace(fb.Original)) == 0 {
+	if fb.Original == nil {
 		return nil, errors.New("reputation: feedback report without the original message")
 	}
 	return fb, nil
 }
 
-// decodePart undoes a transfer encoding. RFC 2046 §5.2.1 forbids encoding
-// message/rfc822, but reports in the wild do it.
-func decodePart(p *multipart.Part) ([]byte, error) {
-	var r io.Reader = io.LimitReader(p, MaxInputMessage+1)
+// ParseFeedbackReport is FeedbackReport on a raw message.
+func ParseFeedbackReport(raw []byte) (*Feedback, error) {
+	m, err := filters.ParseMessageWith(bytes.NewReader(raw), filters.Limits{MaxBody: MaxInputMessage})
+	if err != nil {
+		return nil, nil
+	}
+	return FeedbackReport(m, filters.Limits{MaxBody: MaxInputMessage})
+}
+
+// decodePart undoes a transfer encoding, streaming. RFC 2046 §5.2.1
+// forbids encoding message/rfc822, but reports in the wild do it.
+func decodePart(p *multipart.Part) io.Reader {
+	var r io.Reader = p
 	switch strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))) {
 	case "base64":
 		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{r})
 	case "quoted-printable":
 		r = quotedprintable.NewReader(r)
 	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("reputation: feedback report part: %w", err)
-	}
-	if len(data) > MaxInputMessage {
-		return nil, errors.New("reputation: feedback report part too large")
-	}
-	return data, nil
+	return r
 }
 
 // isFromLine: "From " followed by at least a sender and a date that has a
@@ -319,15 +335,4 @@ func (n newlineStripper) Read(p []byte) (int, error) {
 			return len(out), err
 		}
 	}
-}
-
-// splitMessage parses the header block of raw (lenient about LF endings).
-func splitMessage(raw []byte) (textproto.MIMEHeader, []byte, error) {
-	br := bufio.NewReader(bytes.NewReader(raw))
-	h, err := textproto.NewReader(br).ReadMIMEHeader()
-	if err != nil && len(h) == 0 {
-		return nil, nil, err
-	}
-	rest, _ := io.ReadAll(br)
-	return h, rest, nil
 }

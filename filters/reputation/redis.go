@@ -23,10 +23,13 @@ import (
 // hash slot: use a standalone Redis (or Sentinel), not Redis Cluster.
 type RedisStore struct {
 	rdb      *redis.Client
+	addr     string
 	prefix   string
 	halfLife time.Duration
 	ttl      time.Duration
 	now      func() time.Time
+	// dur enforces reputation.redis.persistence and wait_replicas.
+	dur durability
 }
 
 // OpenRedis connects to the configured Redis. It does not fail when the
@@ -49,12 +52,18 @@ func OpenRedis(cfg Config) (*RedisStore, error) {
 	if path, ok := strings.CutPrefix(rc.Addr, "unix:"); ok {
 		opt.Network, opt.Addr = "unix", path
 	}
+	mode := rc.Persistence
+	if mode == "" {
+		mode = PersistenceWarn
+	}
 	return &RedisStore{
 		rdb:      redis.NewClient(opt),
+		addr:     rc.Addr,
 		prefix:   rc.Prefix,
 		halfLife: time.Duration(cfg.HalfLife),
 		ttl:      cfg.RedisTTL(),
 		now:      time.Now,
+		dur:      durability{mode: mode, replicas: rc.WaitReplicas, wait: time.Duration(rc.WaitTimeout)},
 	}, nil
 }
 
@@ -196,14 +205,46 @@ func (s *RedisStore) Add(ctx context.Context, deltas []Delta) error {
 
 // Learn implements Store. It reads the message record, then runs the
 // learn script conditioned on that record; when another node changed the
-// record in between, it reads again (a few times).
+// record in between, it reads again (a few times). It returns once Redis
+// acknowledged the write and, with reputation.redis.wait_replicas, once
+// that many replicas have it; with reputation.redis.persistence: fsync it
+// refuses to learn into a server that would lose the write in a crash.
 func (s *RedisStore) Learn(ctx context.Context, digest string, class Class, keys []Key) (Outcome, error) {
 	if digest == "" {
 		return "", errors.New("reputation: empty message digest")
 	}
+	if err := s.beforeLearn(ctx); err != nil {
+		return "", err
+	}
+	if s.dur.replicas <= 0 {
+		return s.learn(ctx, s.rdb, digest, class, keys)
+	}
+	// WAIT counts the replicas that have this connection's writes: write
+	// and wait on one connection.
+	conn := s.rdb.Conn()
+	defer conn.Close()
+	outcome, err := s.learn(ctx, conn, digest, class, keys)
+	if err != nil {
+		return outcome, err
+	}
+	if err := s.afterLearn(ctx, func(ctx context.Context, n int, d time.Duration) (int64, error) {
+		return conn.Wait(ctx, n, d).Result()
+	}); err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+// redisConn is what learning needs of a client or a single connection.
+type redisConn interface {
+	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
+}
+
+func (s *RedisStore) learn(ctx context.Context, rc redisConn, digest string, class Class, keys []Key) (Outcome, error) {
 	mk := s.msgKey(digest)
 	for attempt := 0; attempt < 5; attempt++ {
-		cur, err := s.rdb.Get(ctx, mk).Result()
+		cur, err := rc.Get(ctx, mk).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return "", unavailable(err)
 		}
@@ -228,7 +269,7 @@ func (s *RedisStore) Learn(ctx context.Context, digest string, class Class, keys
 		if err != nil {
 			return "", err
 		}
-		n, err := learnScript.Run(ctx, s.rdb, rkeys, args...).Int()
+		n, err := learnScript.Run(ctx, rc, rkeys, args...).Int()
 		if err != nil {
 			return "", unavailable(err)
 		}

@@ -207,26 +207,46 @@ func splitMessage(msg []byte) ([]field, []byte, error) {
 	} else {
 		head, body = msg, nil
 	}
-	var fields []field
-	for _, line := range strings.SplitAfter(string(head), "\r\n") {
-		if line == "" {
-			continue
+	// A field's value is one substring of the header section, from after
+	// its colon to the end of its last continuation line: extending it per
+	// line costs nothing, where appending would copy the value each time
+	// (quadratic in a long folded field).
+	type span struct {
+		name       string
+		start, end int
+	}
+	hs := string(head)
+	var spans []span
+	for off := 0; off < len(hs); {
+		n := strings.Index(hs[off:], "\r\n")
+		end := len(hs)
+		if n >= 0 {
+			end = off + n + 2
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(fields) == 0 {
+		line := hs[off:end]
+		switch {
+		case line == "" || line == "\r\n":
+		case line[0] == ' ' || line[0] == '\t':
+			if len(spans) == 0 {
 				return nil, nil, errors.New("miltertest: message starts with a continuation line")
 			}
-			fields[len(fields)-1].value += line
-			continue
+			spans[len(spans)-1].end = end
+		default:
+			name, _, ok := strings.Cut(line, ":")
+			if !ok || name == "" || strings.ContainsAny(name, " \t") {
+				return nil, nil, fmt.Errorf("miltertest: malformed header line %q", strings.TrimRight(line, "\r\n"))
+			}
+			start := off + len(name) + 1
+			if start < end && hs[start] == ' ' {
+				start++
+			}
+			spans = append(spans, span{name: name, start: start, end: end})
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, nil, fmt.Errorf("miltertest: malformed header line %q", strings.TrimRight(line, "\r\n"))
-		}
-		fields = append(fields, field{name: name, value: strings.TrimPrefix(value, " ")})
+		off = end
 	}
-	for i := range fields {
-		fields[i].value = strings.TrimSuffix(fields[i].value, "\r\n")
+	fields := make([]field, len(spans))
+	for i, sp := range spans {
+		fields[i] = field{name: sp.name, value: strings.TrimSuffix(hs[sp.start:sp.end], "\r\n")}
 	}
 	return fields, body, nil
 }

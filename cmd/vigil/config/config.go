@@ -67,13 +67,23 @@ type Admin struct {
 	// Listen is HOST:PORT; "" (default) disables the admin listener.
 	// Keep it on loopback: it accepts feedback that moves reputation.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token every request but /healthz needs.
+	// Token is the bearer token every request but /healthz needs, at least
+	// MinTokenLength characters.
 	Token string `yaml:"token"`
 	// TokenFile reads the token from a file instead (first line).
 	TokenFile string `yaml:"token_file"`
-	// MaxBody caps one reported message. Default 64MiB.
+	// MaxBody caps one reported message: a larger one is refused with 413.
+	// Default 64MiB.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxConcurrent bounds the reports learned at once; more wait briefly,
+	// then get 503 with Retry-After. Memory for learning is about
+	// max_concurrent × max_body. Default 2.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
+
+// MinTokenLength is the shortest admin token accepted: a bearer token
+// guards feedback that moves reputation, and a short one is guessed.
+const MinTokenLength = 16
 
 // Milter is the milter: section.
 type Milter struct {
@@ -172,9 +182,15 @@ func Default() Config {
 		Reputation: reputation.DefaultConfig(),
 		Follow:     follow.DefaultConfig(),
 		Bayes:      bayes.DefaultConfig(),
-		Admin:      Admin{MaxBody: 64 << 20},
+		Admin:      Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
 	}
 }
+
+// ErrNoSettings is returned for a file that holds no setting at all (empty,
+// blank or only comments): most likely a file caught half-written, which
+// must not silently become "the defaults" (blocklists, DNS servers and
+// thresholds reverting on a reload). Run without --config for the defaults.
+var ErrNoSettings = errors.New("the file holds no settings (empty or only comments); start without --config to run on the built-in defaults")
 
 // Load reads a config file over the defaults. path "" returns the defaults.
 func Load(path string) (Config, error) {
@@ -202,11 +218,14 @@ func Parse(r io.Reader) (Config, error) {
 	}
 	c := Default()
 	if len(bytes.TrimSpace(data)) == 0 {
-		return c, c.Validate()
+		return Config{}, fmt.Errorf("config: %w", ErrNoSettings)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, fmt.Errorf("config: %w", syntaxError(data, err))
+	}
+	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && (len(root.Content) == 0 || root.Content[0].Tag == "!!null")) {
+		return Config{}, fmt.Errorf("config: %w", ErrNoSettings)
 	}
 	kc := keyChecker{lines: map[string]int{}}
 	kc.check(&root, reflect.TypeOf(c), "")
@@ -322,8 +341,15 @@ func (c *Config) Validate() error {
 			bad("admin.token", `""`, "admin.listen is set: a token (or admin.token_file) is required")
 		}
 	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < MinTokenLength {
+		// The value is a secret: say how long it is, never what it is.
+		bad("admin.token", fmt.Sprintf("(%d characters)", len(c.Admin.Token)), fmt.Sprintf("too short: use at least %d random characters", MinTokenLength))
+	}
 	if c.Admin.MaxBody <= 0 {
 		bad("admin.max_body", c.Admin.MaxBody, "must be positive")
+	}
+	if c.Admin.MaxConcurrent <= 0 {
+		bad("admin.max_concurrent", c.Admin.MaxConcurrent, "must be positive")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
@@ -369,6 +395,16 @@ func (c *Config) MilterConfig() milter.Config {
 		MaxHeaderBytes:   int(c.Limits.MaxHeaderBytes),
 		MaxRecipients:    c.Limits.MaxRecipients,
 		ProgressInterval: c.Milter.ProgressInterval,
+	}
+}
+
+// MessageLimits bound a message read outside the milter (check, learn, the
+// admin listener) exactly as the milter bounds one from the MTA.
+func (c *Config) MessageLimits() filters.Limits {
+	return filters.Limits{
+		MaxHeaders:     c.Limits.MaxHeaders,
+		MaxHeaderBytes: int64(c.Limits.MaxHeaderBytes),
+		MaxBody:        int64(c.Limits.MaxMessageSize),
 	}
 }
 

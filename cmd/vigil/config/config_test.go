@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +136,48 @@ func TestExampleConfig(t *testing.T) {
 	dy, _ := yaml.Marshal(d)
 	if string(cy) != string(dy) {
 		t.Fatalf("deploy/vigil.yaml documents values that differ from the defaults:\nexample:\n%s\ndefault:\n%s", cy, dy)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a := Default()
+	b := Default()
+	b.DNS.Servers = []string{"127.0.0.1:53"}
+	b.Actions.Reject = 20
+	b.Admin.Token = "a-new-secret-token-value"
+	b.Scores = map[string]float64{"MISSING_MESSAGE_ID": 2}
+	b.Blocklists = b.Blocklists[:1]
+	got := Changed(a, b)
+	want := []string{"actions.reject", "admin.token", "blocklists", "dns.servers", "scores.MISSING_MESSAGE_ID"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changed = %v, want %v", got, want)
+	}
+	if c := Changed(a, Default()); len(c) != 0 {
+		t.Fatalf("Changed of equal configs = %v", c)
+	}
+}
+
+// TestEmptyFileRefused: an empty or comment-only file is an error, never
+// "the defaults" (a file caught half-written on SIGHUP).
+func TestEmptyFileRefused(t *testing.T) {
+	for _, content := range []string{"", "\n\n  \n", "# only a comment\n", "---\n"} {
+		p := filepath.Join(t.TempDir(), "vigil.yaml")
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, err := Load(p); !errors.Is(err, ErrNoSettings) {
+			t.Errorf("Load(%q) = %v, want ErrNoSettings", content, err)
+		}
+	}
+}
+
+func TestAdminTokenLength(t *testing.T) {
+	for token, ok := range map[string]bool{"x": false, "fifteen-chars-x": false, "sixteen-chars-xx": true} {
+		_, err := Parse(strings.NewReader("admin: {listen: \"127.0.0.1:11341\", token: " + token + "}\n"))
+		if (err == nil) != ok {
+			t.Errorf("token of %d characters: %v", len(token), err)
+		}
+		if err != nil && strings.Contains(err.Error(), token) {
+			t.Errorf("the error shows the secret: %v", err)
+		}
 	}
 }
 

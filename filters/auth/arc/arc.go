@@ -87,7 +87,11 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if len(v.Sealers) > 0 {
 		detail = strings.TrimPrefix(detail+"; sealers "+strings.Join(v.Sealers, ","), "; ")
 	}
-	return []filters.Symbol{{Name: Symbols[v.Result], Score: Scores[v.Result], Detail: detail}}, nil
+	syms := []filters.Symbol{{Name: Symbols[v.Result], Score: Scores[v.Result], Detail: detail}}
+	if v.Temporary {
+		return syms, fmt.Errorf("arc: %w: %s", filters.ErrIncomplete, v.Detail)
+	}
+	return syms, nil
 }
 
 // Validation is the outcome of chain validation.
@@ -97,6 +101,9 @@ type Validation struct {
 	// Sealers are the ARC-Seal d= domains by instance (index 0 is i=1).
 	Sealers []string
 	Detail  string
+	// Temporary: the result is fail because a key lookup failed for now
+	// (DNS), not because a signature was wrong.
+	Temporary bool
 }
 
 // set is one ARC set: header indices into m.Headers.
@@ -257,16 +264,23 @@ func Validate(ctx context.Context, r dnsrep.StdResolver, m *filters.Message) Val
 	}
 	// §5.2 step 3: only the latest AMS must verify.
 	if err := verifyAMS(ctx, r, m, sets[n-1]); err != nil {
-		return withSealers(fail("ARC-Message-Signature i=%d: %v", n, err), v)
+		return temporary(withSealers(fail("ARC-Message-Signature i=%d: %v", n, err), v), err)
 	}
 	// §5.2 step 5: every seal, newest first.
 	for i := n; i >= 1; i-- {
 		if err := verifyAS(ctx, r, m, sets, i); err != nil {
-			return withSealers(fail("ARC-Seal i=%d: %v", i, err), v)
+			return temporary(withSealers(fail("ARC-Seal i=%d: %v", i, err), v), err)
 		}
 	}
 	v.Result = Pass
 	return v
+}
+
+// temporary marks a failure caused by a key that could not be fetched for
+// now: the chain was not disproved, only not checked.
+func temporary(f Validation, err error) Validation {
+	f.Temporary = errors.Is(err, dkimsig.ErrTemporary)
+	return f
 }
 
 func withSealers(f, v Validation) Validation {

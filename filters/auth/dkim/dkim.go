@@ -94,7 +94,15 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	for _, r := range res {
 		details = append(details, r.Domain+"/"+r.Selector+"="+r.Result)
 	}
-	return []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}, nil
+	syms := []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}
+	for _, r := range res {
+		if Result(r.Result) == TempError {
+			// RFC 6376 §6.1.2: a key that could not be fetched for now
+			// may be retried later (tempfail with policy.fail_closed).
+			return syms, fmt.Errorf("dkim: %w: %s/%s temperror", filters.ErrIncomplete, r.Domain, r.Selector)
+		}
+	}
+	return syms, nil
 }
 
 // Overall folds per-signature results: pass if any passed, then fail,

@@ -140,6 +140,11 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	main := filters.Symbol{Name: Symbols[ev.Result], Score: Scores[ev.Result], Detail: detail}
 	syms := []filters.Symbol{main}
+	if ev.Result == TempError {
+		// RFC 7489 §6.6.3 and §6.7: policy discovery or an aligned check
+		// failed for now; tempfail when policy.fail_closed lists "dmarc".
+		return syms, fmt.Errorf("dmarc: %w: %s", filters.ErrIncomplete, detail)
+	}
 	if ev.Result != Fail {
 		return syms, nil
 	}

@@ -2,6 +2,7 @@ package dmarc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -157,8 +158,8 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("detail %q lacks %q", ev.Detail, tc.inDetail)
 			}
 			syms, err := c.Run(context.Background(), m)
-			if err != nil {
-				t.Fatal(err)
+			if temp := ev.Result == TempError; (err != nil) != temp || (err != nil && !errors.Is(err, filters.ErrIncomplete)) {
+				t.Fatalf("error %v for %s; want filters.ErrIncomplete exactly for temperror", err, ev.Result)
 			}
 			var force filters.Action
 			var names []string

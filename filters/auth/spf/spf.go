@@ -78,7 +78,13 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if res.Detail != "" {
 		detail += ": " + res.Detail
 	}
-	return []filters.Symbol{{Name: Symbols[r], Score: Scores[r], Detail: detail}}, nil
+	syms := []filters.Symbol{{Name: Symbols[r], Score: Scores[r], Detail: detail}}
+	if r == TempError {
+		// RFC 7208 §8.6: a temperror may be answered with a 4xx; so it is
+		// when policy.fail_closed lists "spf".
+		return syms, fmt.Errorf("spf: %w: %s", filters.ErrIncomplete, detail)
+	}
+	return syms, nil
 }
 
 // Identity returns the identity RFC 7208 checks and its domain: MAIL FROM
