@@ -281,10 +281,11 @@ type URL struct {
 	Domain string `json:"domain"` // registrable domain (Public Suffix List, ICANN section)
 	// Source says where it was found: text, html, css, redirect-param, ...
 	Source string `json:"source,omitempty"`
-	// Text is the visible text of the HTML anchor (<a>, or <area> alt)
-	// that links to URL, whitespace collapsed and capped at 200 bytes;
-	// "" for URLs found in plain text, CSS, forms and the like. The
-	// targets of a redirect wrapper take the wrapper's anchor text.
+	// Text is what the reader sees of the link, whitespace collapsed and
+	// capped at 200 bytes: the visible text of the HTML anchor (<a>, or
+	// <area> alt) that links to URL, or for a link written out in text
+	// (a text part, the Subject) the link as written; "" for CSS, forms
+	// and the like. The targets of a redirect wrapper take its text.
 	Text string `json:"text,omitempty"`
 }
 

@@ -115,6 +115,19 @@ func (sc *scanner) scheme(i int) (int, bool) {
 	}
 	end := spanEnd(t, i+n+2)
 	if end == i+n+2 {
+		// A symbol where the host starts ("http://✪df.ws/123"): no URL
+		// here, but the rest of the word is not to be re-read as some
+		// other domain either (a browser goes to xn--df-oiy.ws, not df.ws).
+		if r, _ := utf8.DecodeRuneInString(t[end:]); r >= 0x80 && !unicode.IsSpace(r) {
+			for end < len(t) {
+				r, n := utf8.DecodeRuneInString(t[end:])
+				if unicode.IsSpace(r) || r == '<' || r == '>' {
+					break
+				}
+				end += n
+			}
+			return end, true
+		}
 		return 0, false
 	}
 	// Bound the work per link: a hostile megabyte-long "URL" is read as

@@ -20,20 +20,21 @@ import (
 // the old token kept working).
 func TestReloadRefusesOrNamesEveryKey(t *testing.T) {
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
+	// Port 0 for both listeners; the addresses bound are read from the
+	// log. Reloads keep these specs, so the sockets stay.
+	const listen, adminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	dnsSrv := dnstest.NewServer(t, "")
-	base := fmt.Sprintf("milter: {listen: \"inet:%s\"}\nreputation: {path: %s}\ndns: {servers: [%q]}\nblocklists: []\n", addr, dir, dnsSrv.Addr())
+	base := fmt.Sprintf("milter: {listen: \"inet:%s\"}\nreputation: {path: %s}\ndns: {servers: [%q]}\nblocklists: []\n", listen, dir, dnsSrv.Addr())
 	write := func(body string) {
 		t.Helper()
 		if err := os.WriteFile(cfgPath, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(base + "scores: {MISSING_MESSAGE_ID: 20}\nadmin: {listen: \"" + adminAddr + "\", token: the-first-token-0001}\n")
-	vigil := startServe(t, cfgPath, addr, 1<<20)
-	cmd, logs := vigil.cmd, vigil.logs
+	write(base + "scores: {MISSING_MESSAGE_ID: 20}\nadmin: {listen: \"" + adminListen + "\", token: the-first-token-0001}\n")
+	vigil := startServe(t, cfgPath, "", 1<<20)
+	cmd, logs, addr, adminAddr := vigil.cmd, vigil.logs, vigil.addr, vigil.adminAddr(t)
 	flush := func(token string) int {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+adminAddr+"/dns/flush", nil)
@@ -64,8 +65,8 @@ func TestReloadRefusesOrNamesEveryKey(t *testing.T) {
 
 	// A good file: thresholds change, the token changes, a listener
 	// address cannot change without a restart and is named as kept.
-	other := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
-	write(strings.Replace(base, addr, other, 1) + "scores: {MISSING_MESSAGE_ID: 1}\nadmin: {listen: \"" + adminAddr + "\", token: the-second-token-02}\n")
+	// Another listen spec, which a reload must not bind.
+	write(strings.Replace(base, listen, "127.0.0.2:0", 1) + "scores: {MISSING_MESSAGE_ID: 1}\nadmin: {listen: \"" + adminListen + "\", token: the-second-token-02}\n")
 	sighup("configuration reloaded", 1)
 	if act := milterVerdict(t, addr); act.SMTPCode == 550 {
 		t.Fatalf("after reload: still rejected; the new score was not applied")

@@ -63,7 +63,9 @@ func cmdServe(args []string, stderr io.Writer) error {
 	}
 	rt.engine.Start()
 	srv := milter.NewServer(cfg.MilterConfig(), rt.engine, log)
-	log.Info("vigil serving", "listen", cfg.Milter.Listen, "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
+	// addr is the address bound: with port 0 in milter.listen the system
+	// picks one, and this line is where tests (and operators) read it.
+	log.Info("vigil serving", "listen", cfg.Milter.Listen, "addr", ln.Addr().String(), "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
 
 	var current atomic.Pointer[runtime]
 	current.Store(rt)
@@ -96,7 +98,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 				log.Error("admin listener stopped", "err", err)
 			}
 		}()
-		log.Info("admin listener", "listen", cfg.Admin.Listen)
+		log.Info("admin listener", "listen", cfg.Admin.Listen, "addr", aln.Addr().String())
 	}
 
 	served := make(chan error, 1)

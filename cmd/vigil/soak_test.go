@@ -22,6 +22,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
@@ -42,7 +43,7 @@ func startSoakRedis(t *testing.T) *soakRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("soak: redis-server is not installed (test.sh installs it as root)")
+		sharedtest.Unavailable(t, "soak: redis-server is not installed (test.sh installs it as root)")
 	}
 	dir := t.TempDir()
 	r := &soakRedis{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "redis.sock")}
@@ -132,8 +133,8 @@ linked.soak.test. 60 NS ns1.dns.soak.test.
 ns1.dns.soak.test. 60 A 198.51.100.53
 `)
 	dir := t.TempDir()
-	milterAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
-	adminAddr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(t))
+	// Port 0 for both listeners (the addresses bound are read from the
+	// log); reloads keep the specs.
 	const token = "soak-test-admin-token"
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	config := func(extra string) string {
@@ -146,7 +147,7 @@ limits: {check_timeout: 2s, message_timeout: 5s}
 reputation: {backend: redis, redis: {addr: %q, prefix: "soak:", timeout: 300ms}, timeout: 300ms, cache_ttl: 0s}
 policy: {fail_closed: [dnsbl]}
 auth: {authserv_id: mx.soak.test}
-%s`, milterAddr, adminAddr, token, dns.Addr(), rds.addr(), extra)
+%s`, "127.0.0.1:0", "127.0.0.1:0", token, dns.Addr(), rds.addr(), extra)
 	}
 	write := func(body string) {
 		if err := os.WriteFile(cfgPath, []byte(body), 0o644); err != nil {
@@ -154,8 +155,9 @@ auth: {authserv_id: mx.soak.test}
 		}
 	}
 	write(config(""))
-	vigil := startServe(t, cfgPath, milterAddr, 20000)
+	vigil := startServe(t, cfgPath, "", 20000)
 	cmd, logs, exited := vigil.cmd, vigil.logs, vigil.exited
+	milterAddr, adminAddr := vigil.addr, vigil.adminAddr(t)
 
 	const loadFor = 50 * time.Second
 	ctx, stop := context.WithTimeout(context.Background(), loadFor)

@@ -17,7 +17,7 @@ type variant struct {
 // runSweep logs, per variant, the cross-validated false positives and
 // recall at several thresholds and the recall at the lowest threshold
 // with at most 2 false positives of 2750 ham.
-func runSweep(t *testing.T, msgs []corpusMessage, vs []variant) {
+func runSweep(t testing.TB, msgs []corpusMessage, vs []variant) {
 	cfg := DefaultConfig()
 	for _, v := range vs {
 		res := crossValidate(msgs, v.p, v.max)
@@ -38,14 +38,20 @@ func runSweep(t *testing.T, msgs []corpusMessage, vs []variant) {
 	}
 }
 
-// TestCorpusSweep compares classifier parameters by 5-fold
-// cross-validation inside the training folders (BAYES_SWEEP2=1). The
-// token families it also compared are settled (README.md has the figures);
-// those it turned down are no longer in the code.
-func TestCorpusSweep(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP2") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP2=1 runs the variant comparison")
+// BenchmarkCorpusSweep2 is a measurement, not a test: it compares
+// classifier parameters by 5-fold cross-validation inside the training
+// folders (the second-round table of README.md; the token families that
+// round compared are settled, and those it turned down are no longer in
+// the code). Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep2$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep2(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep2(b)
 	}
+}
+
+func corpusSweep2(t testing.TB) {
 	msgs := loadCorpus(t)
 	cfg := DefaultConfig()
 	var vs []variant
@@ -164,10 +170,17 @@ func crossValidateTOE(msgs []corpusMessage, p Params, maxTokens int, hamT, spamT
 	return out
 }
 
-func TestCorpusTOE(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP2") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP2=1 runs the variant comparison")
+// BenchmarkCorpusTOE is a measurement: train-on-error in cross-validation,
+// with and without the header families. Run:
+//
+//	go test -run '^$' -bench 'CorpusTOE$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusTOE(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusTOE(b)
 	}
+}
+
+func corpusTOE(t testing.TB) {
 	msgs := loadCorpus(t)
 	for _, band := range [][2]float64{{0.01, 0.99}, {0.1, 0.9}, {0.001, 0.999}} {
 		res := crossValidateTOE(msgs, DefaultParams, 2000, band[0], band[1])
@@ -180,13 +193,18 @@ func TestCorpusTOE(t *testing.T) {
 	}
 }
 
-// TestCorpusTOETimeSplit reports (BAYES_TOE_SPLIT=1) the time split of
+// BenchmarkCorpusTOETimeSplit is a measurement: the time split of
 // train-on-error with the default tokens, after the product's choice of
-// full training was made: a figure for the README, not a tuning input.
-func TestCorpusTOETimeSplit(t *testing.T) {
-	if os.Getenv("BAYES_TOE_SPLIT") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_TOE_SPLIT=1 reports the train-on-error time split")
+// full training was made (a figure for README.md, not a tuning input). Run:
+//
+//	go test -run '^$' -bench 'CorpusTOETimeSplit$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusTOETimeSplit(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusTOETimeSplit(b)
 	}
+}
+
+func corpusTOETimeSplit(t testing.TB) {
 	msgs := loadCorpus(t)
 	// Relabel: the test half becomes fold 0 of a single split.
 	var docs []corpusMessage
@@ -244,17 +262,23 @@ func TestCorpusTOETimeSplit(t *testing.T) {
 }
 
 // bogofilterParams are Bogofilter 1.2's shipped defaults (robs 0.0178,
-// robx 0.52, min_dev 0.375), compared in TestCorpusSweep3.
+// robx 0.52, min_dev 0.375), compared in BenchmarkCorpusSweep3.
 var bogofilterParams = Params{S: 0.0178, X: 0.52, MinDev: 0.375}
 
-// TestCorpusSweep3 (BAYES_SWEEP3=1) compares Bogofilter's parameters.
-// The token families it also compared (hidden text, Unicode scripts, URL
-// top-level domains, what mailing lists add, the Date zone) are settled:
-// README.md has the figures; those it turned down are no longer in the code.
-func TestCorpusSweep3(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP3") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP3=1 runs the variant comparison")
+// BenchmarkCorpusSweep3 is a measurement: it compares Bogofilter's
+// parameters with the defaults. The token families the third round also
+// compared (hidden text, Unicode scripts, URL top-level domains, what
+// mailing lists add, the Date zone) are settled: README.md has the
+// figures; those it turned down are no longer in the code. Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep3$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep3(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep3(b)
 	}
+}
+
+func corpusSweep3(t testing.TB) {
 	msgs := loadCorpus(t)
 	max := DefaultConfig().MaxTokens
 	var vs []variant
@@ -269,7 +293,7 @@ func TestCorpusSweep3(t *testing.T) {
 	runSweep(t, msgs, vs)
 }
 
-// fineThresholds is the threshold grid of TestCorpusSweep4: parameter
+// fineThresholds is the threshold grid of BenchmarkCorpusSweep4: parameter
 // sets move the probability scale, so each is judged at its own best
 // threshold.
 var fineThresholds = []float64{0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999}
@@ -285,13 +309,18 @@ func bestAt(res []scored, maxFP int) (float64, float64) {
 	return 1, 0
 }
 
-// TestCorpusSweep4 (BAYES_SWEEP4=1) is a grid over Robinson's parameters,
-// each judged at its own best threshold, with interleaved folds and with
-// spam folds in contiguous blocks (cvBlocked).
-func TestCorpusSweep4(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP4") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP4=1 runs the parameter grid")
+// BenchmarkCorpusSweep4 is a measurement: a grid over Robinson's
+// parameters, each judged at its own best threshold, with interleaved folds
+// and with spam folds in contiguous blocks (cvBlocked). Run:
+//
+//	go test -run '^$' -bench 'CorpusSweep4$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweep4(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweep4(b)
 	}
+}
+
+func corpusSweep4(t testing.TB) {
 	msgs := loadCorpus(t)
 	max := DefaultConfig().MaxTokens
 	saved := cvBlocked

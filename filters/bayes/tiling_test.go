@@ -3,22 +3,26 @@ package bayes
 import (
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"testing"
 
 	"github.com/vigilmail/vigil/filters/store"
 )
 
-// TestCorpusSweepTiling (BAYES_SWEEP5=1) compares the default scoring,
-// where a text word and the word pairs that contain it are all clues,
-// with SpamBayes-style tiling: the most extreme of the word and pair
+// BenchmarkCorpusSweepTiling is a measurement: it compares the default
+// scoring, where a text word and the word pairs that contain it are all
+// clues, with SpamBayes-style tiling: the most extreme of the word and pair
 // clues are taken first, and a word position already covered by a kept
-// clue is not counted again, so correlated clues are not counted twice.
-func TestCorpusSweepTiling(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP5") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP5=1 runs the tiling comparison")
+// clue is not counted again, so correlated clues are not counted twice. Run:
+//
+//	go test -run '^$' -bench 'CorpusSweepTiling$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweepTiling(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweepTiling(b)
 	}
+}
+
+func corpusSweepTiling(t testing.TB) {
 	msgs := loadCorpus(t)
 	for _, blocked := range []bool{false, true} {
 		saved := cvBlocked

@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/charset"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
@@ -52,10 +51,7 @@ const (
 	maxHeaderNames = 60
 )
 
-var (
-	folder      = cases.Fold()
-	wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
-)
+var folder = cases.Fold()
 
 // Tokenize returns the unique tokens of m, at most max (<= 0: no cap), in
 // a stable order: header, subject, URL and shape tokens first (few and
@@ -643,7 +639,7 @@ func capsBucket(s string) string {
 
 func decodeHeader(v string) string {
 	if strings.Contains(v, "=?") {
-		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+		if d, err := filters.DecodeHeader(v); err == nil {
 			v = d
 		}
 	}

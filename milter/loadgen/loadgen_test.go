@@ -456,7 +456,7 @@ func BenchmarkNullMilter16(b *testing.B) {
 // It prints the address and serves until its stdin is closed.
 func TestHelperNullMilterProcess(t *testing.T) {
 	if os.Getenv("MILTERTEST_NULL_MILTER") != "1" {
-		t.Skip("helper process for BenchmarkNullMilter16Process")
+		return // not a skip: nothing was left untested (os/exec's helper-process idiom)
 	}
 	addr := startMilter(t, func() milter.Milter { return &nullMilter{} })
 	fmt.Println(addr)

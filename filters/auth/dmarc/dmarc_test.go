@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth/internal/fakedns"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 func zone() *fakedns.Resolver {
@@ -125,6 +126,8 @@ func TestEvaluate(t *testing.T) {
 		{name: "trusted ARC sealer overrides a failure (§6.7)", from: []string{"a@example.com"}, trusted: true,
 			enforce: true, want: Fail, applied: PolicyReject, symbols: []string{"DMARC_FAIL", "DMARC_POLICY_NONE"}, inDetail: "trusted sealer"},
 	}
+	// README.md counts the cases of this table (there is no public suite).
+	sharedtest.Claim{Doc: "README.md", Text: "37 table cases from RFC 7489 / 9091", Value: 37}.Equal(t, float64(len(tests)))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &filters.Message{}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 var (
@@ -27,12 +29,13 @@ var (
 
 // Redis returns the address ("unix:/path") of the test binary's private
 // redis-server, starting it on first use. It skips the test when
-// redis-server is not installed. Call Stop from TestMain.
+// redis-server is not installed, and fails it under CI
+// (sharedtest.Unavailable). Call Stop from TestMain.
 func Redis(tb testing.TB) string {
 	tb.Helper()
 	redisOnce.Do(func() { redisAddr, redisErr = launch() })
 	if errors.Is(redisErr, exec.ErrNotFound) {
-		tb.Skip("redis-server is not installed (apt-get install redis-server); skipping the Redis backend tests")
+		sharedtest.Unavailable(tb, "redis-server is not installed (apt-get install redis-server; test.sh installs it); the Redis backend tests need it")
 	}
 	if redisErr != nil {
 		tb.Fatalf("starting redis-server: %v", redisErr)
