@@ -14,6 +14,8 @@ type Memory struct {
 	mu     sync.Mutex
 	counts map[string]Counts
 	recs   map[string]record
+	// history has its own lock: verdicts are appended while learning runs.
+	history memHistory
 }
 
 // NewMemory returns an empty in-memory store.
