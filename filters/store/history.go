@@ -93,7 +93,7 @@ func unpackEntry(id uint64, v []byte) HistoryRecord {
 var (
 	bucketHistory        = []byte("history")
 	bucketHistoryDetail  = []byte("history_detail")
-	bucketHistoryMarks   = []byte("history_marks")       // digest -> class byte + order
+	bucketHistoryMarks   = []byte("history_marks")      // digest -> class byte + order
 	bucketHistoryMarkSeq = []byte("history_mark_order") // order -> digest
 )
 
