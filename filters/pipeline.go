@@ -78,6 +78,10 @@ type Pipeline struct {
 	Panics atomic.Int64
 	// Abandoned counts checks that did not return before their deadline.
 	Abandoned atomic.Int64
+
+	// Observe, when set, is told how long each check ran and how it ended
+	// (the engine's metrics). It must be safe for concurrent use.
+	Observe func(check string, took time.Duration, outcome CheckOutcome)
 }
 
 // NewPipeline returns an empty pipeline with the given deadlines.
@@ -106,8 +110,10 @@ func (p *Pipeline) Checks() map[string][]string {
 }
 
 type checkResult struct {
-	syms []Symbol
-	err  error
+	syms     []Symbol
+	err      error
+	took     time.Duration
+	panicked bool
 }
 
 // Run runs every stage on m and returns all symbols, sorted by name. It never
@@ -125,6 +131,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			continue
 		}
 		m.enterStage(s)
+		stageStart := time.Now()
 		results := make([]checkResult, len(checks))
 		done := make(chan int, len(checks))
 		for i, c := range checks {
@@ -178,9 +185,11 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 				p.Abandoned.Add(1)
 				p.Log.Warn("check did not return before its deadline", "check", c.Name(), "queue_id", m.Envelope.QueueID)
 				all = append(all, p.errorSymbol(c.Name(), context.DeadlineExceeded))
+				p.observe(c.Name(), time.Since(stageStart), CheckTimeout)
 				continue
 			}
 			r := results[i]
+			p.observe(c.Name(), r.took, r.outcome())
 			all = append(all, r.syms...)
 			if r.err != nil && (p.modes[c.Name()] == FailClosed || !errors.Is(r.err, ErrIncomplete)) {
 				all = append(all, p.errorSymbol(c.Name(), r.err))
@@ -193,6 +202,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			for rest := s + 1; rest < numStages; rest++ {
 				for _, c := range p.stages[rest] {
 					all = append(all, p.errorSymbol(c.Name(), errSkipped))
+					p.observe(c.Name(), 0, CheckSkipped)
 				}
 			}
 			break
@@ -226,14 +236,35 @@ func (p *Pipeline) stageWait() time.Duration {
 	return p.CheckTimeout + p.CheckTimeout/10 + 5*time.Millisecond
 }
 
+func (p *Pipeline) observe(check string, took time.Duration, o CheckOutcome) {
+	if p.Observe != nil {
+		p.Observe(check, took, o)
+	}
+}
+
+func (r checkResult) outcome() CheckOutcome {
+	switch {
+	case r.panicked:
+		return CheckPanic
+	case r.err == nil:
+		return CheckOK
+	case errors.Is(r.err, ErrIncomplete):
+		return CheckIncomplete
+	}
+	return CheckError
+}
+
 func (p *Pipeline) runOne(ctx context.Context, c Check, m *Message, out *checkResult, i int, done chan<- int) {
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			p.Panics.Add(1)
 			p.Log.Error("check panicked", "check", c.Name(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			out.syms = nil
 			out.err = fmt.Errorf("panic: %v", r)
+			out.panicked = true
 		}
+		out.took = time.Since(start)
 		done <- i
 	}()
 	if p.CheckTimeout > 0 {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilmail/vigil/dnsrep"
@@ -83,6 +84,14 @@ type Check struct {
 
 	mu     sync.Mutex
 	health map[string]dnsrep.ListHealth // by list name; absent = not probed yet
+
+	// counts are per list, parallel to lists (Samples).
+	counts []listCounts
+}
+
+// listCounts are what one list answered, for metrics.
+type listCounts struct {
+	queries, listed, unanswered, refused, skipped atomic.Int64
 }
 
 // Config is the check's configuration: the top-level `blocklists:` list
@@ -99,7 +108,10 @@ type Deps struct {
 	Log      *slog.Logger
 }
 
-var _ filters.Check = (*Check)(nil)
+var (
+	_ filters.Check   = (*Check)(nil)
+	_ filters.Counted = (*Check)(nil)
+)
 
 // New returns the check over the enabled lists. Lists are used until a probe
 // (Probe, ProbeLoop) or a refusal code marks them unhealthy.
@@ -133,6 +145,7 @@ func New(cfg Config, deps Deps) (*Check, error) {
 		slices.SortFunc(cl.returns, func(a, b code) int { return b.prefix.Bits() - a.prefix.Bits() })
 		c.lists = append(c.lists, cl)
 	}
+	c.counts = make([]listCounts, len(c.lists))
 	return c, nil
 }
 
@@ -234,7 +247,36 @@ func (c *Check) Health() []dnsrep.ListHealth {
 		if !ok {
 			h = dnsrep.ListHealth{Zone: l.zone, Healthy: true}
 		}
+		h.List = l.Name
 		out[i] = h
+	}
+	return out
+}
+
+// Samples implements filters.Counted: per list, the queries asked, the
+// answers that listed, those that never came (SERVFAIL, timeout: the
+// <LIST>_UNKNOWN symbol), the refusals (<LIST>_ERROR), the messages for
+// which the list was skipped as unhealthy, and its health now.
+func (c *Check) Samples() []filters.Sample {
+	health := c.Health()
+	out := make([]filters.Sample, 0, 6*len(c.lists))
+	for i, l := range c.lists {
+		lab := []string{"list", l.Name}
+		n := &c.counts[i]
+		count := func(name, help string, v int64) {
+			out = append(out, filters.Sample{Name: name, Help: help, Labels: lab, Value: float64(v)})
+		}
+		count("vigil_dnsbl_queries_total", "DNS list queries asked, by list.", n.queries.Load())
+		count("vigil_dnsbl_listed_total", "DNS list queries answered with a listing, by list.", n.listed.Load())
+		count("vigil_dnsbl_errors_total", "DNS list queries that got no answer (SERVFAIL, timeout), by list.", n.unanswered.Load())
+		count("vigil_dnsbl_refused_total", "DNS list queries the list refused (a refusal code), by list.", n.refused.Load())
+		count("vigil_dnsbl_skipped_total", "Messages for which the list was skipped as unhealthy, by list.", n.skipped.Load())
+		healthy := 0.0
+		if health[i].Healthy {
+			healthy = 1
+		}
+		out = append(out, filters.Sample{Name: "vigil_dnsbl_list_healthy", Help: "1 when the list answers its test points and has not refused a query since, else 0.",
+			Gauge: true, Labels: lab, Value: healthy})
 	}
 	return out
 }
@@ -403,6 +445,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 			continue
 		}
 		if h, ok := c.healthOf(l.Name); !ok {
+			c.counts[li].skipped.Add(1)
 			syms = append(syms, filters.Symbol{Name: l.Name + SuffixUnhealthy, Detail: "skipped: " + h.Problem})
 			continue
 		}
@@ -491,15 +534,21 @@ func (c *Check) symbols(jobs []*job) []filters.Symbol {
 	for _, j := range jobs {
 		l := c.lists[j.list]
 		a := &accs[j.list]
+		n := &c.counts[j.list]
+		n.queries.Add(1)
 		var le *dnsrep.LookupError
 		switch {
 		case errors.Is(j.err, dnsrep.ErrListRefused):
+			n.refused.Add(1)
 			a.refused = append(a.refused, j.item.chain+" -> "+l.zone+": "+strings.TrimPrefix(j.err.Error(), "dnsrep: "))
 		case errors.As(j.err, &le):
+			n.unanswered.Add(1)
 			a.unknown = append(a.unknown, j.item.chain+" -> "+l.zone+" -> "+le.Status.String())
 		case j.err != nil:
+			n.unanswered.Add(1)
 			a.unknown = append(a.unknown, j.item.chain+" -> "+l.zone+": "+j.err.Error())
 		case j.listing.Listed:
+			n.listed.Add(1)
 			s := l.scoreFor(j.listing.Codes)
 			if !a.scored || s > a.score {
 				a.score, a.scored = s, true

@@ -22,6 +22,7 @@ import (
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
+	"github.com/vigilmail/vigil/filters/history"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
@@ -56,6 +57,24 @@ type Options struct {
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
+
+	// Metrics, when set, counts checks, verdicts, learning and store
+	// errors (made once per process: see NewMetrics).
+	Metrics *Metrics
+	// Observers are told every verdict after it is decided (the history,
+	// the overview's rates). They run on the message path: they must be
+	// quick and never block.
+	Observers []VerdictObserver
+	// History is the history's configuration: feedback marks the entries
+	// of the message it teaches, and an entry can be learned (LearnEntry),
+	// when history.size is above 0 and the store keeps a history.
+	// Recording is an observer's job (history.Recorder, in Observers).
+	History history.Config
+}
+
+// VerdictObserver is told each verdict and how long judging took.
+type VerdictObserver interface {
+	Observe(m *filters.Message, v filters.Verdict, took time.Duration)
 }
 
 // DNS is what the engine needs of the resolver.
@@ -80,6 +99,17 @@ type Engine struct {
 	// the message path (bbolt fsyncs); nil when auto-learning is off.
 	autolearn chan autolearnJob
 	ns        *nameservers.Check
+
+	// checks are every check of the pipeline (Samples).
+	checks []filters.Check
+	// store is Options.Store with its errors counted (Options.Metrics).
+	store store.Store
+	// observers are Options.Metrics and Options.Observers.
+	observers []VerdictObserver
+	// history is the store's history, nil when none is kept.
+	history store.HistoryStore
+	// rep is the reputation check (its cache is dropped after learning).
+	rep *reputation.Check
 }
 
 // New builds the engine. The stage of every check is decided here.
@@ -98,10 +128,22 @@ func New(o Options) (*Engine, error) {
 		}
 		return filters.FailOpen
 	}
+	e := &Engine{opts: o, pipeline: p, store: o.Store}
 	add := func(s filters.StageID, c filters.Check) {
 		p.Add(s, c, mode(c.Name()))
+		e.checks = append(e.checks, c)
 	}
-	e := &Engine{opts: o, pipeline: p}
+	if o.Metrics != nil {
+		if o.Store != nil {
+			e.store = countingStore{o.Store, o.Metrics}
+		}
+		e.observers = append(e.observers, o.Metrics)
+		p.Observe = o.Metrics.observeCheck
+	}
+	e.observers = append(e.observers, o.Observers...)
+	if hs, ok := o.Store.(store.HistoryStore); ok && o.History.Size > 0 {
+		e.history = hs
+	}
 	if o.AuthservID == "" {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
@@ -137,6 +179,9 @@ func New(o Options) (*Engine, error) {
 			// the store can hold them.
 			if rs, ok := o.Store.(store.ResultStore); ok {
 				deps.Results = rs
+				if o.Metrics != nil {
+					deps.Results = countingResults{rs, o.Metrics}
+				}
 			}
 			fc, err := follow.New(o.Follow, deps)
 			if err != nil {
@@ -171,13 +216,14 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	if o.Store != nil {
-		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: o.Store, Log: o.Log})
+		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: e.store, Log: o.Log})
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
 		add(filters.StageReputation, rc)
+		e.rep = rc
 		if o.Bayes.Enabled {
-			bc, err := bayes.New(o.Bayes, bayes.Deps{Store: o.Store, Log: o.Log})
+			bc, err := bayes.New(o.Bayes, bayes.Deps{Store: e.store, Log: o.Log})
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
@@ -198,6 +244,9 @@ func New(o Options) (*Engine, error) {
 		if !known[n] {
 			return nil, fmt.Errorf("engine: policy.fail_closed: unknown check %q", n)
 		}
+	}
+	if o.Metrics != nil {
+		o.Metrics.checksKnown(p)
 	}
 	return e, nil
 }
@@ -244,11 +293,30 @@ func (e *Engine) ListHealth(ctx context.Context) []dnsrep.ListHealth {
 	return e.dnsbl.Probe(ctx)
 }
 
+// Lists returns the blocklists' health as last probed, without probing
+// (the dashboard).
+func (e *Engine) Lists() []dnsrep.ListHealth {
+	if e.dnsbl == nil {
+		return nil
+	}
+	return e.dnsbl.Health()
+}
+
 // Pipeline exposes the pipeline (for doctor and tests).
 func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
-// Judge runs the pipeline and decides.
+// Judge runs the pipeline and decides; the observers are told the verdict.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	start := time.Now()
+	v := e.judge(ctx, m)
+	took := time.Since(start)
+	for _, o := range e.observers {
+		o.Observe(m, v, took)
+	}
+	return v
+}
+
+func (e *Engine) judge(ctx context.Context, m *filters.Message) filters.Verdict {
 	if m.HeadersOverflow != "" {
 		return filters.RefuseUnread(m, e.opts.Policy)
 	}

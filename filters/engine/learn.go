@@ -11,6 +11,7 @@ import (
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/history"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
 )
@@ -49,8 +50,13 @@ func (e *Engine) autolearnLoop(ctx context.Context) {
 			return
 		case j := <-e.autolearn:
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			res, err := bayes.Learn(lctx, e.opts.Store, j.m, j.spam, e.opts.Bayes)
+			res, err := bayes.Learn(lctx, e.store, j.m, j.spam, e.opts.Bayes)
 			cancel()
+			class := store.Ham
+			if j.spam {
+				class = store.Spam
+			}
+			e.opts.Metrics.learnOutcome(class, SourceAutolearn, res.Outcome, err)
 			if err != nil {
 				e.opts.Log.Warn("autolearn failed", "queue_id", j.m.Envelope.QueueID, "err", err)
 				continue
@@ -74,7 +80,28 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 	return e.LearnFrom(ctx, bytes.NewReader(raw), class)
 }
 
-// LearnFrom reads one message from r and learns it as spam or ham. The
+// LearnFrom is LearnReport for `vigil learn` (source "cli").
+func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
+	return e.LearnReport(ctx, r, class, SourceCLI)
+}
+
+// LearnReport learns a report from source (SourceAPI, SourceDashboard,
+// SourceCLI: the source label of the metrics) and marks the history
+// entries of the message with the class learned.
+func (e *Engine) LearnReport(ctx context.Context, r io.Reader, class store.Class, source string) (LearnOutcome, error) {
+	out, err := e.learnFrom(ctx, r, class)
+	learned := class
+	if out.Class != "" {
+		learned = out.Class // an ARF report says which
+	}
+	e.opts.Metrics.learnOutcome(learned, source, out.Overall(), err)
+	if err == nil {
+		e.markHistory(ctx, out.Digest, learned)
+	}
+	return out, err
+}
+
+// learnFrom reads one message from r and learns it as spam or ham. The
 // message is parsed as it streams in (within the header limits of the
 // milter and feedback.MaxInputMessage), never read whole first. An ARF
 // report (multipart/report; report-type=feedback-report) is unwrapped: its
@@ -82,7 +109,7 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 // The message gets the same facts as on the message path: identities from
 // our own trace headers, then content and nameservers, so the keys learned
 // are the keys later scored.
-func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
+func (e *Engine) learnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
 	if e.opts.Store == nil {
 		return LearnOutcome{}, ErrNoStore
 	}
@@ -114,13 +141,13 @@ func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) 
 	if err := e.facts(ctx, m); err != nil {
 		return out, err
 	}
-	res, err := reputation.Learn(ctx, e.opts.Store, m, class)
+	res, err := reputation.Learn(ctx, e.store, m, class)
 	out.LearnResult = res
 	if err != nil {
 		return out, err
 	}
 	if e.opts.Bayes.Enabled {
-		br, err := bayes.Learn(ctx, e.opts.Store, m, class == store.Spam, e.opts.Bayes)
+		br, err := bayes.Learn(ctx, e.store, m, class == store.Spam, e.opts.Bayes)
 		if err != nil {
 			return out, err
 		}
@@ -205,15 +232,65 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 }
 
 // Learn implements the admin listener's Learner: one message streamed
-// from r.
-func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+// from r, reported through source.
+func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool, source string) (string, error) {
 	class := store.Ham
 	if spam {
 		class = store.Spam
 	}
-	out, err := e.LearnFrom(ctx, r, class)
+	out, err := e.LearnReport(ctx, r, class, source)
 	if err != nil {
 		return "", err
 	}
 	return out.String(), nil
+}
+
+// ErrNoHistory is returned by LearnEntry when no history is kept.
+var ErrNoHistory = errors.New("engine: no history is kept (history.size is 0, or the store cannot keep one)")
+
+// LearnEntry learns the message of history entry id as class: the
+// reputation keys it had when it was judged (its client, identities,
+// links, nameservers, fingerprints) under its digest, so learning it again
+// from the message itself counts once. The classifier needs the message's
+// words, which the history does not keep: report the message itself for
+// that.
+func (e *Engine) LearnEntry(ctx context.Context, id uint64, class store.Class, source string) (LearnOutcome, error) {
+	if e.history == nil {
+		return LearnOutcome{}, ErrNoHistory
+	}
+	if _, err := store.ParseClass(string(class)); err != nil {
+		return LearnOutcome{}, err
+	}
+	l, err := history.LoadLearnable(ctx, e.history, id)
+	if err != nil {
+		if !errors.Is(err, history.ErrNotFound) {
+			e.opts.Metrics.StoreError("history")
+		}
+		return LearnOutcome{}, err
+	}
+	out := LearnOutcome{LearnResult: reputation.LearnResult{Digest: l.Digest, Class: class, Keys: len(l.Keys)}}
+	out.Outcome, err = e.store.Learn(ctx, l.Digest, class, l.Keys)
+	e.opts.Metrics.learnOutcome(class, source, out.Outcome, err)
+	if err != nil {
+		return out, err
+	}
+	e.markHistory(ctx, l.Digest, class)
+	return out, nil
+}
+
+// markHistory marks the history entries of digest as learned, and drops
+// the reputation counts cached on this node so that its next message sees
+// the feedback. A failure to mark is logged: the feedback itself was
+// learned.
+func (e *Engine) markHistory(ctx context.Context, digest string, class store.Class) {
+	if e.rep != nil {
+		e.rep.Forget()
+	}
+	if e.history == nil || digest == "" {
+		return
+	}
+	if err := e.history.MarkLearned(ctx, digest, class, e.opts.History.Size); err != nil {
+		e.opts.Metrics.StoreError("history")
+		e.opts.Log.Warn("history: feedback learned but its entries not marked", "digest", digest, "err", err)
+	}
 }

@@ -93,7 +93,21 @@ type Check struct {
 	Panics     atomic.Int64
 }
 
-var _ filters.Check = (*Check)(nil)
+var (
+	_ filters.Check   = (*Check)(nil)
+	_ filters.Counted = (*Check)(nil)
+)
+
+// Samples implements filters.Counted.
+func (c *Check) Samples() []filters.Sample {
+	return []filters.Sample{
+		{Name: "vigil_follow_urls_total", Help: "Links followed, answers from the result cache included.", Value: float64(c.URLs.Load())},
+		{Name: "vigil_follow_cache_hits_total", Help: "Links answered from the result cache (memory or store).", Value: float64(c.CacheHits.Load())},
+		{Name: "vigil_follow_forbidden_total", Help: "Links with a hop to a refused address or port (FOLLOW_FORBIDDEN).", Value: float64(c.Forbidden.Load())},
+		{Name: "vigil_follow_unfinished_total", Help: "Links not followed to the end: budget spent, DNS SERVFAIL or timeout.", Value: float64(c.Unfinished.Load())},
+		{Name: "vigil_follow_panics_total", Help: "Recovered panics while following links.", Value: float64(c.Panics.Load())},
+	}
+}
 
 // New returns the check for cfg (validated here too).
 func New(cfg Config, deps Deps) (*Check, error) {

@@ -148,7 +148,7 @@ func (r *Rates) overviewAt(now time.Time, window string, topN int) Overview {
 	}
 	end := now.Unix() / 60 // the current minute, included
 	first := end - int64(w.Minutes) + 1
-	first -= ((first%int64(w.Step))+int64(w.Step))%int64(w.Step) // align steps to the clock
+	first -= ((first % int64(w.Step)) + int64(w.Step)) % int64(w.Step) // align steps to the clock
 	o := Overview{Window: window, Step: w.Step * 60, Actions: zeroActions(), WouldBe: zeroActions(), TopSymbols: []SymbolCount{}}
 	var lat [14]int64
 	syms := map[string]int64{}

@@ -95,7 +95,25 @@ type Deps struct {
 	Log   *slog.Logger
 }
 
-var _ filters.Check = (*Check)(nil)
+var (
+	_ filters.Check   = (*Check)(nil)
+	_ filters.Counted = (*Check)(nil)
+)
+
+// Forget drops the cached counts: feedback was just learned through this
+// node, and its next message must see it (other nodes see it within
+// cache_ttl).
+func (c *Check) Forget() {
+	if c.cache != nil {
+		c.cache.Flush()
+	}
+}
+
+// Samples implements filters.Counted.
+func (c *Check) Samples() []filters.Sample {
+	return []filters.Sample{{Name: "vigil_reputation_unavailable_total",
+		Help: "Messages judged without learned reputation because the store did not answer (REP_UNAVAILABLE).", Value: float64(c.Unavailable.Load())}}
+}
 
 // New returns the check over the store with cfg's thresholds and caps.
 func New(cfg Config, deps Deps) (*Check, error) {
