@@ -52,6 +52,16 @@ type runtime struct {
 	engine   *engine.Engine
 	resolver *dnsrep.Resolver
 	closers  []func() error
+	// obs is carried from one runtime to the next on reload.
+	obs observers
+}
+
+// observers are what a daemon adds to every engine it builds, the same
+// across reloads: metrics and the verdict observers (history, overview).
+// The zero value (one-shot commands) adds nothing.
+type observers struct {
+	metrics   *engine.Metrics
+	observers []engine.VerdictObserver
 }
 
 func (r *runtime) close() {
@@ -104,7 +114,12 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (store.Store, e
 // build constructs the engine from a validated config over an open store
 // (nil: no reputation).
 func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) {
-	rt := &runtime{}
+	return buildObserved(c, log, st, observers{})
+}
+
+// buildObserved is build for the daemon: obs sees every verdict.
+func buildObserved(c config.Config, log *slog.Logger, st store.Store, obs observers) (*runtime, error) {
+	rt := &runtime{obs: obs}
 	res, err := dnsrep.New(c.DNS)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("config: %w", err)}
@@ -128,6 +143,9 @@ func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) 
 		Reputation:  c.Reputation,
 		Follow:      c.Follow,
 		Bayes:       c.Bayes,
+		History:     c.History,
+		Metrics:     obs.metrics,
+		Observers:   obs.observers,
 	})
 	if err != nil {
 		rt.close()

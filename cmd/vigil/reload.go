@@ -70,7 +70,7 @@ func reload(path string, running config.Config, rt *runtime, srv *milter.Server,
 			return refuse(err)
 		}
 	}
-	nrt, err := build(next, log, st)
+	nrt, err := buildObserved(next, log, st, rt.obs)
 	if err != nil {
 		return refuse(err)
 	}

@@ -13,9 +13,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vigilmail/vigil/cmd/vigil/admin"
 	"github.com/vigilmail/vigil/cmd/vigil/config"
+	"github.com/vigilmail/vigil/filters/engine"
+	"github.com/vigilmail/vigil/filters/history"
+	repstore "github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -52,7 +56,23 @@ func cmdServe(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	rt, err := build(cfg, log, store)
+	// What every engine of this process reports to, across reloads: the
+	// metrics, the history (in the store), this node's rates.
+	dm := newDaemonMetrics()
+	rates := history.NewRates()
+	obs := observers{metrics: dm.engine, observers: []engine.VerdictObserver{rates}}
+	var rec *history.Recorder
+	if hs, ok := store.(repstore.HistoryStore); ok {
+		rec = history.NewRecorder(hs, cfg.History, log)
+		rec.Start()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			rec.Close(ctx)
+			cancel()
+		}()
+		obs.observers = append(obs.observers, rec)
+	}
+	rt, err := buildObserved(cfg, log, store, obs)
 	if err != nil {
 		return err
 	}
@@ -69,6 +89,9 @@ func cmdServe(args []string, stderr io.Writer) error {
 
 	var current atomic.Pointer[runtime]
 	current.Store(rt)
+	dm.serve(srv, &current, rec)
+	var loaded atomic.Pointer[config.Config]
+	loaded.Store(&cfg)
 	var adminSrv *admin.Server
 	if cfg.Admin.Listen != "" {
 		token, err := adminToken(cfg)
@@ -85,13 +108,23 @@ func cmdServe(args []string, stderr io.Writer) error {
 			log.Warn("admin listener is not on loopback: anyone who can reach it and guesses the token can teach the filter; keep admin.listen on 127.0.0.1 or ::1 and put a proxy with TLS in front",
 				"listen", cfg.Admin.Listen)
 		}
+		metricsHandler := dm.handler()
 		adminSrv = admin.New(token, adminLimits(cfg), func() admin.Hooks {
 			r := current.Load()
-			return admin.Hooks{
+			c := loaded.Load()
+			h := admin.Hooks{
 				Learner:  r.engine,
 				FlushDNS: r.resolver.Flush,
-				Metrics:  func() map[string]float64 { return metrics(srv, r) },
+				Metrics:  metricsHandler,
+				Overview: func(window string) history.Overview { return rates.Overview(window, 15) },
+				Lists:    r.engine.Lists,
+				Config:   func() ([]byte, error) { return config.Redacted(*c) },
+				Node:     c.History.NodeName(),
 			}
+			if rec != nil && c.History.Size > 0 {
+				h.History = daemonHistory{engine: r.engine, st: rec.Store(), size: c.History.Size}
+			}
+			return h
 		}, log)
 		go func() {
 			if err := adminSrv.Serve(aln); err != nil {
@@ -111,8 +144,15 @@ func cmdServe(args []string, stderr io.Writer) error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				rt, cfg = reload(*cfgPath, cfg, rt, srv, adminSrv, store, log)
-				current.Store(rt)
+				nrt, ncfg := reload(*cfgPath, cfg, rt, srv, adminSrv, store, log)
+				if nrt != rt {
+					dm.replace(&current, rt, nrt)
+					if rec != nil {
+						rec.SetConfig(ncfg.History)
+					}
+				}
+				rt, cfg = nrt, ncfg
+				loaded.Store(&cfg)
 				continue
 			}
 			log.Info("shutting down: draining in-flight messages", "signal", sig.String(), "timeout", cfg.Milter.ShutdownTimeout)
@@ -151,3 +191,35 @@ func loopbackListen(hostport string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }
+
+// daemonHistory is the history as the admin listener reads it: searches
+// read at most history.size entries; learning an entry goes through the
+// engine (engine.LearnEntry).
+type daemonHistory struct {
+	engine *engine.Engine
+	st     repstore.HistoryStore
+	size   int
+}
+
+func (h daemonHistory) Search(ctx context.Context, q history.Query) (history.Result, error) {
+	return history.Search(ctx, h.st, q, h.size)
+}
+
+func (h daemonHistory) Load(ctx context.Context, id uint64) (history.Detail, error) {
+	return history.Load(ctx, h.st, id)
+}
+
+func (h daemonHistory) Learn(ctx context.Context, id uint64, spam bool, source string) (string, error) {
+	class := repstore.Ham
+	if spam {
+		class = repstore.Spam
+	}
+	out, err := h.engine.LearnEntry(ctx, id, class, source)
+	if err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// Size is history.size (the pages say how much is kept).
+func (h daemonHistory) Size() int { return h.size }

@@ -15,7 +15,7 @@ import (
 
 type fakeLearner struct{ got []string }
 
-func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool, _ string) (string, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return "", err
@@ -32,7 +32,7 @@ func TestAdmin(t *testing.T) {
 	flushed := 0
 	s := New("sekret", Limits{MaxBody: 100, MaxConcurrent: 2}, func() Hooks {
 		return Hooks{Learner: l, FlushDNS: func() int { flushed++; return 42 },
-			Metrics: func() map[string]float64 { return map[string]float64{"vigil_messages_total": 3} }}
+			Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "vigil_messages_total 3\n") })}
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	tests := []struct {
 		name, method, path, token, body string

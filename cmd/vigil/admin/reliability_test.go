@@ -18,7 +18,7 @@ import (
 
 type learnFunc func(ctx context.Context, r io.Reader, spam bool) (string, error)
 
-func (f learnFunc) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+func (f learnFunc) Learn(ctx context.Context, r io.Reader, spam bool, _ string) (string, error) {
 	return f(ctx, r, spam)
 }
 

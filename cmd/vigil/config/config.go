@@ -24,6 +24,7 @@ import (
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
+	"github.com/vigilmail/vigil/filters/history"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
@@ -61,8 +62,12 @@ type Config struct {
 	Bayes bayes.Config `yaml:"bayes"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
-	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
+	// Admin is the HTTP admin listener (feedback, DNS flush, metrics, the
+	// dashboard and its JSON API).
 	Admin Admin `yaml:"admin"`
+	// History keeps the last verdicts in the reputation store (shared by
+	// the nodes of one Redis), for the dashboard and GET /api/history.
+	History history.Config `yaml:"history"`
 
 	// Warnings are what the file said that still works but should change
 	// (deprecated keys); the commands log them once the logger exists.
@@ -86,6 +91,9 @@ type Admin struct {
 	// then get 503 with Retry-After. Memory for learning is about
 	// max_concurrent × max_body. Default 2.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// SessionTTL is how long a dashboard login lasts (the session cookie
+	// and its server-side session). Default 12h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // MinTokenLength is the shortest admin token accepted: a bearer token
@@ -190,7 +198,8 @@ func Default() Config {
 		Reputation:  reputation.DefaultConfig(),
 		Follow:      follow.DefaultConfig(),
 		Bayes:       bayes.DefaultConfig(),
-		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
+		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2, SessionTTL: 12 * time.Hour},
+		History:     history.DefaultConfig(),
 	}
 }
 
@@ -346,7 +355,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.History} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -369,6 +378,9 @@ func (c *Config) Validate() error {
 	if c.Admin.MaxConcurrent <= 0 {
 		bad("admin.max_concurrent", c.Admin.MaxConcurrent, "must be positive")
 	}
+	if c.Admin.SessionTTL < time.Minute {
+		bad("admin.session_ttl", c.Admin.SessionTTL, "must be at least 1m")
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
@@ -379,7 +391,7 @@ func (c *Config) Validate() error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "history: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}
