@@ -108,6 +108,9 @@ func (m *Metrics) checksKnown(p *filters.Pipeline) {
 	for _, names := range p.Checks() {
 		for _, n := range names {
 			m.checkSeconds.WithLabelValues(n)
+			for _, o := range []filters.CheckOutcome{filters.CheckIncomplete, filters.CheckError, filters.CheckPanic, filters.CheckTimeout, filters.CheckSkipped} {
+				m.checkErrors.WithLabelValues(n, string(o))
+			}
 		}
 	}
 }

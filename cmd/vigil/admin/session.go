@@ -242,6 +242,10 @@ func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value, 
 // loginForm shows the login form with a fresh CSRF token, kept in a
 // cookie too (double submit): a login must come from this form.
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	if s.tokenInURL(r) {
+		http.Error(w, "admin: the token never goes in a URL: type it into the form", http.StatusBadRequest)
+		return
+	}
 	if c, err := r.Cookie(sessionCookie); err == nil && s.sessions.get(c.Value) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
