@@ -14,15 +14,15 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
-	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/engine"
 	"github.com/vigilmail/vigil/filters/history"
 	"github.com/vigilmail/vigil/filters/store"
@@ -268,4 +268,3 @@ func readDoc(t *testing.T, rel string) string {
 	}
 	return string(b)
 }
-

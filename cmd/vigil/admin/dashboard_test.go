@@ -78,8 +78,10 @@ func newDashboard(t *testing.T) (*Server, *fakeHistory, *fakeLearner) {
 	s := New(testToken, Limits{MaxBody: 1 << 20, MaxConcurrent: 2, SessionTTL: time.Hour}, func() Hooks {
 		return Hooks{Learner: l, History: h, Node: "mx1",
 			Overview: func(w string) history.Overview { return rates.Overview(w, 10) },
-			Lists:    func() []dnsrep.ListHealth { return []dnsrep.ListHealth{{List: "SPAMHAUS_ZEN", Zone: "zen.spamhaus.org", Healthy: true}} },
-			Config:   func() ([]byte, error) { return []byte("admin:\n    token: (redacted)\n"), nil },
+			Lists: func() []dnsrep.ListHealth {
+				return []dnsrep.ListHealth{{List: "SPAMHAUS_ZEN", Zone: "zen.spamhaus.org", Healthy: true}}
+			},
+			Config: func() ([]byte, error) { return []byte("admin:\n    token: (redacted)\n"), nil },
 		}
 	}, quietLog())
 	loginDelay = 0
