@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -56,34 +57,48 @@ type HistoryRecord struct {
 	Learned Class
 }
 
-// errBadDigest refuses a digest that would break the stored framing.
-var errBadDigest = errors.New("reputation: history digest contains a newline")
+// errBadDigest refuses a record that would break the stored framing.
+var errBadDigest = errors.New("reputation: history record: a newline or NUL in the digest, or a NUL in the summary")
 
 func checkRecords(recs []HistoryRecord) error {
 	for _, r := range recs {
-		if bytes.IndexByte([]byte(r.Digest), '\n') >= 0 {
+		if strings.ContainsAny(r.Digest, "\n\x00") || bytes.IndexByte(r.Summary, 0) >= 0 {
 			return errBadDigest
 		}
 	}
 	return nil
 }
 
-// An entry is stored as "<digest>\n<summary>"; its detail separately, so
-// that listing and searching never read the details.
-func packEntry(digest string, summary []byte) []byte {
-	b := make([]byte, 0, len(digest)+1+len(summary))
+// An entry is stored as "<digest>\n<summary>", with bbolt followed by
+// "\x00<detail>" in the same value (one B+tree insert per entry; JSON
+// never holds a raw NUL), with Redis its detail in a hash of its own.
+func packEntry(digest string, summary, detail []byte) []byte {
+	n := len(digest) + 1 + len(summary)
+	if detail != nil {
+		n += 1 + len(detail)
+	}
+	b := make([]byte, 0, n)
 	b = append(b, digest...)
 	b = append(b, '\n')
-	return append(b, summary...)
+	b = append(b, summary...)
+	if detail != nil {
+		b = append(b, 0)
+		b = append(b, detail...)
+	}
+	return b
 }
 
-func unpackEntry(id uint64, v []byte) HistoryRecord {
+// unpackEntry reads what packEntry wrote; the detail only when withDetail.
+func unpackEntry(id uint64, v []byte, withDetail bool) HistoryRecord {
 	r := HistoryRecord{ID: id}
 	if i := bytes.IndexByte(v, '\n'); i >= 0 {
 		r.Digest = string(v[:i])
-		r.Summary = append([]byte(nil), v[i+1:]...)
-	} else {
-		r.Summary = append([]byte(nil), v...)
+		v = v[i+1:]
+	}
+	summary, detail, hasDetail := bytes.Cut(v, []byte{0})
+	r.Summary = append([]byte(nil), summary...)
+	if withDetail && hasDetail {
+		r.Detail = append([]byte(nil), detail...)
 	}
 	return r
 }
@@ -91,10 +106,10 @@ func unpackEntry(id uint64, v []byte) HistoryRecord {
 // --- bbolt ---
 
 var (
-	bucketHistory        = []byte("history")
-	bucketHistoryDetail  = []byte("history_detail")
+	bucketHistory        = []byte("history")            // first id of a batch -> the batch
 	bucketHistoryMarks   = []byte("history_marks")      // digest -> class byte + order
 	bucketHistoryMarkSeq = []byte("history_mark_order") // order -> digest
+	bucketHistoryMeta    = []byte("history_meta")       // "keep" -> history.size at the last append
 )
 
 func u64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
@@ -104,9 +119,104 @@ func be64(v uint64) []byte {
 	return b[:]
 }
 
-// AppendHistory implements HistoryStore: one transaction (one fsync) for
-// the whole batch. Keys are the bucket's sequence, big endian, so a cursor
-// walks them in ID order and trimming deletes from the first key.
+// With bbolt, the entries of one AppendHistory are one value, alone in a
+// bucket of its own named by the first ID: appending costs one insert per
+// batch instead of one per entry (a thousand values of a few kilobytes
+// split and rewrite pages at every commit), the value is written once and
+// never copied again (bbolt keeps at least two values per leaf page, so a
+// large value beside others is rewritten whenever its page changes), and
+// trimming deletes whole batches. A batch is
+//
+//	count (4 bytes), count+1 offsets (4 bytes each), the entries
+//
+// big endian, each entry packEntry's. Entries of a batch not yet wholly
+// past history.size stay stored but are not read (historyKept).
+
+// boltBatch is one stored batch.
+type boltBatch struct {
+	first uint64
+	v     []byte
+}
+
+// batchValue is the key of the batch in its bucket.
+var batchValue = []byte("b")
+
+// batchAt reads the batch whose bucket is named k.
+func batchAt(h *bolt.Bucket, k []byte) boltBatch {
+	b := boltBatch{}
+	if len(k) == 8 {
+		b.first = u64(k)
+	}
+	if bb := h.Bucket(k); bb != nil {
+		b.v = bb.Get(batchValue)
+	}
+	return b
+}
+
+func (b boltBatch) count() int {
+	if len(b.v) < 4 {
+		return 0
+	}
+	n := int(binary.BigEndian.Uint32(b.v))
+	if 4+4*(n+1) > len(b.v) {
+		return 0
+	}
+	return n
+}
+
+// entry returns the i-th entry's bytes (nil when the batch is damaged).
+func (b boltBatch) entry(i int) []byte {
+	n := b.count()
+	if i < 0 || i >= n {
+		return nil
+	}
+	data := b.v[4+4*(n+1):]
+	lo := binary.BigEndian.Uint32(b.v[4+4*i:])
+	hi := binary.BigEndian.Uint32(b.v[4+4*(i+1):])
+	if lo > hi || int(hi) > len(data) {
+		return nil
+	}
+	return data[lo:hi]
+}
+
+func encodeBatch(recs []HistoryRecord) []byte {
+	size := 4 + 4*(len(recs)+1)
+	for _, r := range recs {
+		size += len(r.Digest) + 2 + len(r.Summary) + len(r.Detail) // as packEntry
+	}
+	v := make([]byte, 4+4*(len(recs)+1), size)
+	binary.BigEndian.PutUint32(v, uint32(len(recs)))
+	off := 0
+	for i, r := range recs {
+		binary.BigEndian.PutUint32(v[4+4*i:], uint32(off))
+		n := len(v)
+		v = append(v, r.Digest...)
+		v = append(v, '\n')
+		v = append(v, r.Summary...)
+		v = append(v, 0)
+		v = append(v, r.Detail...)
+		off += len(v) - n
+	}
+	binary.BigEndian.PutUint32(v[4+4*len(recs):], uint32(off))
+	return v
+}
+
+// historyKept is the first ID still kept: the newest keep of the bucket's
+// sequence.
+func historyKept(h *bolt.Bucket, keep int) uint64 {
+	last := h.Sequence()
+	if keep < 0 || last < uint64(keep) {
+		return 1
+	}
+	return last - uint64(keep) + 1
+}
+
+// keepMeta is where the bbolt history remembers history.size as of the last
+// append, so readers hide what it dropped.
+var keepMeta = []byte("keep")
+
+// AppendHistory implements HistoryStore: one transaction (one fsync) and
+// one value for the whole batch.
 func (s *BoltStore) AppendHistory(ctx context.Context, recs []HistoryRecord, keep int) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -114,29 +224,47 @@ func (s *BoltStore) AppendHistory(ctx context.Context, recs []HistoryRecord, kee
 	if err := checkRecords(recs); err != nil {
 		return err
 	}
+	if len(recs) == 0 {
+		return nil
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		h, err := tx.CreateBucketIfNotExists(bucketHistory)
 		if err != nil {
 			return err
 		}
-		d, err := tx.CreateBucketIfNotExists(bucketHistoryDetail)
-		if err != nil {
+		first := h.Sequence() + 1
+		if err := h.SetSequence(h.Sequence() + uint64(len(recs))); err != nil {
 			return err
 		}
 		for i := range recs {
-			id, err := h.NextSequence()
-			if err != nil {
-				return err
+			recs[i].ID = first + uint64(i)
+		}
+		h.FillPercent = 1 // keys only ever grow
+		bb, err := h.CreateBucket(be64(first))
+		if err != nil {
+			return err
+		}
+		if err := bb.Put(batchValue, encodeBatch(recs)); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketHistoryMeta)
+		if err != nil {
+			return err
+		}
+		if err := meta.Put(keepMeta, be64(uint64(max(keep, 0)))); err != nil {
+			return err
+		}
+		// Drop the batches wholly before the first kept ID.
+		kept := historyKept(h, keep)
+		for k, _ := h.Cursor().First(); k != nil; k, _ = h.Cursor().First() {
+			if b := batchAt(h, k); b.first+uint64(b.count()) > kept {
+				break
 			}
-			recs[i].ID = id
-			if err := h.Put(be64(id), packEntry(recs[i].Digest, recs[i].Summary)); err != nil {
-				return err
-			}
-			if err := d.Put(be64(id), recs[i].Detail); err != nil {
+			if err := h.DeleteBucket(k); err != nil {
 				return err
 			}
 		}
-		return trimBolt(h, d, h.Sequence(), keep)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reputation: append history: %w", err)
@@ -144,24 +272,15 @@ func (s *BoltStore) AppendHistory(ctx context.Context, recs []HistoryRecord, kee
 	return nil
 }
 
-// trimBolt deletes the keys of the buckets up to last-keep.
-func trimBolt(b, detail *bolt.Bucket, last uint64, keep int) error {
-	if keep < 0 || last <= uint64(keep) {
-		return nil
-	}
-	cutoff := last - uint64(keep)
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil && u64(k) <= cutoff; k, _ = c.First() {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-		if detail != nil {
-			if err := detail.Delete(k); err != nil {
-				return err
-			}
+// boltKept is the first ID readers show.
+func boltKept(tx *bolt.Tx, h *bolt.Bucket) uint64 {
+	keep := -1
+	if meta := tx.Bucket(bucketHistoryMeta); meta != nil {
+		if v := meta.Get(keepMeta); len(v) == 8 {
+			keep = int(u64(v))
 		}
 	}
-	return nil
+	return historyKept(h, keep)
 }
 
 // HistoryPage implements HistoryStore.
@@ -175,23 +294,28 @@ func (s *BoltStore) HistoryPage(ctx context.Context, before uint64, n int) ([]Hi
 		if h == nil {
 			return nil
 		}
+		kept := boltKept(tx, h)
 		marks := tx.Bucket(bucketHistoryMarks)
-		c := h.Cursor()
-		var k, v []byte
-		if before == 0 {
-			k, v = c.Last()
-		} else {
-			k, v = c.Seek(be64(before))
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
+		if before == 0 || before > h.Sequence() {
+			before = h.Sequence() + 1
 		}
-		for ; k != nil && len(out) < n; k, v = c.Prev() {
-			r := unpackEntry(u64(k), v)
-			r.Learned = boltMark(marks, r.Digest)
-			out = append(out, r)
+		// The batch holding before-1: the last key at or below it.
+		c := h.Cursor()
+		k, _ := c.Seek(be64(before - 1))
+		if k == nil || u64(k) > before-1 {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && len(out) < n; k, _ = c.Prev() {
+			b := batchAt(h, k)
+			for i := b.count() - 1; i >= 0 && len(out) < n; i-- {
+				id := b.first + uint64(i)
+				if id >= before || id < kept {
+					continue
+				}
+				r := unpackEntry(id, b.entry(i), false)
+				r.Learned = boltMark(marks, r.Digest)
+				out = append(out, r)
+			}
 		}
 		return nil
 	})
@@ -238,19 +362,25 @@ func (s *BoltStore) HistoryEntry(ctx context.Context, id uint64) (HistoryRecord,
 	var ok bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		h := tx.Bucket(bucketHistory)
-		if h == nil {
+		if h == nil || id < boltKept(tx, h) || id > h.Sequence() {
 			return nil
 		}
-		v := h.Get(be64(id))
-		if v == nil {
+		c := h.Cursor()
+		k, _ := c.Seek(be64(id))
+		if k == nil || u64(k) > id {
+			k, _ = c.Prev()
+		}
+		if k == nil {
+			return nil
+		}
+		b := batchAt(h, k)
+		e := b.entry(int(id - b.first))
+		if e == nil {
 			return nil
 		}
 		ok = true
-		rec = unpackEntry(id, v)
+		rec = unpackEntry(id, e, true)
 		rec.Learned = boltMark(tx.Bucket(bucketHistoryMarks), rec.Digest)
-		if d := tx.Bucket(bucketHistoryDetail); d != nil {
-			rec.Detail = append([]byte(nil), d.Get(be64(id))...)
-		}
 		return nil
 	})
 	if err != nil {
@@ -411,7 +541,7 @@ func (s *RedisStore) AppendHistory(ctx context.Context, recs []HistoryRecord, ke
 	args := make([]any, 0, 1+2*len(recs))
 	args = append(args, keep)
 	for _, r := range recs {
-		args = append(args, packEntry(r.Digest, r.Summary), r.Detail)
+		args = append(args, packEntry(r.Digest, r.Summary, nil), r.Detail)
 	}
 	id, err := appendHistoryScript.Run(ctx, s.rdb, []string{seq, first, entries, details}, args...).Uint64()
 	if err != nil {
@@ -439,7 +569,7 @@ func (s *RedisStore) HistoryPage(ctx context.Context, before uint64, n int) ([]H
 		if err != nil {
 			return nil, fmt.Errorf("reputation: history id %q: %w", v[i], err)
 		}
-		r := unpackEntry(id, []byte(v[i+1]))
+		r := unpackEntry(id, []byte(v[i+1]), false)
 		r.Learned = Class(v[i+2])
 		out = append(out, r)
 	}
@@ -459,7 +589,7 @@ func (s *RedisStore) HistoryEntry(ctx context.Context, id uint64) (HistoryRecord
 	if len(v) != 3 {
 		return HistoryRecord{}, false, fmt.Errorf("reputation: history entry %d: %d values", id, len(v))
 	}
-	r := unpackEntry(id, []byte(v[0]))
+	r := unpackEntry(id, []byte(v[0]), false)
 	r.Detail = []byte(v[1])
 	r.Learned = Class(v[2])
 	return r, true, nil
