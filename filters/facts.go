@@ -24,6 +24,19 @@ type Facts struct {
 	// Infra is written by the "nameservers" check: the NS hosts and their
 	// addresses behind every linked and sender domain.
 	Infra Infra
+	// Reputation is written by the "reputation" check: the reputation
+	// keys it scored the message on, which feedback on the message teaches
+	// (the history keeps them, so an entry can be learned without
+	// deriving them again).
+	Reputation []ReputationKey
+}
+
+// ReputationKey is one reputation key of a message: its kind and value
+// ("ip", "192.0.2.1") and how much one learned message adds to it.
+type ReputationKey struct {
+	Kind   string
+	Value  string
+	Weight float64
 }
 
 // LinkChain is where one URL of the message led when followed.

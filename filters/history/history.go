@@ -13,7 +13,6 @@ package history
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -130,10 +129,10 @@ type detailRecord struct {
 	Keys       []learnKey          `json:"keys,omitempty"`
 }
 
-// learnKey is a reputation key as "kind:value" with its weight (1 when
-// omitted).
+// learnKey is a reputation key with its weight (1 when omitted).
 type learnKey struct {
-	ID     string  `json:"k"`
+	Kind   string  `json:"k"`
+	Value  string  `json:"v"`
 	Weight float64 `json:"w,omitempty"`
 }
 
@@ -155,7 +154,7 @@ const queueSize = 4096
 // Batching: an append per batchSize entries or per flushEvery, whichever
 // comes first (with bbolt, one fsync per append).
 const (
-	batchSize  = 256
+	batchSize  = 1024
 	flushEvery = 250 * time.Millisecond
 )
 
@@ -166,10 +165,12 @@ type Counters struct {
 	Errors  atomic.Int64 // failed appends (their entries are lost)
 }
 
+// pending is an entry waiting to be written, already encoded: a queue of
+// byte slices costs the garbage collector nothing to scan, where the
+// entries themselves would keep each message's facts reachable.
 type pending struct {
-	entry  Entry
-	detail detailRecord
-	digest string
+	digest          string
+	summary, detail []byte
 }
 
 // Recorder records verdicts. It is made once per process: a reload changes
@@ -235,17 +236,24 @@ func (r *Recorder) Close(ctx context.Context) {
 
 // Observe records one verdict. It runs on the message path: it computes
 // what needs the message (the content digest and the reputation keys, so
-// that feedback on the entry learns exactly what was judged) and queues
-// the rest.
+// that feedback on the entry learns exactly what was judged), encodes the
+// entry and queues it.
 func (r *Recorder) Observe(m *filters.Message, v filters.Verdict, took time.Duration) {
 	cfg := r.cfg.Load()
 	if cfg.Size <= 0 {
 		return
 	}
-	p := pending{entry: NewEntry(m, v, *r.node.Load(), time.Now())}
-	p.detail = newDetail(m, v, took)
-	if d, err := feedback.Digest(m); err == nil {
-		p.digest = d
+	e := NewEntry(m, v, *r.node.Load(), time.Now())
+	d := newDetail(m, v, took)
+	var p pending
+	var err error
+	if p.detail, err = marshalDetail(&d); err != nil {
+		r.Counters.Errors.Add(1)
+		return
+	}
+	p.summary = appendSummary(make([]byte, 0, 256+len(p.detail)/4), &e)
+	if dg, err := feedback.Digest(m); err == nil {
+		p.digest = dg
 	}
 	select {
 	case r.queue <- p:
@@ -300,12 +308,20 @@ func newDetail(m *filters.Message, v filters.Verdict, took time.Duration) detail
 		Links:      capped(m.Facts.Links, maxLinks),
 		Infra:      m.Facts.Infra,
 	}
-	for _, k := range reputation.Keys(m) {
-		lk := learnKey{ID: k.ID()}
-		if k.Weight != 1 {
-			lk.Weight = k.Weight
+	// The keys the reputation check scored; derived here only when it did
+	// not run (it runs whenever there is a store, hence a history).
+	keys := m.Facts.Reputation
+	if keys == nil {
+		for _, k := range reputation.Keys(m) {
+			keys = append(keys, filters.ReputationKey{Kind: string(k.Kind), Value: k.Value, Weight: k.Weight})
 		}
-		d.Keys = append(d.Keys, lk)
+	}
+	d.Keys = make([]learnKey, len(keys))
+	for i, k := range keys {
+		d.Keys[i] = learnKey{Kind: k.Kind, Value: k.Value}
+		if k.Weight != 1 {
+			d.Keys[i].Weight = k.Weight
+		}
 	}
 	return d
 }
@@ -374,15 +390,9 @@ func (r *Recorder) loop() {
 // write appends one batch; a failure loses the batch (history is a view
 // of what happened, not a queue that must be delivered).
 func (r *Recorder) write(batch []pending) {
-	recs := make([]store.HistoryRecord, 0, len(batch))
-	for _, p := range batch {
-		sum, err1 := json.Marshal(p.entry)
-		det, err2 := json.Marshal(p.detail)
-		if err1 != nil || err2 != nil {
-			r.Counters.Errors.Add(1)
-			continue
-		}
-		recs = append(recs, store.HistoryRecord{Digest: p.digest, Summary: sum, Detail: det})
+	recs := make([]store.HistoryRecord, len(batch))
+	for i, p := range batch {
+		recs[i] = store.HistoryRecord{Digest: p.digest, Summary: p.summary, Detail: p.detail}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -207,7 +207,7 @@ func Load(ctx context.Context, st store.HistoryStore, id uint64) (Detail, error)
 		Infra: dr.Infra, LearnKeys: make([]string, 0, len(dr.Keys)),
 	}
 	for _, k := range dr.Keys {
-		d.LearnKeys = append(d.LearnKeys, k.ID)
+		d.LearnKeys = append(d.LearnKeys, k.Kind+":"+k.Value)
 	}
 	if d.URLs == nil {
 		d.URLs = []filters.URL{}
@@ -246,15 +246,14 @@ func LoadLearnable(ctx context.Context, st store.HistoryStore, id uint64) (Learn
 	}
 	l := Learnable{Digest: r.Digest, Keys: make([]store.Key, 0, len(dr.Keys))}
 	for _, k := range dr.Keys {
-		kind, value, ok := strings.Cut(k.ID, ":")
-		if !ok {
+		if k.Kind == "" {
 			continue
 		}
 		w := k.Weight
 		if w == 0 {
 			w = 1
 		}
-		l.Keys = append(l.Keys, store.Key{Kind: store.Kind(kind), Value: value, Weight: w})
+		l.Keys = append(l.Keys, store.Key{Kind: store.Kind(k.Kind), Value: k.Value, Weight: w})
 	}
 	return l, nil
 }

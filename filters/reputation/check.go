@@ -142,6 +142,11 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	facts := make([]filters.ReputationKey, len(keys))
+	for i, k := range keys {
+		facts[i] = filters.ReputationKey{Kind: string(k.Kind), Value: k.Value, Weight: k.Weight}
+	}
+	m.Facts.Reputation = facts
 	counts, err := c.counts(ctx, keys)
 	if err != nil {
 		c.Unavailable.Add(1)
