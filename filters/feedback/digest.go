@@ -1,12 +1,12 @@
 package feedback
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/vigilmail/vigil/filters"
 )
@@ -23,14 +23,21 @@ var digestHeaders = []string{"Message-ID", "From", "Date", "Subject"}
 func Digest(m *filters.Message) (string, error) {
 	h := sha256.New()
 	for _, name := range digestHeaders {
-		fmt.Fprintf(h, "%s:%s\n", strings.ToLower(name), strings.Join(strings.Fields(m.Header(name)), " "))
+		h.Write([]byte(strings.ToLower(name)))
+		h.Write([]byte{':'})
+		h.Write([]byte(strings.Join(strings.Fields(m.Header(name)), " ")))
+		h.Write([]byte{'\n'})
 	}
 	h.Write([]byte{0})
 	if m.Body != nil {
-		r := bufio.NewReaderSize(m.Body.Reader(), 32*1024)
-		var buf [32 * 1024]byte
+		// Every verdict computes the digest (the history records it):
+		// one pooled buffer, whitespace dropped in place.
+		bp := digestBufs.Get().(*[]byte)
+		defer digestBufs.Put(bp)
+		buf := *bp
+		r := m.Body.Reader()
 		for {
-			n, err := r.Read(buf[:])
+			n, err := r.Read(buf)
 			out := buf[:0]
 			for _, c := range buf[:n] {
 				if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
@@ -46,5 +53,8 @@ func Digest(m *filters.Message) (string, error) {
 			}
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])), nil
 }
+
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}

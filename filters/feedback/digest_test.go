@@ -67,3 +67,30 @@ func parseRaw(raw []byte) *filters.Message {
 	}
 	return m
 }
+
+// TestDigestStable: stores key learned messages by digest, so the digest
+// of a message must never change between versions (relearning would
+// count twice). The values are those of the first implementation.
+func TestDigestStable(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{sampleMessage, "908f8ebb073ea3e184636aa80fbeeddb3a51d53e42bfb0a3d0cc7f25c0c39a45"},
+		// A body longer than one read buffer.
+		{sampleMessage + strings.Repeat("line of text with words\n", 5000), "35d007fe3adebe5dd2effa75410e24d6de4bf74ac93c800f22b6143423a9844c"},
+	} {
+		got, err := Digest(parseRaw([]byte(tc.raw)))
+		if err != nil || got != tc.want {
+			t.Errorf("Digest of %d bytes = %s, %v; want %s", len(tc.raw), got, err, tc.want)
+		}
+	}
+}
+
+// BenchmarkDigest: every verdict computes it (the history records it).
+func BenchmarkDigest(b *testing.B) {
+	m := parseRaw([]byte(sampleMessage + strings.Repeat("line of text with words\n", 100)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Digest(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
