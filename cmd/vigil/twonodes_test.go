@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -75,7 +76,8 @@ dns: {servers: [%q], timeout: 500ms}
 blocklists: []
 reputation: {backend: redis, redis: {addr: %q, prefix: "twonodes:"}, cache_ttl: 0s, min_evidence: 3}
 auth: {authserv_id: %s.test}
-`, milter, admin, dnsAddr, redisAddr, name)), 0o644); err != nil {
+history: {node: %s}
+`, milter, admin, dnsAddr, redisAddr, name, name)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,4 +176,68 @@ func TestTwoNodesShareReputation(t *testing.T) {
 		t.Fatalf("flush-dns: %d %s %s", code, out, stderr)
 	}
 	waitFor(t, "flush log line", func() bool { return strings.Contains(b.logs.String(), "DNS cache flushed") })
+}
+
+// adminJSON sends an authorised request to a node's admin listener and
+// decodes the JSON answer.
+func adminJSON(t *testing.T, n node, method, path string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+n.admin+path, nil)
+	req.Header.Set("Authorization", "Bearer sekret-sekret-sekret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("%s %s: %s: %v", method, path, resp.Status, err)
+	}
+	return resp.StatusCode
+}
+
+// TestTwoNodesShareHistory: two `vigil serve` nodes on one Redis. A message
+// judged on node A is in node B's history, with node A's name; feedback
+// given through node B marks it in node A's history too.
+func TestTwoNodesShareHistory(t *testing.T) {
+	redisAddr := startRedisServer(t)
+	dns := dnstest.NewServer(t, "")
+	a := startNode(t, "node-a", dns.Addr(), redisAddr)
+	b := startNode(t, "node-b", dns.Addr(), redisAddr)
+
+	msg := "From: Shop <offers@shop.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <h1@shop.test>\r\nSubject: two nodes\r\n\r\nvisit http://shop.test/x\r\n"
+	if _, err := loadgen.Check(context.Background(), loadgen.Options{Addr: a.milter, Message: []byte(msg), ClientIP: "198.51.100.7", From: "offers@shop.test"}); err != nil {
+		t.Fatal(err)
+	}
+	type page struct {
+		Entries []struct {
+			ID      uint64 `json:"id"`
+			Node    string `json:"node"`
+			From    string `json:"from"`
+			Client  string `json:"client"`
+			Learned string `json:"learned"`
+			Symbols []struct {
+				Name string `json:"name"`
+			} `json:"symbols"`
+		} `json:"entries"`
+	}
+	var got page
+	waitFor(t, "node A's verdict in node B's history", func() bool {
+		got = page{}
+		adminJSON(t, b, "GET", "/api/history?from=offers@shop.test", &got)
+		return len(got.Entries) == 1
+	})
+	e := got.Entries[0]
+	if e.Node != "node-a" || e.Client != "198.51.100.7" || len(e.Symbols) == 0 {
+		t.Fatalf("node B shows %+v, want node A's verdict with its symbols", e)
+	}
+
+	var res map[string]any
+	if code := adminJSON(t, b, "POST", fmt.Sprintf("/api/history/%d/learn?class=spam", e.ID), &res); code != 200 {
+		t.Fatalf("learning node A's entry through node B: %d %v", code, res)
+	}
+	var onA page
+	adminJSON(t, a, "GET", "/api/history?from=offers@shop.test", &onA)
+	if len(onA.Entries) != 1 || onA.Entries[0].Learned != "spam" {
+		t.Fatalf("node A's history after feedback on node B: %+v", onA.Entries)
+	}
 }
