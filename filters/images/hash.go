@@ -117,7 +117,7 @@ func luminanceGrid(img image.Image) [grid * grid]float32 {
 		read(b.Min.Y+y, row)
 		cols = [grid]float32{}
 		for _, e := range xs {
-			cols[e.cell] += e.weight * row[e.pixel]
+			cols[e.cell&(grid-1)] += e.weight * row[e.pixel]
 		}
 		for ; k < len(ys) && ys[k].pixel == y; k++ {
 			line := out[int(ys[k].cell)*grid:][:grid]
@@ -171,9 +171,9 @@ func rowReader(img image.Image) func(y int, buf []float32) {
 		return func(y int, buf []float32) {
 			off := (y-m.Rect.Min.Y)*m.YStride + (b.Min.X - m.Rect.Min.X)
 			aoff := (y-m.Rect.Min.Y)*m.AStride + (b.Min.X - m.Rect.Min.X)
+			ys, as := m.Y[off:off+len(buf)], m.A[aoff:aoff+len(buf)]
 			for x := range buf {
-				a := float32(m.A[aoff+x]) / 255
-				buf[x] = float32(m.Y[off+x])*a + 255*(1-a)
+				buf[x] = (float32(ys[x])-255)*float32(as[x])*(1.0/255) + 255
 			}
 		}
 	case *image.Gray:
@@ -204,8 +204,8 @@ func rowReader(img image.Image) func(y int, buf []float32) {
 			p := m.Pix[m.PixOffset(b.Min.X, y):]
 			for x := range buf {
 				q := p[4*x : 4*x+4 : 4*x+4]
-				a := float32(q[3]) / 255
-				buf[x] = luma(float32(q[0]), float32(q[1]), float32(q[2]))*a + 255*(1-a)
+				a := float32(q[3]) * (1.0 / 255)
+				buf[x] = (luma(float32(q[0]), float32(q[1]), float32(q[2]))-255)*a + 255
 			}
 		}
 	case *image.RGBA: // premultiplied
@@ -213,7 +213,7 @@ func rowReader(img image.Image) func(y int, buf []float32) {
 			p := m.Pix[m.PixOffset(b.Min.X, y):]
 			for x := range buf {
 				q := p[4*x : 4*x+4 : 4*x+4]
-				buf[x] = luma(float32(q[0]), float32(q[1]), float32(q[2])) + 255*(1-float32(q[3])/255)
+				buf[x] = luma(float32(q[0]), float32(q[1]), float32(q[2])) + 255 - float32(q[3])
 			}
 		}
 	}

@@ -71,7 +71,7 @@ type Limits struct {
 	// scan, so the scan count multiplies the time the pixel count allows;
 	// real encoders write about ten.
 	MaxScans int
-	// Timeout bounds the decode itself (default 250 ms), checked each
+	// Timeout bounds the decode itself (default 500 ms), checked each
 	// time the decoder reads more input.
 	Timeout time.Duration
 }
@@ -84,7 +84,7 @@ func DefaultLimits() Limits {
 		MaxPixels: 4 << 20,
 		MaxFrames: 100,
 		MaxScans:  64,
-		Timeout:   250 * time.Millisecond,
+		Timeout:   500 * time.Millisecond,
 	}
 }
 
