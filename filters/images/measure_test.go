@@ -25,7 +25,7 @@ func TestVariantsAndFalseMatches(t *testing.T) {
 	if os.Getenv("VIGIL_IMAGE_MEASURE") != "" {
 		learnedPerKind, unrelatedPerKind = 100, 1000
 	} else if testing.Short() || raceEnabled {
-		learnedPerKind, unrelatedPerKind = 3, 10
+		learnedPerKind, unrelatedPerKind = 1, 5
 	}
 
 	type variantStat struct {
