@@ -169,6 +169,12 @@ type ListHealth struct {
 	List    string
 	Zone    string
 	Healthy bool
+	// Unanswered: a test point got no answer (SERVFAIL, REFUSED from our
+	// resolver, timeout, a broken answer). That says nothing about the
+	// list, only about the path to it: the list's last known health stands
+	// and the probe is repeated soon. Healthy is false, Failure and
+	// Problem say why.
+	Unanswered bool
 	// Failure classifies what failed and Problem says it in full; both
 	// empty when healthy.
 	Failure Failure
@@ -190,8 +196,10 @@ type ProbeOptions struct {
 
 // ProbeList checks a list with its test points (RFC 5782 §5): for an IP list
 // 127.0.0.2 must be listed and 127.0.0.1 must not; for a domain list "test"
-// must be listed and "invalid" must not. A list that lists everything, lists
-// nothing, refuses or does not answer is unhealthy.
+// must be listed and "invalid" must not. Only answers prove a list
+// unhealthy: one that lists everything, lists nothing or answers with a
+// refusal code. A test point that gets no answer makes the result
+// Unanswered, never unhealthy: a DNS outage must not switch lists off.
 func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) ListHealth {
 	h := ListHealth{Zone: zone, Checked: time.Now()}
 	var listed, clean string
@@ -218,11 +226,16 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		h.Failure, h.Problem = FailOther, err.Error()
 		return h
 	}
+	var le *LookupError
 	l, err := LookupListing(ctx, q, listed, false)
 	if err == nil {
 		err = l.RefusedBy(o.Refused)
 	}
 	switch {
+	case errors.As(err, &le):
+		h.Unanswered = true
+		h.Failure, h.Problem = LookupFailure(err), "no answer for test point "+listed+": "+err.Error()
+		return h
 	case err != nil:
 		h.Failure, h.Problem = LookupFailure(err), "test point "+listed+": "+err.Error()
 		return h
@@ -235,6 +248,9 @@ func ProbeList(ctx context.Context, q Querier, zone string, o ProbeOptions) List
 		err = l.RefusedBy(o.Refused)
 	}
 	switch {
+	case errors.As(err, &le):
+		h.Unanswered = true
+		h.Failure, h.Problem = LookupFailure(err), "no answer for test point "+clean+": "+err.Error()
 	case err != nil:
 		h.Failure, h.Problem = LookupFailure(err), "test point "+clean+": "+err.Error()
 	case l.Listed:

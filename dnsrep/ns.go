@@ -11,7 +11,8 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/publicsuffix"
+
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // NSLimits caps the work of ResolveNS. Zero fields take the defaults.
@@ -77,7 +78,10 @@ func ResolveNS(ctx context.Context, q Querier, domain string, lim NSLimits) (NSS
 	}
 	name := strings.TrimSuffix(fq, ".")
 	set := NSSet{Domain: name}
-	suffix, _ := publicsuffix.PublicSuffix(name)
+	// The walk stops at the public suffix, private section included: a
+	// tenant of a hosting suffix (foo.blogspot.com) has the host's NS set,
+	// which says nothing about the tenant.
+	suffix, _ := urlcheck.PublicSuffix(name, urlcheck.Site)
 	var targets []string
 	for up := 0; ; up++ {
 		if name == suffix || !strings.Contains(name, ".") || up > lim.MaxUp {

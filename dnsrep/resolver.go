@@ -13,6 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/vigilmail/vigil/dnsrep/lru"
 )
 
 // ednsSize is the EDNS0 UDP payload size we advertise: the DNS Flag Day 2020
@@ -26,7 +28,7 @@ const ednsSize = 1232
 type Resolver struct {
 	cfg     Config
 	servers []string
-	cache   *cache // nil when disabled
+	cache   *lru.Cache[cacheKey, Answer] // nil when disabled
 	group   singleflight.Group
 	now     func() time.Time
 	log     *slog.Logger
@@ -54,7 +56,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.servers = append(r.servers, n)
 	}
 	if cfg.Cache.Size > 0 {
-		r.cache = newCache(cfg.Cache.Size)
+		r.cache = lru.New[cacheKey, Answer](cfg.Cache.Size)
 	}
 	return r, nil
 }
@@ -76,20 +78,14 @@ type Stats struct {
 
 // Stats returns the current counters.
 func (r *Resolver) Stats() Stats {
-	s := Stats{CacheHits: r.hits.Load(), CacheMisses: r.misses.Load(), Queries: r.sent.Load(), Timeouts: r.timeouts.Load()}
-	if r.cache != nil {
-		s.CacheEntries = r.cache.len()
-	}
-	return s
+	return Stats{CacheHits: r.hits.Load(), CacheMisses: r.misses.Load(), Queries: r.sent.Load(), Timeouts: r.timeouts.Load(),
+		CacheEntries: r.cache.Len()}
 }
 
 // Flush empties the cache and returns the number of entries dropped (for
 // SIGHUP and `vigil` commands reaching the daemon).
 func (r *Resolver) Flush() int {
-	if r.cache == nil {
-		return 0
-	}
-	return r.cache.flush()
+	return r.cache.Flush()
 }
 
 // Lookup implements Querier. Answers (RRs included) may be shared with the
@@ -101,11 +97,13 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 		return Answer{Name: name, Qtype: qtype, Status: NXDomain}, err
 	}
 	key := cacheKey{fq, qtype}
-	if r.cache != nil {
-		if a, ok := r.cache.get(key, r.now()); ok {
-			r.hits.Add(1)
-			return a, errorFor(a, nil)
-		}
+	now := r.now()
+	if a, expires, ok := r.cache.Get(key, now); ok {
+		// The TTL is what is left of it, as a caching resolver answers.
+		a.TTL = expires.Sub(now).Truncate(time.Second)
+		a.Cached = true
+		r.hits.Add(1)
+		return a, errorFor(a, nil)
 	}
 	r.misses.Add(1)
 	if err := ctx.Err(); err != nil {
@@ -136,6 +134,11 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 	}
 }
 
+type cacheKey struct {
+	name  string
+	qtype uint16
+}
+
 // store caches a within the configured bounds.
 func (r *Resolver) store(key cacheKey, a Answer) {
 	if r.cache == nil {
@@ -154,7 +157,7 @@ func (r *Resolver) store(key cacheKey, a Answer) {
 		return
 	}
 	a.TTL = ttl
-	r.cache.put(key, a, r.now().Add(ttl))
+	r.cache.Put(key, a, r.now().Add(ttl))
 }
 
 // exchange asks the servers in order, Attempts rounds, and returns the first
@@ -223,9 +226,17 @@ func (r *Resolver) ask(ctx context.Context, server, name string, qtype uint16) (
 		if resp, err = r.send(ctx, "tcp", server, m); err != nil {
 			return nil, err
 		}
+		if resp.Truncated {
+			// TCP carries up to 64 KiB: a server that still sets TC
+			// there is broken, and its rcode (NXDOMAIN: "not listed")
+			// is as unreliable as its records. No answer from it.
+			return nil, fmt.Errorf("%w from %s", errTruncatedTCP, server)
+		}
 	}
 	return resp, nil
 }
+
+var errTruncatedTCP = errors.New("dnsrep: truncated answer over TCP")
 
 var errMismatch = errors.New("dnsrep: answer does not match question")
 

@@ -1,8 +1,12 @@
 package filters
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Facts are what checks learned about a message that later stages and the
@@ -10,16 +14,15 @@ import (
 // field) during its stage and read only by later stages.
 type Facts struct {
 	// Auth is written by the authentication checks: SPF by "spf", DKIM by
-	// "dkim", ARC by "arc" (stage auth), DMARC by "dmarc" (stage policy).
+	// "dkim", ARC by "arc", DMARC by "dmarc" (which reads SPF and DKIM).
 	Auth AuthResults
-	// Content is written by the "content" check (stage auth, which runs it in
-	// parallel with SPF/DKIM/ARC because it needs no DNS).
+	// Content is written by the "content" check.
 	Content Content
-	// Links is written by the "follow" check (stage links): where each
-	// followed URL led. Later stages treat every hop's domain as linked.
+	// Links is written by the "follow" check: where each followed URL
+	// led. Later stages treat every hop's domain as linked.
 	Links []LinkChain
-	// Infra is written by the "nameservers" check (stage policy): the NS
-	// hosts and their addresses behind every linked and sender domain.
+	// Infra is written by the "nameservers" check: the NS hosts and their
+	// addresses behind every linked and sender domain.
 	Infra Infra
 }
 
@@ -33,10 +36,47 @@ type LinkChain struct {
 	Kind        string `json:"kind,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Sniffed     string `json:"sniffed,omitempty"`
-	// Fingerprint is the landing page's text fingerprint, "" when not a page.
-	Fingerprint string `json:"fingerprint,omitempty"`
-	LoginForm   bool   `json:"login_form,omitempty"`
-	Cached      bool   `json:"cached,omitempty"`
+	// Fingerprint is the landing page's text fingerprint, zero when not a
+	// page.
+	Fingerprint PageFingerprint `json:"fingerprint,omitzero"`
+	LoginForm   bool            `json:"login_form,omitempty"`
+	Cached      bool            `json:"cached,omitempty"`
+}
+
+// PageFingerprint identifies a landing page by its visible text
+// (urlcheck/follow.Fingerprint): Hash matches the same text exactly, Sim
+// (a 64-bit SimHash) text that differs in a few words. The report writes it
+// as "hash/simhash".
+type PageFingerprint struct {
+	Hash string
+	Sim  uint64
+}
+
+// IsZero reports a page without a fingerprint (too little text, or not a
+// page).
+func (f PageFingerprint) IsZero() bool { return f.Hash == "" }
+
+func (f PageFingerprint) String() string { return fmt.Sprintf("%s/%016x", f.Hash, f.Sim) }
+
+// MarshalJSON writes "hash/simhash".
+func (f PageFingerprint) MarshalJSON() ([]byte, error) { return json.Marshal(f.String()) }
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (f *PageFingerprint) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	hash, sim, ok := strings.Cut(s, "/")
+	if !ok {
+		return fmt.Errorf("filters: page fingerprint %q is not hash/simhash", s)
+	}
+	v, err := strconv.ParseUint(sim, 16, 64)
+	if err != nil {
+		return fmt.Errorf("filters: page fingerprint %q: %w", s, err)
+	}
+	f.Hash, f.Sim = hash, v
+	return nil
 }
 
 // LinkHop is one step of a LinkChain.
@@ -102,38 +142,103 @@ type AuthResults struct {
 	ARC   ARCResult    `json:"arc"`
 }
 
+// SPFStatus is an RFC 7208 §2.6 result; "" until the spf check ran.
+type SPFStatus string
+
+const (
+	SPFPass      SPFStatus = "pass"      // §2.6.3: the client is authorized
+	SPFFail      SPFStatus = "fail"      // §2.6.4: the client is not authorized
+	SPFSoftFail  SPFStatus = "softfail"  // §2.6.5: probably not authorized
+	SPFNeutral   SPFStatus = "neutral"   // §2.6.2: no assertion
+	SPFNone      SPFStatus = "none"      // §2.6.1: no record, or no valid domain
+	SPFTempError SPFStatus = "temperror" // §2.6.6: transient DNS error
+	SPFPermError SPFStatus = "permerror" // §2.6.7: the record could not be interpreted
+)
+
+// SPFIdentity is the identity SPF checked (RFC 7208 §2.3, §2.4).
+type SPFIdentity string
+
+const (
+	SPFMailFrom SPFIdentity = "mailfrom" // the MAIL FROM domain
+	SPFHelo     SPFIdentity = "helo"     // the HELO domain (null reverse-path)
+)
+
 // SPFResult is the RFC 7208 result for the identity that was checked.
 type SPFResult struct {
-	Result string `json:"result"` // pass, fail, softfail, neutral, none, temperror, permerror
-	Domain string `json:"domain,omitempty"`
-	// Identity is "mailfrom" or "helo" (RFC 7208 §2.3, §2.4).
-	Identity string `json:"identity,omitempty"`
-	Detail   string `json:"detail,omitempty"`
+	Result   SPFStatus   `json:"result"`
+	Domain   string      `json:"domain,omitempty"`
+	Identity SPFIdentity `json:"identity,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
 }
+
+// DKIMStatus is the RFC 8601 §2.7.1 result of one DKIM signature.
+type DKIMStatus string
+
+const (
+	DKIMPass      DKIMStatus = "pass"      // the signature verified
+	DKIMFail      DKIMStatus = "fail"      // it did not verify (bad hash, RFC 8301 weak crypto)
+	DKIMNeutral   DKIMStatus = "neutral"   // not evaluated (no body, over the cap)
+	DKIMTempError DKIMStatus = "temperror" // the key could not be fetched for now
+	DKIMPermError DKIMStatus = "permerror" // the signature or its key is unusable
+	DKIMNone      DKIMStatus = "none"      // no signature at all (overall result only)
+)
 
 // DKIMResult is the outcome for one DKIM-Signature.
 type DKIMResult struct {
-	Domain   string `json:"domain"`
-	Selector string `json:"selector"`
-	Result   string `json:"result"` // pass, fail, neutral, temperror, permerror
+	Domain   string     `json:"domain"`
+	Selector string     `json:"selector"`
+	Result   DKIMStatus `json:"result"`
 	// BodyLength is the l= tag when present (RFC 6376 §3.5), -1 otherwise.
 	BodyLength int64  `json:"body_length,omitempty"`
 	Algorithm  string `json:"algorithm,omitempty"`
 	Detail     string `json:"detail,omitempty"`
 }
 
+// DMARCStatus is the DMARC result (RFC 7489 §11.2, RFC 8601 §2.7.5).
+type DMARCStatus string
+
+const (
+	DMARCPass      DMARCStatus = "pass"      // an aligned SPF or DKIM identifier passed
+	DMARCFail      DMARCStatus = "fail"      // a policy exists and nothing aligned passed
+	DMARCNone      DMARCStatus = "none"      // no policy record was found
+	DMARCTempError DMARCStatus = "temperror" // DNS failure during policy discovery or of an aligned check
+	DMARCPermError DMARCStatus = "permerror" // unusable record, or no usable From domain
+)
+
+// DMARCPolicy is a requested disposition (RFC 7489 §6.3 p=).
+type DMARCPolicy string
+
+const (
+	DMARCPolicyNone       DMARCPolicy = "none"
+	DMARCPolicyQuarantine DMARCPolicy = "quarantine"
+	DMARCPolicyReject     DMARCPolicy = "reject"
+)
+
 // DMARCResult is the RFC 7489 evaluation for the From domain.
 type DMARCResult struct {
-	Result string `json:"result"` // pass, fail, none, temperror, permerror
-	Policy string `json:"policy,omitempty"`
+	Result DMARCStatus `json:"result"`
+	Policy DMARCPolicy `json:"policy,omitempty"`
+	// Domain is the RFC5322.From domain the result is for.
 	Domain string `json:"domain,omitempty"`
-	Detail string `json:"detail,omitempty"`
+	// OrgDomain is its organizational domain (RFC 7489 §3.2), which the
+	// aligned identifiers share.
+	OrgDomain string `json:"-"`
+	Detail    string `json:"detail,omitempty"`
 }
+
+// ARCStatus is the chain validation status cv= (RFC 8617 §4.4).
+type ARCStatus string
+
+const (
+	ARCPass ARCStatus = "pass" // every seal and the latest message signature verify
+	ARCFail ARCStatus = "fail" // the chain is broken, malformed or did not verify
+	ARCNone ARCStatus = "none" // no ARC sets
+)
 
 // ARCResult is the RFC 8617 chain validation result.
 type ARCResult struct {
-	Result string `json:"result"` // pass, fail, none
-	Detail string `json:"detail,omitempty"`
+	Result ARCStatus `json:"result"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 // Content is what the content stage extracted from the message.
@@ -176,10 +281,11 @@ type URL struct {
 	Domain string `json:"domain"` // registrable domain (Public Suffix List, ICANN section)
 	// Source says where it was found: text, html, css, redirect-param, ...
 	Source string `json:"source,omitempty"`
-	// Text is the visible text of the HTML anchor (<a>, or <area> alt)
-	// that links to URL, whitespace collapsed and capped at 200 bytes;
-	// "" for URLs found in plain text, CSS, forms and the like. The
-	// targets of a redirect wrapper take the wrapper's anchor text.
+	// Text is what the reader sees of the link, whitespace collapsed and
+	// capped at 200 bytes: the visible text of the HTML anchor (<a>, or
+	// <area> alt) that links to URL, or for a link written out in text
+	// (a text part, the Subject) the link as written; "" for CSS, forms
+	// and the like. The targets of a redirect wrapper take its text.
 	Text string `json:"text,omitempty"`
 }
 
@@ -192,4 +298,6 @@ type Image struct {
 	Size int64 `json:"size,omitempty"`
 	// SHA256 is the hex digest of the decoded bytes of inline and data images.
 	SHA256 string `json:"sha256,omitempty"`
+	// Host is the host of a remote or css image's URL, "" for the others.
+	Host string `json:"-"`
 }

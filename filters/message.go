@@ -81,14 +81,32 @@ type Message struct {
 	// BodyTruncated is then true and only header and envelope checks see it.
 	Body          Body
 	BodyTruncated bool
+	// HeadersOverflow is set (to what was exceeded) when the header block
+	// had more fields or bytes than limits.max_headers and
+	// limits.max_header_bytes: Headers then holds only the first ones and
+	// the message is refused without running the checks (RefuseUnread),
+	// because the MTA would deliver every field, the unread ones included.
+	HeadersOverflow string
 	// Size is the size of the message as the MTA sent it (headers + body).
 	Size     int64
 	Received time.Time
 
 	Facts Facts
 
+	idOnce sync.Once
+	id     *Identities
+
 	mu    sync.Mutex
 	notes []Symbol
+	// phase is 1 + the pipeline stage running (0: not in a pipeline);
+	// Domains computes once per phase.
+	phase        int
+	domains      []NamedDomain
+	domainsPhase int
+	// named is what the message itself names (Domains without the
+	// nameservers), kept once it is final.
+	named     []NamedDomain
+	namedDone bool
 }
 
 // HeaderValues returns the values of every header named name
@@ -143,6 +161,17 @@ func (m *Message) Note(s Symbol) {
 	m.notes = append(m.notes, s)
 	m.mu.Unlock()
 }
+
+// enterStage records that the pipeline starts stage s: the facts of the
+// stages before it are final.
+func (m *Message) enterStage(s StageID) {
+	m.mu.Lock()
+	m.phase = int(s) + 1
+	m.mu.Unlock()
+}
+
+// Notes returns the symbols recorded with Note.
+func (m *Message) Notes() []Symbol { return m.takeNotes() }
 
 func (m *Message) takeNotes() []Symbol {
 	m.mu.Lock()

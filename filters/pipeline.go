@@ -20,19 +20,21 @@ type Check interface {
 
 // StageID names a pipeline stage. Stages run in order; the checks of one
 // stage run in parallel and may read the Facts written by earlier stages.
+// Which check runs in which stage is written once, in filters/engine.
 type StageID int
 
 const (
-	// StageAuth: SPF, DKIM, ARC, and content extraction (no dependencies).
+	// StageAuth: checks that need only the message and the sender's own
+	// DNS records.
 	StageAuth StageID = iota
-	// StageLinks: following URLs to their landing pages, which needs the
-	// extracted content; its hops are linked domains for later stages.
+	// StageLinks: checks that need the extracted content; what they find
+	// counts as linked for the stages after it.
 	StageLinks
-	// StagePolicy: DMARC, which needs the SPF and DKIM results, and the
-	// nameservers of every linked and sender domain.
+	// StagePolicy: checks that need the authentication results and
+	// everything the message links to.
 	StagePolicy
-	// StageReputation: blocklists, nameservers, reputation, link following,
-	// classifier; they need the identities and the extracted content.
+	// StageReputation: checks that need every identity, domain and
+	// nameserver found so far.
 	StageReputation
 	numStages
 )
@@ -122,6 +124,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 		if len(checks) == 0 {
 			continue
 		}
+		m.enterStage(s)
 		results := make([]checkResult, len(checks))
 		done := make(chan int, len(checks))
 		for i, c := range checks {
@@ -179,7 +182,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			}
 			r := results[i]
 			all = append(all, r.syms...)
-			if r.err != nil {
+			if r.err != nil && (p.modes[c.Name()] == FailClosed || !errors.Is(r.err, ErrIncomplete)) {
 				all = append(all, p.errorSymbol(c.Name(), r.err))
 			}
 		}
@@ -195,9 +198,19 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			break
 		}
 	}
+	m.enterStage(numStages)
 	sortSymbols(all)
 	return all
 }
+
+// ErrIncomplete marks a check error that the check has already reported
+// with symbols of its own (<LIST>_UNKNOWN, SPF_TEMPERROR, REP_UNAVAILABLE):
+// part of its evidence could not be obtained because a DNS lookup or a
+// store read got no answer. A check returns it (wrapped) together with
+// those symbols. Failing open it adds nothing to them; failing closed
+// (policy.fail_closed) the check's <CHECK>_ERROR symbol forces tempfail,
+// so "fail closed on DNS failures" means what it says for every check.
+var ErrIncomplete = errors.New("evidence incomplete")
 
 // errSkipped marks checks that did not run because an earlier stage was
 // still busy when the message deadline passed.

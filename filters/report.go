@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 )
 
-// Report is the JSON object of `vigil check --json` (DESIGN.md contract).
+// Report is the JSON object of `vigil check --json` (docs/json.md).
 type Report struct {
 	Action  Action      `json:"action"`
 	Score   float64     `json:"score"`
@@ -50,10 +50,14 @@ func NewReport(m *Message, v Verdict) Report {
 	if r.Auth.DKIM == nil {
 		r.Auth.DKIM = []DKIMResult{}
 	}
-	for _, p := range []*string{&r.Auth.SPF.Result, &r.Auth.DMARC.Result, &r.Auth.ARC.Result} {
-		if *p == "" {
-			*p = "none"
-		}
+	if r.Auth.SPF.Result == "" {
+		r.Auth.SPF.Result = SPFNone
+	}
+	if r.Auth.DMARC.Result == "" {
+		r.Auth.DMARC.Result = DMARCNone
+	}
+	if r.Auth.ARC.Result == "" {
+		r.Auth.ARC.Result = ARCNone
 	}
 	return r
 }

@@ -14,6 +14,10 @@ type Symbol struct {
 	// (for example DMARC p=reject honoured as reject, or a required check
 	// that failed closed demanding tempfail). Empty means none.
 	Force Action `json:"-"`
+	// Hard keeps Force even under policy.dry_run. Only for what Vigil could
+	// not check at all (a header block larger than it keeps): a dry run
+	// delivers what Vigil judged, never what it did not read.
+	Hard bool `json:"-"`
 }
 
 // sortSymbols orders symbols by name, then detail, so the same evidence

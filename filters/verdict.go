@@ -122,7 +122,30 @@ func Decide(symbols []Symbol, p Policy) Verdict {
 		} else {
 			v.Action = Accept
 		}
+		for _, s := range syms {
+			if s.Hard && s.Force.severity() > v.Action.severity() {
+				v.Action = s.Force
+			}
+		}
 	}
+	return v
+}
+
+// SymbolHeadersTooMany is the symbol of a message refused because its
+// header block was larger than Vigil keeps.
+const SymbolHeadersTooMany = "HEADERS_TOO_MANY"
+
+// RefuseUnread is the verdict for a message with HeadersOverflow: reject,
+// also under dry run, without running any check. Vigil keeps a bounded
+// header block, but the MTA delivers all of it; judging the first fields
+// and accepting would let filler fields push a forged From (DMARC), a
+// forged Authentication-Results or X-Spam-Status past what Vigil reads and
+// removes. Legitimate mail has tens of fields, not a thousand.
+func RefuseUnread(m *Message, p Policy) Verdict {
+	syms := append(m.Notes(), Symbol{Name: SymbolHeadersTooMany, Force: Reject, Hard: true,
+		Detail: "header block has " + m.HeadersOverflow + "; refused unread"})
+	v := Decide(syms, p)
+	v.Reason = "message header too large (too many fields or bytes)"
 	return v
 }
 

@@ -68,7 +68,8 @@ type Engine interface {
 
 // Server is a milter server bound to one Engine (swappable on reload).
 type Server struct {
-	cfg     Config
+	cfg     Config // as started: listen, timeouts, packet size
+	live    atomic.Pointer[Config]
 	log     *slog.Logger
 	engine  atomic.Pointer[engineBox]
 	lib     *gomilter.Server
@@ -103,6 +104,7 @@ func NewServer(cfg Config, e Engine, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log, baseCtx: context.Background()}
+	s.live.Store(&cfg)
 	libLog.Store(log)
 	gomilter.LogWarning = func(format string, v ...any) {
 		libLog.Load().Warn("milter library: " + fmt.Sprintf(format, v...))
@@ -147,6 +149,18 @@ func NewServer(cfg Config, e Engine, log *slog.Logger) *Server {
 // SetEngine swaps the engine (config reload); messages in flight finish
 // with the engine they started with.
 func (s *Server) SetEngine(e Engine) { s.engine.Store(&engineBox{e}) }
+
+// SetLimits applies the per-message settings of cfg (config reload):
+// message, header and recipient limits, spooling, progress notices. Each
+// message uses the ones in force when it started. Listen, ReadTimeout,
+// WriteTimeout and MaxPacket are fixed when Serve starts.
+func (s *Server) SetLimits(cfg Config) {
+	cfg.Listen, cfg.ReadTimeout, cfg.WriteTimeout, cfg.MaxPacket = s.cfg.Listen, s.cfg.ReadTimeout, s.cfg.WriteTimeout, s.cfg.MaxPacket
+	s.live.Store(&cfg)
+}
+
+// conf is the configuration in force now.
+func (s *Server) conf() Config { return *s.live.Load() }
 
 // Listen opens the listener described by spec ("inet:127.0.0.1:11340",
 // "inet6:[::1]:11340", "unix:/run/vigil/milter.sock").
@@ -245,7 +259,7 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) newSpool() *Spool {
-	return NewSpool(s.cfg.SpoolMemory, s.cfg.MaxMessageSize, s.cfg.SpoolDir)
+	return NewSpool(s.conf().SpoolMemory, s.conf().MaxMessageSize, s.conf().SpoolDir)
 }
 
 // judge runs the engine, sending progress notices to the MTA while it works.
@@ -267,7 +281,7 @@ func (s *Server) judge(msg *filters.Message, m gomilter.Modifier) judged {
 		done <- e.Judge(s.baseCtx, msg)
 	}()
 	var v filters.Verdict
-	interval := s.cfg.ProgressInterval
+	interval := s.conf().ProgressInterval
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}

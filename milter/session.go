@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -28,14 +27,12 @@ type session struct {
 	leadSpace  bool // MTA keeps the space after the header colon
 
 	// Message state: reset by MAIL FROM, ABORT and the end of a message.
-	mailFrom     string
-	rcpts        []string
-	authUser     string
-	headers      []filters.Header
-	headerBytes  int
-	headerCapHit bool
-	spool        *Spool
-	started      time.Time
+	mailFrom string
+	rcpts    []string
+	authUser string
+	headers  *filters.HeaderBlock
+	spool    *Spool
+	started  time.Time
 }
 
 func (s *session) logger() *slog.Logger { return s.srv.log }
@@ -104,7 +101,7 @@ func (s *session) MailFrom(from, esmtpArgs string, m gomilter.Modifier) (resp *g
 
 func (s *session) RcptTo(rcpt, esmtpArgs string, m gomilter.Modifier) (resp *gomilter.Response, err error) {
 	defer s.guard("rcpt", &resp, &err)
-	if len(s.rcpts) < s.srv.cfg.MaxRecipients {
+	if len(s.rcpts) < s.srv.conf().MaxRecipients {
 		s.rcpts = append(s.rcpts, rcpt)
 	}
 	return gomilter.RespContinue, nil
@@ -116,19 +113,22 @@ func (s *session) Data(m gomilter.Modifier) (*gomilter.Response, error) {
 
 func (s *session) Header(name, value string, m gomilter.Modifier) (resp *gomilter.Response, err error) {
 	defer s.guard("header", &resp, &err)
-	if s.headerCapHit {
-		return gomilter.RespContinue, nil
-	}
-	s.headerBytes += len(name) + len(value) + 3
-	if len(s.headers) >= s.srv.cfg.MaxHeaders || s.headerBytes > s.srv.cfg.MaxHeaderBytes {
-		s.headerCapHit = true
-		return gomilter.RespContinue, nil
-	}
 	if !s.leadSpace {
 		value = " " + value
 	}
-	s.headers = append(s.headers, filters.Header{Name: name, Value: crlf(value)})
+	// Past limits.max_headers / max_header_bytes the block stops keeping
+	// fields and the message is refused at end of message: the MTA would
+	// deliver the fields we did not read (no reply is possible here, the
+	// MTA was told not to wait for one per header).
+	s.headerBlock().Field(name, crlf(value))
 	return gomilter.RespContinue, nil
+}
+
+func (s *session) headerBlock() *filters.HeaderBlock {
+	if s.headers == nil {
+		s.headers = filters.NewHeaderBlock(filters.Limits{MaxHeaders: s.srv.conf().MaxHeaders, MaxHeaderBytes: int64(s.srv.conf().MaxHeaderBytes)})
+	}
+	return s.headers
 }
 
 func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
@@ -137,6 +137,14 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 
 func (s *session) BodyChunk(chunk []byte, m gomilter.Modifier) (resp *gomilter.Response, err error) {
 	defer s.guard("body", &resp, &err)
+	if s.headers != nil && s.headers.Overflow() {
+		// The message is refused unread: keep none of its body, and on
+		// protocol v6 tell the MTA to stop sending it.
+		if m.Protocol()&gomilter.OptSkip != 0 {
+			return gomilter.RespSkip, nil
+		}
+		return gomilter.RespContinue, nil
+	}
 	if s.spool == nil {
 		s.spool = s.srv.newSpool()
 	}
@@ -196,8 +204,6 @@ func (s *session) resetMessage() {
 	s.rcpts = nil
 	s.authUser = ""
 	s.headers = nil
-	s.headerBytes = 0
-	s.headerCapHit = false
 	if s.spool != nil {
 		s.spool.Close()
 		s.spool = nil
@@ -217,8 +223,12 @@ func (s *session) message(m gomilter.Modifier) *filters.Message {
 			QueueID:    m.Get(gomilter.MacroQueueId),
 			TLS:        s.tls,
 		},
-		Headers:  s.headers,
 		Received: time.Now(),
+	}
+	hb := s.headerBlock()
+	msg.Headers = hb.Headers()
+	if hb.Overflow() {
+		msg.HeadersOverflow = hb.OverflowDetail()
 	}
 	if msg.Envelope.AuthUser == "" {
 		msg.Envelope.AuthUser = m.Get(gomilter.MacroAuthAuthen)
@@ -231,14 +241,10 @@ func (s *session) message(m gomilter.Modifier) *filters.Message {
 	} else {
 		msg.Body = filters.BytesBody(nil)
 	}
-	msg.Size = int64(s.headerBytes) + 2 + bodySize
+	msg.Size = hb.Bytes() + 2 + bodySize
 	if msg.BodyTruncated {
-		msg.Note(filters.Symbol{Name: "MESSAGE_TOO_BIG",
-			Detail: fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.cfg.MaxMessageSize)})
-	}
-	if s.headerCapHit {
-		msg.Note(filters.Symbol{Name: "HEADERS_TOO_MANY", Score: 1,
-			Detail: fmt.Sprintf("more than %d header fields or %d header bytes; the rest were not checked", s.srv.cfg.MaxHeaders, s.srv.cfg.MaxHeaderBytes)})
+		msg.Note(filters.ArrivalSymbol(filters.SymbolMessageTooBig,
+			fmt.Sprintf("body %d bytes exceeds limits.max_message_size %d; headers and envelope checked only", bodySize, s.srv.conf().MaxMessageSize)))
 	}
 	return msg
 }
@@ -281,6 +287,3 @@ func crlf(v string) string {
 }
 
 var _ gomilter.Milter = (*session)(nil)
-
-// ctxFor returns the per-message context (the daemon's base context).
-func (srv *Server) ctxFor() context.Context { return srv.baseCtx }

@@ -115,6 +115,19 @@ func (sc *scanner) scheme(i int) (int, bool) {
 	}
 	end := spanEnd(t, i+n+2)
 	if end == i+n+2 {
+		// A symbol where the host starts ("http://✪df.ws/123"): no URL
+		// here, but the rest of the word is not to be re-read as some
+		// other domain either (a browser goes to xn--df-oiy.ws, not df.ws).
+		if r, _ := utf8.DecodeRuneInString(t[end:]); r >= 0x80 && !unicode.IsSpace(r) {
+			for end < len(t) {
+				r, n := utf8.DecodeRuneInString(t[end:])
+				if unicode.IsSpace(r) || r == '<' || r == '>' {
+					break
+				}
+				end += n
+			}
+			return end, true
+		}
 		return 0, false
 	}
 	// Bound the work per link: a hostile megabyte-long "URL" is read as
@@ -189,7 +202,7 @@ func (sc *scanner) email(i, at int) (int, bool) {
 		}
 	}
 	ascii, err := domainToASCII(host)
-	if err != nil || !HasICANNSuffix(ascii) {
+	if err != nil || !hasListedSuffix(ascii) {
 		return 0, false
 	}
 	u, err := Normalize("mailto:" + t[start:h])
@@ -229,7 +242,7 @@ func (sc *scanner) fuzzy(hs, start int, kind Kind, prefix string) (int, bool) {
 		if _, err := parseIPv4(ascii); err != nil || strings.Count(ascii, ".") != 3 {
 			return 0, false
 		}
-	} else if !HasICANNSuffix(ascii) {
+	} else if !hasListedSuffix(ascii) {
 		return 0, false
 	}
 	if end < len(t) && t[end] == ':' {

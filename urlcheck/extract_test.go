@@ -26,6 +26,7 @@ func TestExtractText(t *testing.T) {
 		{"ip with path", "http://0x7f.1/x and 192.0.2.1/y and version 1.2.3.4", []string{"http://127.0.0.1/x", "http://192.0.2.1/y"}, false},
 		{"userinfo", "http://www.bank.example@evil.example/", []string{"http://www.bank.example@evil.example/"}, false},
 		{"idn", "http://pаypal.com/ login", []string{"http://xn--pypal-4ve.com/"}, false},
+		{"symbol where the host starts is not re-read", "http://✪df.ws/123 and http://→www.example.org/ here", nil, false},
 		{"wrapped email in url", "https://ex.example/?e=a@b.com", []string{"https://ex.example/?e=a@b.com"}, false},
 		{"dot in prose is no link", "I was (at) home. Done (dot) period", nil, false},
 	}

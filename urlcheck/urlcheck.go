@@ -76,7 +76,7 @@ func Normalize(raw string) (URL, error) {
 		rawHost := rawHostOf(raw)
 		u.NumericHost = u.IP.Is4() && rawHost != "" && rawHost != u.Host
 	} else if u.Host != "" {
-		u.Domain = RegistrableDomain(u.Host)
+		u.Domain = RegistrableDomain(u.Host, Registry)
 		u.IDN = strings.Contains(u.Host, "xn--")
 		u.MixedScript = u.IDN && mixedScript(u.Host)
 	}
@@ -103,23 +103,82 @@ func rawHostOf(raw string) string {
 	return strings.ToLower(strings.TrimRight(s, "."))
 }
 
-// RegistrableDomain returns the registrable domain of host ("eTLD+1")
-// using the ICANN section of the Public Suffix List: private-section
-// suffixes such as blogspot.com are not boundaries, because their owners,
-// not the registry, decide what lives under them, and blocklists list the
-// domain the registry sold. Unlisted TLDs fall back to the PSL default rule
-// "*". IP literals, single labels and public suffixes themselves have none.
-// host must already be ASCII (see Normalize); case and trailing dots are
-// ignored.
-func RegistrableDomain(host string) string {
-	host = strings.ToLower(strings.TrimRight(host, "."))
-	if host == "" || strings.HasPrefix(host, "[") || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+// DomainName returns d as a domain name in one form, lower case without a
+// trailing dot, or "" when d cannot be a host name (no dot, empty labels,
+// bytes no name has). UTF-8 labels are kept as they are: sender identities
+// are compared as written.
+func DomainName(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.Contains(d, "..") ||
+		strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
 		return ""
 	}
-	if _, err := netip.ParseAddr(host); err == nil {
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r >= 0x80) {
+			return ""
+		}
+	}
+	return d
+}
+
+// Scope says which rules of the Public Suffix List end a registrable
+// domain. The list has two sections: ICANN (what registries sell: com,
+// co.uk) and PRIVATE (names whose owners declared that the names under them
+// belong to different people: blogspot.com, github.io). Callers need one or
+// the other, for the reasons on each value.
+type Scope int
+
+const (
+	// Registry uses the ICANN section only: foo.blogspot.com belongs to
+	// blogspot.com. RFC 7489 §3.2's Organizational Domain (DMARC alignment
+	// and policy discovery), as RFC 7489 erratum 6729 reads it and as
+	// other DMARC verifiers do; the domain of a URL in the report; and the
+	// domains the classifier and the reputation store learn (changing the
+	// scope would orphan what they already learned).
+	Registry Scope = iota
+	// Site uses both sections: foo.blogspot.com is a registrable domain of
+	// its own. DNS blocklists list a hosting customer's name, never the
+	// shared parent (a listing of blogspot.com would hit every blog), and
+	// the nameservers of a tenant are the parent's, so the NS walk stops at
+	// the private suffix.
+	Site
+)
+
+// RegistrableDomain returns the registrable domain of host ("eTLD+1") in
+// the given scope of the Public Suffix List, in A-labels (U-labels are
+// converted with IDNA). Names the list does not know fall back to its
+// default rule "*" (their last label is the suffix). IP literals, single
+// labels, public suffixes themselves and names no host can have give "".
+// Case and trailing dots are ignored. It is the one place Vigil decides
+// where a domain's owner ends.
+func RegistrableDomain(host string, scope Scope) string {
+	host = strings.ToLower(strings.TrimRight(strings.TrimSpace(host), "."))
+	// An address has no registrable domain: a bracketed literal, or a
+	// name whose last label is a number (no top-level domain is), which is
+	// how the URL Standard tells IPv4 hosts (§3.5 "ends in a number").
+	if host == "" || strings.HasPrefix(host, "[") || len(host) > 253 || endsInNumber(host) {
 		return ""
 	}
-	suffix, _ := ICANNSuffix(host)
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			ascii, err := domainToASCII(host)
+			if err != nil {
+				return ""
+			}
+			host = ascii
+			break
+		}
+	}
+	if !strings.Contains(host, ".") || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+		return ""
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return ""
+		}
+	}
+	suffix, _ := PublicSuffix(host, scope)
 	if suffix == "" || len(host) <= len(suffix) {
 		return ""
 	}
@@ -130,30 +189,35 @@ func RegistrableDomain(host string) string {
 	return rest + "." + suffix
 }
 
-// ICANNSuffix returns the longest public suffix of host from the ICANN
-// section of the PSL and true, or the last label and false when no ICANN
-// rule matches (the PSL default rule "*").
-func ICANNSuffix(host string) (string, bool) {
-	d := host
-	for {
-		ps, icann := publicsuffix.PublicSuffix(d)
-		if icann {
-			return ps, true
-		}
+// PublicSuffix returns the longest public suffix of host (ASCII, lower
+// case) in the given scope, and whether a rule of the list matched; when
+// none did, the PSL default rule "*" gives the last label and false.
+func PublicSuffix(host string, scope Scope) (suffix string, listed bool) {
+	ps, icann := publicsuffix.PublicSuffix(host)
+	if scope == Site {
+		// A private rule always has two labels or more; a single label
+		// without icann is the default rule.
+		return ps, icann || strings.Contains(ps, ".")
+	}
+	for !icann {
+		// A private rule matched (or none): retry one label shorter until
+		// an ICANN rule or a single label is left.
 		i := strings.IndexByte(ps, '.')
 		if i < 0 {
 			return ps, false
 		}
-		d = ps[i+1:]
+		ps, icann = publicsuffix.PublicSuffix(ps[i+1:])
 	}
+	return ps, true
 }
 
-// HasICANNSuffix reports whether host ends in a suffix the ICANN section
+// hasListedSuffix reports whether host ends in a suffix the ICANN section
 // lists and has a label before it (so "example.co.uk" does; "co.uk",
-// "node.js" and "example.invalid" do not).
-func HasICANNSuffix(host string) bool {
+// "node.js" and "example.invalid" do not): a scheme-less name in text is a
+// link only then.
+func hasListedSuffix(host string) bool {
 	host = strings.ToLower(strings.TrimRight(host, "."))
-	s, ok := ICANNSuffix(host)
+	s, ok := PublicSuffix(host, Registry)
 	return ok && len(host) > len(s)
 }
 

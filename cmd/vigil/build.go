@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/engine"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // loadConfig loads the file (or defaults); errors are usage errors (exit 2).
@@ -22,12 +24,15 @@ func loadConfig(path string) (config.Config, error) {
 	return c, nil
 }
 
+// logLevel is the level of the process's logger (log.level), changed by a
+// reload.
+var logLevel = new(slog.LevelVar)
+
 // newLogger returns the process's logger, in the configured level and
 // format, and routes the libraries' own log output through it.
 func newLogger(c config.Config, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Log.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	_ = logLevel.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: logLevel}
 	var log *slog.Logger
 	if c.Log.Format == "json" {
 		log = slog.New(slog.NewJSONHandler(w, opts))
@@ -35,6 +40,9 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 		log = slog.New(slog.NewTextHandler(w, opts))
 	}
 	routeLibraryLogs(log)
+	for _, w := range c.Warnings {
+		log.Warn("config: " + w)
+	}
 	return log
 }
 
@@ -56,7 +64,7 @@ func (r *runtime) close() {
 // cannot be opened (vigil check while the daemon holds the bbolt lock) is
 // logged and nil returned: the message is judged without learned reputation.
 // The store outlives config reloads: it is opened once per process.
-func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Store, error) {
+func openStore(c config.Config, log *slog.Logger, optional bool) (store.Store, error) {
 	if c.Reputation.Backend == "bbolt" {
 		if err := os.MkdirAll(c.Reputation.Path, 0o750); err != nil {
 			if optional {
@@ -66,7 +74,7 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Sto
 			return nil, fmt.Errorf("reputation.path: %w", err)
 		}
 	}
-	store, err := reputation.Open(c.Reputation)
+	st, err := store.Open(c.Reputation.Config)
 	if err != nil {
 		if optional {
 			log.Warn("reputation store unavailable; judging without it", "err", err)
@@ -74,12 +82,28 @@ func openStore(c config.Config, log *slog.Logger, optional bool) (reputation.Sto
 		}
 		return nil, fmt.Errorf("reputation: %w", err)
 	}
-	return store, nil
+	if rs, ok := st.(*store.RedisStore); ok && !optional {
+		// Say at start what a Redis crash would lose of acknowledged
+		// feedback (the store checks again before learning).
+		rs.SetLogger(log)
+		if c.Reputation.Redis.Persistence != store.PersistenceOff {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			p, err := rs.CheckPersistence(ctx)
+			cancel()
+			switch {
+			case err != nil:
+				log.Warn("reputation: cannot read Redis persistence settings now; checking again at the first report", "err", err)
+			case p.Loses() == "":
+				log.Info("reputation: Redis keeps acknowledged feedback through a crash (appendonly yes, appendfsync always)")
+			}
+		}
+	}
+	return st, nil
 }
 
 // build constructs the engine from a validated config over an open store
 // (nil: no reputation).
-func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime, error) {
+func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) {
 	rt := &runtime{}
 	res, err := dnsrep.New(c.DNS)
 	if err != nil {
@@ -89,19 +113,21 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 	rt.resolver = res
 	p := filters.NewPipeline(c.Limits.CheckTimeout, c.Limits.MessageTimeout, log)
 	e, err := engine.New(engine.Options{
-		Policy:     c.FiltersPolicy(),
-		FailClosed: c.Policy.FailClosed,
-		Pipeline:   p,
-		Log:        log,
-		Resolver:   res,
-		Blocklists: c.Blocklists,
-		Budgets:    c.DNSBL,
-		Auth:       c.Auth,
-		Content:    c.Content,
-		Store:      store,
-		Reputation: c.Reputation,
-		Follow:     c.Follow,
-		Bayes:      c.Bayes,
+		Policy:      c.FiltersPolicy(),
+		FailClosed:  c.Policy.FailClosed,
+		Pipeline:    p,
+		Limits:      c.MessageLimits(),
+		Log:         log,
+		Resolver:    res,
+		Blocklists:  c.Blocklists,
+		Budgets:     c.DNSBL,
+		Nameservers: c.Nameservers,
+		Auth:        c.Auth,
+		Content:     c.Content,
+		Store:       st,
+		Reputation:  c.Reputation,
+		Follow:      c.Follow,
+		Bayes:       c.Bayes,
 	})
 	if err != nil {
 		rt.close()
@@ -115,22 +141,22 @@ func build(c config.Config, log *slog.Logger, store reputation.Store) (*runtime,
 // openRuntime opens the store and builds the engine for a one-shot command
 // (check, learn, doctor); done releases both. With storeOptional a store
 // that cannot be opened is logged and the command runs without it.
-func openRuntime(c config.Config, log *slog.Logger, storeOptional bool) (rt *runtime, store reputation.Store, done func(), err error) {
-	store, err = openStore(c, log, storeOptional)
+func openRuntime(c config.Config, log *slog.Logger, storeOptional bool) (rt *runtime, st store.Store, done func(), err error) {
+	st, err = openStore(c, log, storeOptional)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rt, err = build(c, log, store)
+	rt, err = build(c, log, st)
 	if err != nil {
-		if store != nil {
-			store.Close()
+		if st != nil {
+			st.Close()
 		}
 		return nil, nil, nil, err
 	}
-	return rt, store, func() {
+	return rt, st, func() {
 		rt.close()
-		if store != nil {
-			store.Close()
+		if st != nil {
+			st.Close()
 		}
 	}, nil
 }

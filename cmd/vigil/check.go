@@ -71,7 +71,7 @@ func cmdCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer f.Close()
 		in = f
 	}
-	m, err := filters.ParseMessage(in, int64(cfg.Limits.MaxMessageSize))
+	m, err := filters.ParseMessageWith(in, cfg.MessageLimits())
 	if err != nil {
 		return fmt.Errorf("check: %s: %w", name, err)
 	}

@@ -93,13 +93,13 @@ func TestFlushDNSHuman(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := admin.New("sekret", 1<<20, func() admin.Hooks {
+	srv := admin.New("sekret-sekret-sekret", admin.Limits{MaxBody: 1 << 20, MaxConcurrent: 1}, func() admin.Hooks {
 		return admin.Hooks{FlushDNS: func() int { return 42 }}
 	}, slog.New(slog.DiscardHandler))
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("admin: {listen: %q, token: sekret}\n", ln.Addr())), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("admin: {listen: %q, token: sekret-sekret-sekret}\n", ln.Addr())), 0o644)
 
 	code, out, stderr := runVigil(t, "", "flush-dns", "--config", cfg)
 	if code != exitOK || out != fmt.Sprintf("DNS cache flushed: 42 cached answers dropped (daemon at %s)\n", ln.Addr()) {
@@ -109,7 +109,7 @@ func TestFlushDNSHuman(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, `"flushed":42`) {
 		t.Errorf("--json: exit %d, %q", code, out)
 	}
-	os.WriteFile(cfg, []byte(fmt.Sprintf("admin: {listen: %q, token: wrong}\n", ln.Addr())), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("admin: {listen: %q, token: wrong-wrong-wrong-token}\n", ln.Addr())), 0o644)
 	if code, _, stderr := runVigil(t, "", "flush-dns", "--config", cfg); code != exitFailure || !strings.Contains(stderr, "401") {
 		t.Errorf("wrong token: exit %d, %s", code, stderr)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/cmd/vigil/manual"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // repoRoot is the source tree the tests run in (cmd/vigil is two below).
@@ -68,7 +69,7 @@ func renderMan(t *testing.T, page []byte) string {
 	t.Helper()
 	man, err := exec.LookPath("man")
 	if err != nil {
-		t.Skip("man is not installed (Debian package man-db): the rendered pages are not checked")
+		sharedtest.Unavailable(t, "man is not installed (Debian package man-db; test.sh installs it): the rendered pages are not checked")
 	}
 	p := filepath.Join(t.TempDir(), "page")
 	if err := os.WriteFile(p, page, 0o644); err != nil {

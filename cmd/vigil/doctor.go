@@ -19,7 +19,7 @@ import (
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 type doctorOpts struct{ config string }
@@ -106,11 +106,11 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.DiscardHandler)
 	routeLibraryLogs(log)
 
-	store, storeFinding := doctorStore(ctx, cfg)
-	if store != nil {
-		defer store.Close()
+	st, storeFinding := doctorStore(ctx, cfg)
+	if st != nil {
+		defer st.Close()
 	}
-	rt, err := build(cfg, log, store)
+	rt, err := build(cfg, log, st)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks := rt.engine.Pipeline().Checks()
 	for _, stage := range []string{"auth", "links", "policy", "reputation"} {
 		line := strings.Join(checks[stage], ", ")
-		if stage == "reputation" && store == nil {
+		if stage == "reputation" && st == nil {
 			line += " (the store is not open here: reputation and bayes not listed)"
 		}
 		fmt.Fprintf(tw, "stage %s:\t%s\n", stage, line)
@@ -155,7 +155,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 
 // doctorStore checks the reputation store and returns it open (for the
 // stage listing) when it could be opened without creating anything.
-func doctorStore(ctx context.Context, c config.Config) (reputation.Store, finding) {
+func doctorStore(ctx context.Context, c config.Config) (store.Store, finding) {
 	if c.Reputation.Backend == "redis" {
 		return doctorRedis(ctx, c)
 	}
@@ -164,9 +164,9 @@ func doctorStore(ctx context.Context, c config.Config) (reputation.Store, findin
 
 // doctorRedis sends PING with the configured address, database and
 // password: the same options the daemon connects with.
-func doctorRedis(ctx context.Context, c config.Config) (reputation.Store, finding) {
+func doctorRedis(ctx context.Context, c config.Config) (store.Store, finding) {
 	f := finding{cols: []string{"redis", c.Reputation.Redis.Addr}}
-	s, err := reputation.OpenRedis(c.Reputation)
+	s, err := store.OpenRedis(c.Reputation.Config)
 	if err != nil {
 		f.sev, f.label, f.text = sevFail, dnsrep.FailOther, err.Error()
 		return nil, f
@@ -192,8 +192,8 @@ func doctorRedis(ctx context.Context, c config.Config) (reputation.Store, findin
 // as root, doctor would leave a file the daemon's user cannot open. A
 // running daemon holds bbolt's lock (one process at a time); that is the
 // normal state of a live system, not a failure.
-func doctorBolt(c config.Config) (reputation.Store, finding) {
-	path := filepath.Join(c.Reputation.Path, reputation.BoltFile)
+func doctorBolt(c config.Config) (store.Store, finding) {
+	path := filepath.Join(c.Reputation.Path, store.BoltFile)
 	f := finding{cols: []string{"bbolt", path}}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if st, derr := os.Stat(c.Reputation.Path); derr != nil || !st.IsDir() {
@@ -204,7 +204,7 @@ func doctorBolt(c config.Config) (reputation.Store, finding) {
 		f.sev, f.text = sevNote, "not created yet: vigil serve creates it at its first start"
 		return nil, f
 	}
-	s, err := reputation.OpenBolt(c.Reputation.Path, time.Duration(c.Reputation.HalfLife), time.Second)
+	s, err := store.OpenBolt(c.Reputation.Path, time.Duration(c.Reputation.HalfLife), time.Second)
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		f.sev, f.text = sevNote, "in use: locked by a running vigil serve (bbolt allows one process); not checked further"
@@ -261,9 +261,14 @@ func listFindings(hs []dnsrep.ListHealth) []finding {
 	var out []finding
 	for _, h := range hs {
 		f := finding{cols: []string{h.List, h.Zone}}
-		if h.Healthy {
+		switch {
+		case h.Healthy:
 			f.text = "test points answer as RFC 5782 §5 says"
-		} else {
+		case h.Unanswered:
+			// No answer says nothing about the list: the daemon keeps
+			// using it (and probes again soon); the DNS path is at fault.
+			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem+" (the daemon keeps using the list; check dns.servers)"
+		default:
 			f.sev, f.label, f.text = sevFail, h.Failure, h.Problem
 		}
 		out = append(out, f)

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // BenchmarkE2EVigilMilter16 measures the real vigil binary over the milter
 // protocol at 16 concurrent sessions (one per message, as Postfix does) with
-// the clean message of t-01; compare with miltertest's
+// the clean message of t-01; compare with loadgen's
 // BenchmarkNullMilter16. Vigil is built without -race here unless the
 // benchmark runs with -race.
 //
@@ -25,7 +25,7 @@ func BenchmarkE2EVigilMilter16(b *testing.B) {
 	work := scratchDir(b, "vigil-e2e-bench-")
 	v := startVigil(b, buildVigil(b), dir, work, startDNSStub(b, filepath.Join(dir, "zone"))).addr
 	b.ResetTimer()
-	res, err := miltertest.Run(context.Background(), miltertest.Options{
+	res, err := loadgen.Run(context.Background(), loadgen.Options{
 		Addr:     v,
 		Conns:    16,
 		Messages: b.N,

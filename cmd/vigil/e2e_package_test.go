@@ -19,6 +19,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // TestE2EPackage installs the Debian package the way an operator does and
@@ -38,7 +39,7 @@ func TestE2EPackage(t *testing.T) {
 	}
 	for _, tool := range []string{"dpkg", "dpkg-deb", "setpriv", "man"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("package test: %s is not installed", tool)
+			sharedtest.Unavailable(t, "package test: %s is not installed", tool)
 		}
 	}
 	postfixFind(t)
@@ -115,10 +116,11 @@ func TestE2EPackage(t *testing.T) {
 	// (here a loopback server answering the default lists' test points)
 	// and put the milter where Postfix will look.
 	dns := dnstest.NewServer(t, listTestPoints(t))
-	milterAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// Port 0: vigil binds a free port itself and logs it (startVigilCmd
+	// reads it from the "vigil serving" line).
 	conf := editConffile(t, map[string]string{
 		`^  servers: \[\]`:                  fmt.Sprintf(`  servers: [%q]`, dns.Addr()),
-		`^  listen: "inet:127.0.0.1:11340"`: fmt.Sprintf(`  listen: "inet:%s"`, milterAddr),
+		`^  listen: "inet:127.0.0.1:11340"`: `  listen: "inet:127.0.0.1:0"`,
 	})
 
 	asVigil := func(args ...string) *exec.Cmd {
@@ -142,12 +144,12 @@ func TestE2EPackage(t *testing.T) {
 	t.Run("serve and a message through Postfix", func(t *testing.T) {
 		cmd := asVigil("serve", "--config", "/etc/vigil/vigil.yaml")
 		cmd.Dir = "/"
-		v, err := startVigilCmd(t, cmd, milterAddr, conf)
+		v, err := startVigilCmd(t, cmd, "", conf)
 		if err != nil {
 			t.Fatalf("vigil serve as vigil: %v\n%s", err, v.stderr.String())
 		}
 		root := scratchDir(t, "vigil-pkg-postfix-")
-		pf := startPostfix(t, root, "inet:"+milterAddr, "tempfail")
+		pf := startPostfix(t, root, "inet:"+v.addr, "tempfail")
 		token := newToken()
 		msg := "X-E2E-Token: " + token + "\nFrom: Sender <sender@sender.example>\nTo: inbox@example.test\n" +
 			"Date: Sat, 28 Nov 2026 06:00:00 +0000\nMessage-ID: <" + token + "@sender.example>\nSubject: package test\n\nHello.\n"

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // sendmailInstance is a private Sendmail 8.17 daemon started for one
@@ -36,26 +40,32 @@ func (s *sendmailInstance) log() string {
 		"\nSMTP transcript (-X):\n" + readTail(filepath.Join(s.root, "transcript"))
 }
 
-// sendmailFind returns the unpacked Sendmail tree, or skips.
+// sendmailFind returns the unpacked Sendmail tree; when it or a tool the
+// test needs is missing, or mount namespaces cannot be made, it skips the
+// test, or fails it under CI.
 func sendmailFind(t *testing.T) string {
 	t.Helper()
 	root := os.Getenv("VIGIL_SENDMAIL_ROOT")
 	if root == "" {
 		cache, err := os.UserCacheDir()
 		if err != nil {
-			t.Skipf("e2e: no VIGIL_SENDMAIL_ROOT and no cache dir: %v", err)
+			sharedtest.Unavailable(t, "e2e: no VIGIL_SENDMAIL_ROOT and no cache dir: %v", err)
 		}
 		root = filepath.Join(cache, "vigil-e2e", "sendmail")
 	}
 	for _, f := range []string{"usr/libexec/sendmail/sendmail", "usr/share/sendmail/cf/m4/cf.m4"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
-			t.Skipf("e2e: no unpacked Sendmail at %s (./test.sh unpacks sendmail-bin, sendmail-base, sendmail-cf there; or set VIGIL_SENDMAIL_ROOT): %v", root, err)
+			sharedtest.Unavailable(t, "e2e: no unpacked Sendmail at %s (./test.sh unpacks sendmail-bin, sendmail-base, sendmail-cf there; or set VIGIL_SENDMAIL_ROOT): %v", root, err)
 		}
 	}
 	for _, tool := range []string{"m4", "unshare", "mount", "hostname"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("e2e: Sendmail test needs %s: %v", tool, err)
+			sharedtest.Unavailable(t, "e2e: Sendmail test needs %s: %v", tool, err)
 		}
+	}
+	// Sendmail gets a private /etc/hosts in its own mount namespace.
+	if out, err := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "true").CombinedOutput(); err != nil {
+		sharedtest.Unavailable(t, "e2e: cannot give Sendmail a private /etc/hosts (unshare --mount --uts: %v: %s)", err, bytes.TrimSpace(out))
 	}
 	return root
 }
@@ -67,6 +77,7 @@ const sendmailMc = "divert(-1)\n" +
 	"VERSIONID(`vigil e2e')dnl\n" +
 	"OSTYPE(`linux')dnl\n" +
 	"define(`confDOMAIN_NAME', `mx.example.test')dnl\n" +
+	"define(`confSMTP_LOGIN_MSG', `$j ESMTP {{BANNER}}')dnl\n" +
 	"define(`confSERVICE_SWITCH_FILE', `{{ROOT}}/service.switch')dnl\n" +
 	"FEATURE(`nocanonify')dnl\n" +
 	"define(`confDONT_PROBE_INTERFACES', `True')dnl\n" +
@@ -111,8 +122,7 @@ var (
 func startSendmail(t *testing.T, root, milterAddr, defaultAction string) *sendmailInstance {
 	t.Helper()
 	sm := sendmailFind(t)
-	port := freePort(t)
-	s := &sendmailInstance{root: root, addr: fmt.Sprintf("127.0.0.1:%d", port), out: &lockedBuffer{}}
+	s := &sendmailInstance{root: root, out: &lockedBuffer{}}
 	queue, mail := filepath.Join(root, "queue"), filepath.Join(root, "mail")
 	if err := os.Mkdir(queue, 0o700); err != nil {
 		t.Fatal(err)
@@ -159,33 +169,15 @@ func startSendmail(t *testing.T, root, milterAddr, defaultAction string) *sendma
 	if !strings.Contains(deploy, "S=inet:"+milterPort+"@127.0.0.1") {
 		t.Fatalf("deploy/sendmail/vigil.mc: no INPUT_MAIL_FILTER with S=inet:PORT@127.0.0.1 to point at the test's Vigil:\n%s", deploy)
 	}
-	mc := strings.NewReplacer("{{SM}}", sm, "{{ROOT}}", root, "{{PORT}}", fmt.Sprint(port), "{{DEPLOY}}", deploy).Replace(sendmailMc)
-	if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cf, err := exec.Command("m4", filepath.Join(root, "test.mc")).Output()
-	if err != nil {
-		t.Fatalf("m4 test.mc: %v\n%s", err, mc)
-	}
-	cf = sendmailAddedHeaderRx.ReplaceAll(cf, nil)
-	cfPath := filepath.Join(root, "test.cf")
-	if err := os.WriteFile(cfPath, cf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	script := fmt.Sprintf("mount --bind %[1]s/hosts /etc/hosts && mount --bind %[1]s/resolv.conf /etc/resolv.conf && hostname mx.example.test && "+
-		"exec %[2]s/usr/libexec/sendmail/sendmail -C %[3]s -bD -q30m -X %[1]s/transcript", root, sm, cfPath)
-	cmd := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script)
-	cmd.Stdout, cmd.Stderr = s.out, s.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
+	// The greeting carries a token, so the test knows it speaks to this
+	// instance and not to whatever else holds the port.
+	banner := "vigil-e2e-" + newToken()
+	var cmd *exec.Cmd
+	var exited chan struct{}
+	stop := func() {
+		if cmd == nil {
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -193,13 +185,38 @@ func startSendmail(t *testing.T, root, milterAddr, defaultAction string) *sendma
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	})
-	if err := waitListening(s.addr, 30*time.Second, exited); err != nil {
-		if strings.Contains(s.out.String(), "unshare") || strings.Contains(s.out.String(), "mount") {
-			t.Skipf("e2e: cannot give Sendmail a private /etc/hosts (needs mount namespaces): %s", s.out.String())
-		}
-		t.Fatalf("sendmail: %v\n%s", err, s.log())
+		cmd = nil
 	}
+	t.Cleanup(stop)
+	s.addr = startWithPortRetry(t, "sendmail", banner, func(addr string) (bool, <-chan struct{}, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		mc := strings.NewReplacer("{{SM}}", sm, "{{ROOT}}", root, "{{PORT}}", port, "{{DEPLOY}}", deploy, "{{BANNER}}", banner).Replace(sendmailMc)
+		if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {
+			return false, nil, err
+		}
+		cf, err := exec.Command("m4", filepath.Join(root, "test.mc")).Output()
+		if err != nil {
+			return false, nil, fmt.Errorf("m4 test.mc: %v\n%s", err, mc)
+		}
+		cf = sendmailAddedHeaderRx.ReplaceAll(cf, nil)
+		cfPath := filepath.Join(root, "test.cf")
+		if err := os.WriteFile(cfPath, cf, 0o644); err != nil {
+			return false, nil, err
+		}
+		script := fmt.Sprintf("mount --bind %[1]s/hosts /etc/hosts && mount --bind %[1]s/resolv.conf /etc/resolv.conf && hostname mx.example.test && "+
+			"exec %[2]s/usr/libexec/sendmail/sendmail -C %[3]s -bD -q30m -X %[1]s/transcript", root, sm, cfPath)
+		cmd = exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script)
+		cmd.Stdout, cmd.Stderr = s.out, s.out
+		if err := cmd.Start(); err != nil {
+			return false, nil, err
+		}
+		exited = make(chan struct{})
+		go func(c *exec.Cmd, done chan struct{}) {
+			_ = c.Wait()
+			close(done)
+		}(cmd, exited)
+		return false, exited, nil
+	}, stop)
 	return s
 }
 

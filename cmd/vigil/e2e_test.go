@@ -13,10 +13,18 @@ package main
 // scores), never through test-only code paths in Vigil.
 //
 // Run with: go test -race -run 'TestE2E' ./cmd/vigil/   (as root; ./test.sh
-// installs Postfix first). The tests skip with a message when not root, when
-// the MTA is not installed, or with -short.
+// installs Postfix first). When not root or when the MTA is missing they
+// skip with a message, and under CI=true they fail instead
+// (sharedtest.Unavailable); -short skips them.
+//
+// Nothing outside the scenario's scratch directory is changed: each MTA
+// runs from its own configuration directory, and ports are bound without
+// a window for another process: Vigil listens on port 0 and reports the
+// port in its log; an MTA, which must bind its port itself, is started
+// again on another port when the one it was given turned out taken.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -37,6 +45,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
 // scenario is scenario.yaml.
@@ -61,8 +71,10 @@ type scenario struct {
 	// Messages are sent in order on one SMTP connection.
 	Messages []scenarioMessage `yaml:"messages"`
 	// VigilLog are regular expressions Vigil's stderr must match once all
-	// messages are sent; $CLIENT_IP is replaced by the client address the
-	// MTA reports (XCLIENT's, or 127.0.0.1 without XCLIENT).
+	// messages are sent, each within one log line it names with msg=
+	// ("msg=verdict .* action=reject "); $CLIENT_IP is replaced by the
+	// client address the MTA reports (XCLIENT's, or 127.0.0.1 without
+	// XCLIENT).
 	VigilLog []string `yaml:"vigil_log"`
 }
 
@@ -160,6 +172,11 @@ func (s *scenario) validate() error {
 		if _, err := regexp.Compile(re); err != nil {
 			return fmt.Errorf("vigil_log: %w", err)
 		}
+		// A pattern matches within one named log line: "(?i)reject"
+		// anywhere in the log also matches a debug line or a config echo.
+		if !strings.Contains(re, "msg=") || strings.Contains(re, "(?s") {
+			return fmt.Errorf("vigil_log %q: name the log line (msg=verdict ...) and match within it (no (?s))", re)
+		}
 	}
 	return nil
 }
@@ -227,10 +244,10 @@ func e2eEnv(t *testing.T) {
 		t.Skip("e2e: skipped with -short")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("e2e: needs root to start a private MTA instance (run ./test.sh as root)")
+		sharedtest.Unavailable(t, "e2e: needs root to start a private MTA instance (run ./test.sh as root)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("e2e: the go tool is not in PATH, cannot build vigil")
+		sharedtest.Unavailable(t, "e2e: the go tool is not in PATH, cannot build vigil")
 	}
 }
 
@@ -278,7 +295,11 @@ func buildVigil(t testing.TB) string {
 	return bin
 }
 
-// freePort returns a loopback port nothing listens on right now.
+// freePort returns a loopback port nothing listens on right now. Another
+// process may take it before it is bound again: use it only for servers
+// that must bind their port themselves (Postfix, Sendmail), and start them
+// again on a new port when it was taken (startWithPortRetry). Vigil and
+// the test's own servers listen on port 0 instead.
 func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -287,6 +308,72 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startWithPortRetry starts an MTA that binds its SMTP port itself and
+// returns its address. start(addr) starts it on addr, a loopback port that
+// was free a moment ago; it reports retry when the MTA said the port was
+// taken, and may return a channel closed when the MTA's process exits.
+// The instance must then greet with banner in its 220 line, so the test
+// knows it talks to this instance: a greeting without it means another
+// process won the port, and so does silence from an MTA that is still
+// running (Sendmail retries a taken port quietly). Then stop() stops it
+// and it is started again on another port, up to five times.
+func startWithPortRetry(t *testing.T, what, banner string, start func(addr string) (retry bool, exited <-chan struct{}, err error), stop func()) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", pickPort(t))
+		retry, exited, err := start(addr)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		why := "it reported the port taken"
+		if !retry {
+			greeting, err := waitGreeting(addr, 20*time.Second, exited)
+			switch {
+			case err == nil && strings.Contains(greeting, banner):
+				return addr
+			case err == nil:
+				why = fmt.Sprintf("another server answered there: %q", greeting)
+			default:
+				select {
+				case <-exited:
+					t.Fatalf("%s: %v", what, err)
+				default:
+				}
+				why = err.Error()
+			}
+		}
+		stop()
+		if attempt == 5 {
+			t.Fatalf("%s: no port after %d attempts; last on %s: %s", what, attempt, addr, why)
+		}
+		t.Logf("%s on %s: %s; starting it again on another port", what, addr, why)
+	}
+}
+
+// pickPort is freePort; TestStartWithPortRetry replaces it to hand out a
+// port another server holds.
+var pickPort = freePort
+
+// waitGreeting connects to addr until it accepts, and returns the first
+// line the server sends; a process that exits ends the wait early.
+func waitGreeting(addr string, timeout time.Duration, exited <-chan struct{}) (string, error) {
+	if err := waitListening(addr, timeout, exited); err != nil {
+		return "", err
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("no greeting from %s: %w", addr, err)
+	}
+	_, _ = c.Write([]byte("QUIT\r\n"))
+	return strings.TrimSpace(line), nil
 }
 
 // waitListening dials addr until it answers or the deadline passes; a dead
@@ -382,8 +469,9 @@ func startVigil(t testing.TB, bin, scenarioDir, work, dnsAddr string) *vigilProc
 		t.Fatal(err)
 	}
 	dropped := map[string]bool{}
+	// Port 0: Vigil binds a free port itself and logs it (launchVigil).
+	data.Listen = "inet:127.0.0.1:0"
 	for attempt := 0; ; attempt++ {
-		data.Listen = fmt.Sprintf("inet:127.0.0.1:%d", freePort(t))
 		var cfg bytes.Buffer
 		if err := tmpl.Execute(&cfg, data); err != nil {
 			t.Fatal(err)
@@ -394,7 +482,7 @@ func startVigil(t testing.TB, bin, scenarioDir, work, dnsAddr string) *vigilProc
 				cfg.WriteString(sec.text)
 			}
 		}
-		v, err := launchVigil(t, bin, work, cfg.String(), strings.TrimPrefix(data.Listen, "inet:"))
+		v, err := launchVigil(t, bin, work, cfg.String(), "")
 		if err == nil {
 			return v
 		}
@@ -416,8 +504,10 @@ func startVigil(t testing.TB, bin, scenarioDir, work, dnsAddr string) *vigilProc
 	}
 }
 
-// launchVigil starts vigil serve with cfg and waits until addr listens.
-// On error the returned process has exited (its stderr is still there).
+// launchVigil starts vigil serve with cfg and waits until it listens: on
+// addr, or with addr "" (port 0 in cfg's milter.listen) on the address its
+// "vigil serving" log line reports, which becomes v.addr. On error the
+// returned process has exited (its stderr is still there).
 func launchVigil(t testing.TB, bin, work, cfg, addr string) (*vigilProc, error) {
 	t.Helper()
 	cfgPath := filepath.Join(work, "vigil.yaml")
@@ -430,7 +520,9 @@ func launchVigil(t testing.TB, bin, work, cfg, addr string) (*vigilProc, error) 
 }
 
 // startVigilCmd starts a prepared `vigil serve` command, waits until it
-// listens on addr, and stops it at the end of the test.
+// listens on addr (with addr "", port 0 in its milter.listen, on the
+// address its "vigil serving" log line reports, which becomes v.addr), and
+// stops it at the end of the test.
 func startVigilCmd(t testing.TB, cmd *exec.Cmd, addr, cfg string) (*vigilProc, error) {
 	t.Helper()
 	v := &vigilProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{}), addr: addr}
@@ -443,6 +535,14 @@ func startVigilCmd(t testing.TB, cmd *exec.Cmd, addr, cfg string) (*vigilProc, e
 		v.waitErr = v.cmd.Wait()
 		close(v.exited)
 	}()
+	if v.addr == "" {
+		a, err := waitLogAddr(v.stderr.String, "vigil serving", 20*time.Second, v.exited)
+		if err != nil {
+			v.stop(5 * time.Second)
+			return v, err
+		}
+		v.addr = a
+	}
 	if err := waitListening(v.addr, 20*time.Second, v.exited); err != nil {
 		v.stop(5 * time.Second)
 		return v, err
@@ -458,6 +558,29 @@ func startVigilCmd(t testing.TB, cmd *exec.Cmd, addr, cfg string) (*vigilProc, e
 		}
 	})
 	return v, nil
+}
+
+// waitLogAddr waits until logs() has the line of vigil serve whose message
+// is msg ("vigil serving", "admin listener") and returns its addr, the
+// address actually bound; a process that exits ends the wait early.
+func waitLogAddr(logs func() string, msg string, timeout time.Duration, exited <-chan struct{}) (string, error) {
+	q := regexp.QuoteMeta(msg)
+	rx := regexp.MustCompile(`(?m)(?:msg="` + q + `"[^\n]*? addr=(\S+)|"msg":"` + q + `"[^\n]*?"addr":"([^"]+)")`)
+	deadline := time.Now().Add(timeout)
+	for {
+		if m := rx.FindStringSubmatch(logs()); m != nil {
+			return m[1] + m[2], nil
+		}
+		select {
+		case <-exited:
+			return "", fmt.Errorf("vigil exited before logging %q", msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no %q log line with addr= after %s", msg, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop sends SIGTERM and waits; SIGKILL after timeout. It reports whether

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 type learnOpts struct {
@@ -35,9 +36,9 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() == 0 {
 		return usagef("learn: no input (give .eml files, mbox files or Maildir folders)")
 	}
-	class := reputation.Ham
+	class := store.Ham
 	if o.spam {
-		class = reputation.Spam
+		class = store.Spam
 	}
 	cfg, err := loadConfig(o.config)
 	if err != nil {
@@ -54,17 +55,17 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	enc := json.NewEncoder(stdout)
 	for _, path := range fs.Args() {
-		err := reputation.ReadInput(path, func(raw reputation.RawMessage) error {
+		err := feedback.ReadInput(path, func(raw feedback.RawMessage) error {
 			out, err := rt.engine.LearnRaw(ctx, raw.Data, class)
 			if err != nil {
 				failed++
 				fmt.Fprintf(stderr, "vigil: learn: %s: %v\n", raw.Source, err)
 				return nil // one bad message does not stop the batch
 			}
-			switch out.Outcome {
-			case reputation.Moved:
+			switch out.Overall() {
+			case store.Moved:
 				moved++
-			case reputation.Duplicate:
+			case store.Duplicate:
 				dups++
 			default:
 				learned++
@@ -76,7 +77,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 			if out.ARF {
 				arf = " (feedback report)"
 			}
-			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys\n", raw.Source, out.Outcome, out.Class, arf, out.Keys)
+			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys\n", raw.Source, out.Overall(), out.Class, arf, out.Keys)
 			return nil
 		})
 		if err != nil {

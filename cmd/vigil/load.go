@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // defaultLoadMessage is a small, ordinary message for load runs.
@@ -71,13 +71,13 @@ func cmdLoad(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else if fs.NArg() > 1 {
 		return usagef("load: one message file at most")
 	}
-	mo := miltertest.Options{Network: network, Addr: o.addr, Conns: o.conns, Messages: o.messages, Message: msg, ClientIP: o.ip, From: o.from}
+	mo := loadgen.Options{Network: network, Addr: o.addr, Conns: o.conns, Messages: o.messages, Message: msg, ClientIP: o.ip, From: o.from}
 	if o.messages == 0 {
 		mo.Duration = o.duration
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := miltertest.Run(ctx, mo)
+	res, err := loadgen.Run(ctx, mo)
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/milter"
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // loadZone serves everything the load message makes Vigil look up: SPF and
@@ -169,15 +169,15 @@ func BenchmarkMilterLoad(b *testing.B) {
 	}{{"null", serveNull}, {"vigil", func(b *testing.B) string { return serveVigil(b) }}, {"vigil-process", serveVigilProcess}, {"vigil-process-trained", serveVigilTrained}} {
 		b.Run(tc.name, func(b *testing.B) {
 			addr := tc.serve(b)
-			o := miltertest.Options{Addr: addr, Conns: 16, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
+			o := loadgen.Options{Addr: addr, Conns: 16, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
 			// Warm the DNS cache and the store.
 			o.Messages = 300
-			if r, err := miltertest.Run(context.Background(), o); err != nil || r.Errors > 0 {
+			if r, err := loadgen.Run(context.Background(), o); err != nil || r.Errors > 0 {
 				b.Fatalf("warm-up: %v %v", err, r.FirstError)
 			}
 			o.Messages, o.Duration = 0, 5*time.Second
 			for i := 0; i < b.N; i++ {
-				r, err := miltertest.Run(context.Background(), o)
+				r, err := loadgen.Run(context.Background(), o)
 				if err != nil || r.Errors > 0 {
 					b.Fatalf("run: %v %v", err, r.FirstError)
 				}
@@ -194,8 +194,8 @@ func BenchmarkMilterLoad(b *testing.B) {
 // every check on and looks at what the MTA is told.
 func TestMilterAllChecks(t *testing.T) {
 	addr := serveVigil(t)
-	o := miltertest.Options{Addr: addr, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
-	out, err := miltertest.Check(context.Background(), o)
+	o := loadgen.Options{Addr: addr, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
+	out, err := loadgen.Check(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"os"
 )
 
-// Exit codes of DESIGN.md: 0 verdict produced / success, 2 usage or config
+// Exit codes (docs/cli.md): 0 verdict produced / success, 2 usage or config
 // error, 1 any other failure.
 const (
 	exitOK      = 0

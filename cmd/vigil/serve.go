@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/vigilmail/vigil/cmd/vigil/admin"
+	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -60,7 +63,9 @@ func cmdServe(args []string, stderr io.Writer) error {
 	}
 	rt.engine.Start()
 	srv := milter.NewServer(cfg.MilterConfig(), rt.engine, log)
-	log.Info("vigil serving", "listen", cfg.Milter.Listen, "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
+	// addr is the address bound: with port 0 in milter.listen the system
+	// picks one, and this line is where tests (and operators) read it.
+	log.Info("vigil serving", "listen", cfg.Milter.Listen, "addr", ln.Addr().String(), "config", *cfgPath, "checks", rt.engine.Pipeline().Checks(), "dry_run", cfg.Policy.DryRun)
 
 	var current atomic.Pointer[runtime]
 	current.Store(rt)
@@ -76,7 +81,11 @@ func cmdServe(args []string, stderr io.Writer) error {
 			rt.close()
 			return fmt.Errorf("admin.listen: %w", err)
 		}
-		adminSrv = admin.New(token, int64(cfg.Admin.MaxBody), func() admin.Hooks {
+		if !loopbackListen(cfg.Admin.Listen) {
+			log.Warn("admin listener is not on loopback: anyone who can reach it and guesses the token can teach the filter; keep admin.listen on 127.0.0.1 or ::1 and put a proxy with TLS in front",
+				"listen", cfg.Admin.Listen)
+		}
+		adminSrv = admin.New(token, adminLimits(cfg), func() admin.Hooks {
 			r := current.Load()
 			return admin.Hooks{
 				Learner:  r.engine,
@@ -89,7 +98,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 				log.Error("admin listener stopped", "err", err)
 			}
 		}()
-		log.Info("admin listener", "listen", cfg.Admin.Listen)
+		log.Info("admin listener", "listen", cfg.Admin.Listen, "addr", aln.Addr().String())
 	}
 
 	served := make(chan error, 1)
@@ -102,7 +111,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				rt, cfg = reload(*cfgPath, cfg, rt, srv, store, log)
+				rt, cfg = reload(*cfgPath, cfg, rt, srv, adminSrv, store, log)
 				current.Store(rt)
 				continue
 			}
@@ -122,4 +131,23 @@ func cmdServe(args []string, stderr io.Writer) error {
 			return nil
 		}
 	}
+}
+
+// adminLimits is the admin listener's view of the configuration.
+func adminLimits(c config.Config) admin.Limits {
+	return admin.Limits{MaxBody: int64(c.Admin.MaxBody), MaxConcurrent: c.Admin.MaxConcurrent}
+}
+
+// loopbackListen reports whether a HOST:PORT listens on loopback only
+// ("localhost", 127.0.0.0/8, ::1); "" and wildcard hosts are not.
+func loopbackListen(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

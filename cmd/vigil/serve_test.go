@@ -45,6 +45,9 @@ func vigilBinary(t testing.TB) string {
 	return serveBin
 }
 
+// serveTestPort is a port free right now, for the load benchmark only: it
+// runs Vigil at log level warn, where the "vigil serving" line that tells
+// the port of milter.listen ":0" is not written. Tests listen on port 0.
 func serveTestPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -112,12 +115,13 @@ func milterVerdict(t *testing.T, addr string) *gomilter.Action {
 func TestServeReloadAndDrain(t *testing.T) {
 	bin := vigilBinary(t)
 	dir := t.TempDir()
-	port := serveTestPort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	// Port 0: the daemon binds a free port itself and logs it. Reloads
+	// keep the same listen spec, so the socket stays.
+	const listen = "127.0.0.1:0"
 	cfg := filepath.Join(dir, "vigil.yaml")
 	dnsSrv := dnstest.NewServer(t, "sender.example. 300 IN NS ns1.sender.example.\n")
 	write := func(body string) {
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("milter: {listen: \"inet:%s\"}\nreputation: {path: %s}\ndns: {servers: [%q]}\n%s", addr, dir, dnsSrv.Addr(), body)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf("milter: {listen: \"inet:%s\"}\nreputation: {path: %s}\ndns: {servers: [%q]}\n%s", listen, dir, dnsSrv.Addr(), body)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -129,13 +133,21 @@ func TestServeReloadAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		exited <- cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		if t.Failed() {
 			t.Logf("vigil log:\n%s", logs.String())
 		}
 	})
+	addr, err := waitLogAddr(logs.String, "vigil serving", 20*time.Second, done)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
 	waitFor(t, "vigil to listen", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {

@@ -16,7 +16,8 @@ import (
 	gomilter "github.com/d--j/go-milter"
 
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
-	"github.com/vigilmail/vigil/milter/miltertest"
+	"github.com/vigilmail/vigil/filters/sharedtest"
+	"github.com/vigilmail/vigil/milter/loadgen"
 )
 
 // startRedisServer runs a private redis-server on a unix socket (no
@@ -27,7 +28,7 @@ func startRedisServer(t *testing.T, extra ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed (test.sh installs it as root); skipping the two-node test")
+		sharedtest.Unavailable(t, "redis-server is not installed (test.sh installs it as root); the two-node test needs it")
 	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "redis.sock")
@@ -60,33 +61,52 @@ type node struct {
 func startNode(t *testing.T, name, dnsAddr, redisAddr string) node {
 	t.Helper()
 	bin := vigilBinary(t)
-	n := node{
-		milter: fmt.Sprintf("127.0.0.1:%d", serveTestPort(t)),
-		admin:  fmt.Sprintf("127.0.0.1:%d", serveTestPort(t)),
-		logs:   &syncBuffer{},
-	}
+	n := node{logs: &syncBuffer{}}
 	cfg := filepath.Join(t.TempDir(), name+".yaml")
 	n.cfg = cfg
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+	// Port 0 for both listeners: the node binds free ports itself and
+	// logs them (no window for another process to take a chosen port).
+	write := func(milter, admin string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
 milter: {listen: "inet:%s"}
-admin: {listen: %q, token: sekret}
+admin: {listen: %q, token: sekret-sekret-sekret}
 dns: {servers: [%q], timeout: 500ms}
 blocklists: []
 reputation: {backend: redis, redis: {addr: %q, prefix: "twonodes:"}, cache_ttl: 0s, min_evidence: 3}
 auth: {authserv_id: %s.test}
-`, n.milter, n.admin, dnsAddr, redisAddr, name)), 0o644)
+`, milter, admin, dnsAddr, redisAddr, name)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("127.0.0.1:0", "127.0.0.1:0")
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Stderr = n.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("%s log:\n%s", name, n.logs.String())
 		}
 	})
+	var err error
+	if n.milter, err = waitLogAddr(n.logs.String, "vigil serving", 20*time.Second, exited); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, n.logs.String())
+	}
+	if n.admin, err = waitLogAddr(n.logs.String, "admin listener", 20*time.Second, exited); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, n.logs.String())
+	}
+	// flush-dns finds the daemon through admin.listen of the same file:
+	// write the port the node got (the running node does not reread it).
+	write("127.0.0.1:0", n.admin)
 	waitFor(t, name+" to listen", func() bool {
 		c, err := net.Dial("tcp", n.milter)
 		if err == nil {
@@ -114,7 +134,7 @@ func TestTwoNodesShareReputation(t *testing.T) {
 	probe := "From: New <x@elsewhere.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <p1@elsewhere.test>\r\nSubject: hi\r\n\r\nvisit http://fresh.test/offer\r\n"
 	status := func(n node) string {
 		t.Helper()
-		out, err := miltertest.Check(context.Background(), miltertest.Options{Addr: n.milter, Message: []byte(probe), ClientIP: "198.51.100.7", From: "x@elsewhere.test"})
+		out, err := loadgen.Check(context.Background(), loadgen.Options{Addr: n.milter, Message: []byte(probe), ClientIP: "198.51.100.7", From: "x@elsewhere.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +153,7 @@ func TestTwoNodesShareReputation(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		msg := fmt.Sprintf("From: Deals <d@spam%d.test>\r\nDate: Sat, 28 Nov 2026 06:00:00 +0000\r\nMessage-ID: <%d@spam%d.test>\r\nSubject: deal %d\r\n\r\nBuy now at http://spam%d.test/buy number %d\r\n", i, i, i, i, i, i*31337)
 		req, _ := http.NewRequest("POST", "http://"+a.admin+"/learn/spam", strings.NewReader(msg))
-		req.Header.Set("Authorization", "Bearer sekret")
+		req.Header.Set("Authorization", "Bearer sekret-sekret-sekret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

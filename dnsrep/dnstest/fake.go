@@ -42,6 +42,10 @@ func (f *Fake) Add(zone string) error { return f.data.add(zone) }
 // SetFault makes lookups of name (any type) fail; NoFault clears it.
 func (f *Fake) SetFault(name string, fault Fault) { f.data.setFault(name, fault) }
 
+// SetZoneFault makes lookups of zone and every name below it fail ("."
+// for all); NoFault clears it.
+func (f *Fake) SetZoneFault(zone string, fault Fault) { f.data.setZoneFault(zone, fault) }
+
 // Queries returns the questions asked so far, as "name TYPE".
 func (f *Fake) Queries() []string {
 	f.mu.Lock()

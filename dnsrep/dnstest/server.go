@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/vigilmail/vigil/dnsrep"
 )
 
 // Server is an authoritative-style DNS server on 127.0.0.1 (UDP and TCP on
@@ -92,6 +94,23 @@ func NewServer(t testing.TB, zone string) *Server {
 	return s
 }
 
+// Resolver returns the real resolver pointed at the server alone, with one
+// attempt per lookup, the given timeout and no cache, so that every fault
+// the server injects is seen at once.
+func (s *Server) Resolver(tb testing.TB, timeout time.Duration) *dnsrep.Resolver {
+	tb.Helper()
+	cfg := dnsrep.DefaultConfig()
+	cfg.Servers = []string{s.addr}
+	cfg.Timeout = timeout
+	cfg.Attempts = 1
+	cfg.Cache.Size = -1
+	r, err := dnsrep.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
 // Addr returns "127.0.0.1:port", the address for both UDP and TCP.
 func (s *Server) Addr() string { return s.addr }
 
@@ -100,6 +119,11 @@ func (s *Server) Add(zone string) error { return s.data.add(zone) }
 
 // SetFault makes queries for name (any type) misbehave; NoFault clears it.
 func (s *Server) SetFault(name string, f Fault) { s.data.setFault(name, f) }
+
+// SetZoneFault makes queries for zone and every name below it misbehave
+// ("." for every name: a DNS outage); NoFault clears it. A fault set on a
+// name itself with SetFault takes precedence.
+func (s *Server) SetZoneFault(zone string, f Fault) { s.data.setZoneFault(zone, f) }
 
 // SetDelay delays every answer by d (0 to stop).
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
@@ -168,6 +192,11 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 			w.WriteMsg(m)
 			return
 		}
+	case TruncateNXDomain:
+		m.Truncated = true
+		m.Rcode = dns.RcodeNameError
+		w.WriteMsg(m)
+		return
 	}
 	m.Rcode, m.Answer, m.Ns = s.data.answer(q.Name, q.Qtype)
 	size := dns.MinMsgSize

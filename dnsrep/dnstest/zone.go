@@ -48,6 +48,10 @@ const (
 	// NoEDNS answers queries carrying an OPT record with FORMERR and no
 	// OPT, as servers predating EDNS0 do (RFC 6891 §7). The fake ignores it.
 	NoEDNS
+	// TruncateNXDomain answers NXDOMAIN with the TC bit set over UDP and
+	// over TCP alike: a broken server or middlebox whose answer must never
+	// be used (RFC 7766 §5). The fake ignores it.
+	TruncateNXDomain
 )
 
 // zoneData is the record store shared by Server and Fake.
@@ -56,10 +60,12 @@ type zoneData struct {
 	rrs    map[string][]dns.RR // owner name (canonical) -> records
 	names  map[string]bool     // owners and their ancestors (empty non-terminals)
 	faults map[string]Fault
+	// zoneFaults apply to a name and every name below it.
+	zoneFaults map[string]Fault
 }
 
 func newZoneData() *zoneData {
-	return &zoneData{rrs: map[string][]dns.RR{}, names: map[string]bool{}, faults: map[string]Fault{}}
+	return &zoneData{rrs: map[string][]dns.RR{}, names: map[string]bool{}, faults: map[string]Fault{}, zoneFaults: map[string]Fault{}}
 }
 
 // add parses zone text and adds its records.
@@ -91,20 +97,41 @@ func (z *zoneData) add(zone string) error {
 	return nil
 }
 
-func (z *zoneData) setFault(name string, f Fault) {
+func (z *zoneData) setFault(name string, f Fault)     { z.set(z.faults, name, f) }
+func (z *zoneData) setZoneFault(zone string, f Fault) { z.set(z.zoneFaults, zone, f) }
+
+func (z *zoneData) set(faults map[string]Fault, name string, f Fault) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if f == NoFault {
-		delete(z.faults, dns.CanonicalName(name))
+		delete(faults, dns.CanonicalName(name))
 		return
 	}
-	z.faults[dns.CanonicalName(name)] = f
+	faults[dns.CanonicalName(name)] = f
 }
 
+// fault is the fault of name itself, else of the closest zone above it
+// that has one.
 func (z *zoneData) fault(name string) Fault {
 	z.mu.RLock()
 	defer z.mu.RUnlock()
-	return z.faults[dns.CanonicalName(name)]
+	n := dns.CanonicalName(name)
+	if f, ok := z.faults[n]; ok {
+		return f
+	}
+	if len(z.zoneFaults) == 0 {
+		return NoFault
+	}
+	for {
+		if f, ok := z.zoneFaults[n]; ok {
+			return f
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			return z.zoneFaults["."]
+		}
+		n = n[i:]
+	}
 }
 
 // answer builds the response sections for (qname, qtype).

@@ -1,6 +1,6 @@
-// Package auth wires the authentication checks: "spf", "dkim" and "arc"
-// in stage auth, "dmarc" in stage policy (it reads their facts), all over
-// one dnsrep resolver, configured by the auth: section.
+// Package auth wires the authentication checks "spf", "dkim", "arc" and
+// "dmarc" (which reads the facts of the first two) over one dnsrep
+// resolver, configured by the auth: section.
 package auth
 
 import (
@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/vigilmail/vigil/dnsrep"
-	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth/arc"
 	"github.com/vigilmail/vigil/filters/auth/dkim"
 	"github.com/vigilmail/vigil/filters/auth/dmarc"
@@ -59,7 +58,7 @@ func (c Config) Validate() error {
 	return c.ARC.Validate()
 }
 
-// Checks are the authentication checks by stage.
+// Checks are the authentication checks.
 type Checks struct {
 	SPF   *spf.Check
 	DKIM  *dkim.Check
@@ -68,30 +67,20 @@ type Checks struct {
 }
 
 // New builds the checks over one resolver.
-func New(cfg Config, r dnsrep.StdResolver) *Checks {
-	a := arc.New(r, cfg.ARC)
-	return &Checks{
-		SPF:   spf.New(r),
-		DKIM:  dkim.New(r, cfg.DKIM),
-		ARC:   a,
-		DMARC: dmarc.New(r, cfg.DMARC, a.TrustedForwarder),
+func New(cfg Config, r dnsrep.StdResolver) (*Checks, error) {
+	var cs Checks
+	var err error
+	if cs.SPF, err = spf.New(spf.Config{}, spf.Deps{Resolver: r}); err != nil {
+		return nil, err
 	}
-}
-
-// ByStage lists the checks for filters.Pipeline.Add.
-func (c *Checks) ByStage() map[filters.StageID][]filters.Check {
-	return map[filters.StageID][]filters.Check{
-		filters.StageAuth:   {c.SPF, c.DKIM, c.ARC},
-		filters.StagePolicy: {c.DMARC},
+	if cs.DKIM, err = dkim.New(cfg.DKIM, dkim.Deps{Resolver: r}); err != nil {
+		return nil, err
 	}
-}
-
-// Register adds the checks to p in their stages, failing open: a broken
-// check must not hold mail (its results already carry temperror).
-func (c *Checks) Register(p *filters.Pipeline) {
-	for _, s := range []filters.StageID{filters.StageAuth, filters.StagePolicy} {
-		for _, ch := range c.ByStage()[s] {
-			p.Add(s, ch, filters.FailOpen)
-		}
+	if cs.ARC, err = arc.New(cfg.ARC, arc.Deps{Resolver: r}); err != nil {
+		return nil, err
 	}
+	if cs.DMARC, err = dmarc.New(cfg.DMARC, dmarc.Deps{Resolver: r, TrustedARC: cs.ARC.TrustedForwarder}); err != nil {
+		return nil, err
+	}
+	return &cs, nil
 }

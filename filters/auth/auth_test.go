@@ -57,7 +57,14 @@ func run(t *testing.T, cfg Config, z dnsrep.StdResolver, raw, ip, from string) (
 	m := authtest.ParseMessage([]byte(raw))
 	m.Envelope = filters.Envelope{ClientIP: netip.MustParseAddr(ip), Helo: "mail.example.net", MailFrom: from}
 	p := filters.NewPipeline(2*time.Second, 5*time.Second, nil)
-	New(cfg, z).Register(p)
+	cs, err := New(cfg, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []filters.Check{cs.SPF, cs.DKIM, cs.ARC} {
+		p.Add(filters.StageAuth, c, filters.FailOpen)
+	}
+	p.Add(filters.StagePolicy, cs.DMARC, filters.FailOpen)
 	syms := p.Run(context.Background(), m)
 	return m, filters.Decide(syms, filters.Policy{Tag: 5, Reject: 15})
 }
@@ -165,8 +172,11 @@ func TestConfigYAML(t *testing.T) {
 // authentication stages per message, without network latency.
 func BenchmarkAuthStage(b *testing.B) {
 	z, signed := setup(b)
-	cs := New(DefaultConfig(), z)
-	checks := append(cs.ByStage()[filters.StageAuth], cs.ByStage()[filters.StagePolicy]...)
+	cs, err := New(DefaultConfig(), z)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checks := []filters.Check{cs.SPF, cs.DKIM, cs.ARC, cs.DMARC}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

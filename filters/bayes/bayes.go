@@ -20,21 +20,33 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
+
+// Name is the check's name.
+const Name = "bayes"
 
 // Symbols.
 const (
-	// SymSpam: the probability is at or above bayes.spam_threshold.
 	SymSpam = "BAYES_SPAM"
-	// SymHam: the probability is at or below bayes.ham_threshold.
-	SymHam = "BAYES_HAM"
+	SymHam  = "BAYES_HAM"
 )
+
+// Spec declares the check and its symbols; their scores scale with the
+// classifier's confidence between the threshold and the bound.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "bayes",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymSpam, ScoreDoc: "0 to bayes.max_score", Doc: "the spam probability is at or above bayes.spam_threshold: 0 at the threshold, rising linearly to max_score at 1"},
+		{Name: SymHam, ScoreDoc: "0 to bayes.min_score", Doc: "the spam probability is at or below bayes.ham_threshold: 0 at the threshold, falling linearly to min_score at 0"},
+	},
+})
 
 // KindToken is the reputation key kind of classifier tokens. Token values
 // are hashed (64-bit FNV-1a, base64url): keys have a fixed small size and
 // the store holds no readable words of anyone's mail.
-const KindToken reputation.Kind = "bayes"
+const KindToken store.Kind = "bayes"
 
 // messagesID is the key counting learned spam and ham messages. '#' is not
 // a base64url character, so no token hash can take this id.
@@ -111,7 +123,7 @@ type Score struct {
 // chi-square distribution; the indicator is (1 + S - H)/2 (SpamBayes
 // chi2_spamprob; Robinson's I = (1 + H' - S') with his H', S' named for
 // the opposite tails).
-func Classify(p Params, nspam, nham float64, counts []reputation.Counts) Score {
+func Classify(p Params, nspam, nham float64, counts []store.Counts) Score {
 	sc := Score{Prob: 0.5, Spam: nspam, Ham: nham}
 	if nspam <= 0 || nham <= 0 {
 		return sc
@@ -190,10 +202,10 @@ func chi2Q(x2 float64, v int) float64 {
 	return math.Min(sum, 1)
 }
 
-// Check is the "bayes" check. It runs in the reputation stage, after the
-// content check has written Facts.Content.
+// Check is the "bayes" check. It reads Facts.Content, so it runs after the
+// content check.
 type Check struct {
-	store  reputation.Store
+	st     store.Store
 	cfg    Config
 	params Params
 	log    *slog.Logger
@@ -209,25 +221,33 @@ type Check struct {
 // gateTTL is how long "not enough learned yet" is trusted.
 const gateTTL = 10 * time.Second
 
-// NewCheck returns the check reading token counts from store (the
-// reputation store).
-func NewCheck(store reputation.Store, cfg Config, log *slog.Logger) (*Check, error) {
+// Deps are the check's collaborators.
+type Deps struct {
+	// Store holds the token counts; without one the check is silent.
+	Store store.Store
+	Log   *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check reading token counts from the store.
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Check{store: store, cfg: cfg, params: DefaultParams, log: log, gateTTL: gateTTL}, nil
+	return &Check{st: deps.Store, cfg: cfg, params: DefaultParams, log: deps.Log, gateTTL: gateTTL}, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "bayes" }
+func (c *Check) Name() string { return Name }
 
 // Run implements filters.Check: one batched store read (the message
 // counts and every token), then the classifier.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
-	if !c.cfg.Enabled || c.store == nil {
+	if !c.cfg.Enabled || c.st == nil {
 		return nil, nil
 	}
 	sc, err := c.Score(ctx, m)
@@ -257,7 +277,7 @@ func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
 	ids = append([]string{messagesID}, ids...)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
-	counts, err := c.store.Counts(ctx, ids)
+	counts, err := c.st.Counts(ctx, ids)
 	if err != nil {
 		return Score{}, fmt.Errorf("bayes: reading token counts: %w", err)
 	}

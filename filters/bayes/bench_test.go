@@ -19,7 +19,7 @@ func BenchmarkScore(b *testing.B) {
 			}
 		}
 	}
-	check, err := NewCheck(store, cfg, nil)
+	check, err := New(cfg, Deps{Store: store})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -60,30 +60,30 @@ func TestClassify(t *testing.T) {
 		name        string
 		params      Params
 		nspam, nham float64
-		counts      []reputation.Counts
+		counts      []store.Counts
 		want        float64
 		wantClues   int
 	}{
 		{"no tokens", p, 10, 10, nil, 0.5, 0},
-		{"unknown tokens", p, 10, 10, []reputation.Counts{{}, {}}, 0.5, 0},
-		{"no messages learned", p, 0, 10, []reputation.Counts{{Spam: 5}}, 0.5, 0},
+		{"unknown tokens", p, 10, 10, []store.Counts{{}, {}}, 0.5, 0},
+		{"no messages learned", p, 0, 10, []store.Counts{{Spam: 5}}, 0.5, 0},
 		// One clue: S = f, H = 1-f, so the indicator is f itself.
-		{"one spam clue", p, 10, 10, []reputation.Counts{{Spam: 10}}, f1, 1},
-		{"one ham clue", p, 10, 10, []reputation.Counts{{Ham: 10}}, 1 - f1, 1},
-		{"balanced clues", p, 10, 10, []reputation.Counts{{Spam: 10}, {Ham: 10}}, 0.5, 2},
-		{"two clues", p, 10, 20, []reputation.Counts{{Spam: 10}, {Spam: 1, Ham: 4}}, (1 + s2 - h2) / 2, 2},
+		{"one spam clue", p, 10, 10, []store.Counts{{Spam: 10}}, f1, 1},
+		{"one ham clue", p, 10, 10, []store.Counts{{Ham: 10}}, 1 - f1, 1},
+		{"balanced clues", p, 10, 10, []store.Counts{{Spam: 10}, {Ham: 10}}, 0.5, 2},
+		{"two clues", p, 10, 20, []store.Counts{{Spam: 10}, {Spam: 1, Ham: 4}}, (1 + s2 - h2) / 2, 2},
 		// f = (0.5 + 2*0.5)/3 = 0.5: within min_dev, ignored.
-		{"neutral token ignored", p, 10, 10, []reputation.Counts{{Spam: 1, Ham: 1}}, 0.5, 0},
+		{"neutral token ignored", p, 10, 10, []store.Counts{{Spam: 1, Ham: 1}}, 0.5, 0},
 		{"max clues keeps the most extreme", Params{S: 1, X: 0.5, MinDev: 0.1, MaxClues: 1}, 10, 10,
-			[]reputation.Counts{{Spam: 2}, {Spam: 10}, {Ham: 3}}, f1, 1},
-		{"counts above the message count are clamped", p, 10, 10, []reputation.Counts{{Spam: 50}}, (0.5 + 50) / 51, 1},
+			[]store.Counts{{Spam: 2}, {Spam: 10}, {Ham: 3}}, f1, 1},
+		{"counts above the message count are clamped", p, 10, 10, []store.Counts{{Spam: 50}}, (0.5 + 50) / 51, 1},
 		{"min count skips rarer tokens", Params{S: 1, X: 0.5, MinDev: 0.1, MinCount: 3}, 10, 10,
-			[]reputation.Counts{{Spam: 2}, {Spam: 10}}, f1, 1},
+			[]store.Counts{{Spam: 2}, {Spam: 10}}, f1, 1},
 		// Geometric, one clue: P = f, Q = 1-f, S = (1 + (2f-1))/2 = f.
 		{"geometric one clue", Params{S: 1, X: 0.5, MinDev: 0.1, Geometric: true}, 10, 10,
-			[]reputation.Counts{{Spam: 10}}, f1, 1},
+			[]store.Counts{{Spam: 10}}, f1, 1},
 		{"geometric two clues", Params{S: 1, X: 0.5, MinDev: 0.1, Geometric: true}, 10, 20,
-			[]reputation.Counts{{Spam: 10}, {Spam: 1, Ham: 4}},
+			[]store.Counts{{Spam: 10}, {Spam: 1, Ham: 4}},
 			geometric(f1, f2), 2},
 	}
 	for _, tt := range tests {
@@ -95,9 +95,9 @@ func TestClassify(t *testing.T) {
 		})
 	}
 	t.Run("many strong clues stay finite and extreme", func(t *testing.T) {
-		counts := make([]reputation.Counts, 1000)
+		counts := make([]store.Counts, 1000)
 		for i := range counts {
-			counts[i] = reputation.Counts{Spam: 1000}
+			counts[i] = store.Counts{Spam: 1000}
 		}
 		sc := Classify(DefaultParams, 1000, 1000, counts)
 		if math.IsNaN(sc.Prob) || sc.Prob < 0.999999 || sc.Prob > 1 {
@@ -105,7 +105,7 @@ func TestClassify(t *testing.T) {
 		}
 	})
 	t.Run("balance weighs the smaller class up", func(t *testing.T) {
-		c := []reputation.Counts{{Ham: 45}}
+		c := []store.Counts{{Ham: 45}}
 		plain := Classify(Params{S: 1, X: 0.5, MinDev: 0.1}, 500, 2750, c)
 		bal := Classify(Params{S: 1, X: 0.5, MinDev: 0.1, Balance: 1}, 500, 2750, c)
 		// balanced n = 45*500/2750 = 8.18: f = 0.5/9.18

@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters"
 )
 
 // Config is the top-level `bayes:` key.
@@ -33,7 +33,7 @@ type Config struct {
 	// 2000): it bounds the store read and the learned record.
 	MaxTokens int `yaml:"max_tokens"`
 	// Timeout bounds the store read on the message path (default 200ms).
-	Timeout reputation.Duration `yaml:"timeout"`
+	Timeout filters.Duration `yaml:"timeout"`
 	// Autolearn learns verdicts far past the thresholds (off by default).
 	Autolearn AutolearnConfig `yaml:"autolearn"`
 }
@@ -63,7 +63,7 @@ func DefaultConfig() Config {
 		MaxScore:      5.0,
 		MinScore:      -3.0,
 		MaxTokens:     2000,
-		Timeout:       reputation.Duration(200 * time.Millisecond),
+		Timeout:       filters.Duration(200 * time.Millisecond),
 		Autolearn: AutolearnConfig{
 			Enabled:   false,
 			SpamScore: 12,

@@ -5,14 +5,15 @@ import (
 	"fmt"
 
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // LearnResult is what learning one message into the classifier did.
 type LearnResult struct {
-	Digest  string             `json:"digest"`
-	Class   reputation.Class   `json:"class"`
-	Outcome reputation.Outcome `json:"outcome"`
+	Digest  string        `json:"digest"`
+	Class   store.Class   `json:"class"`
+	Outcome store.Outcome `json:"outcome"`
 	// Tokens is the number of unique tokens learned.
 	Tokens int `json:"tokens"`
 }
@@ -24,23 +25,23 @@ type LearnResult struct {
 // so it is idempotent and durable like reputation learning: the same
 // message again is a no-op, the other class moves it (its token counts
 // are taken from one side and added to the other).
-func Learn(ctx context.Context, store reputation.Store, m *filters.Message, spam bool, cfg Config) (LearnResult, error) {
-	class := reputation.Ham
+func Learn(ctx context.Context, st store.Store, m *filters.Message, spam bool, cfg Config) (LearnResult, error) {
+	class := store.Ham
 	if spam {
-		class = reputation.Spam
+		class = store.Spam
 	}
-	digest, err := reputation.Digest(m)
+	digest, err := feedback.Digest(m)
 	if err != nil {
 		return LearnResult{}, fmt.Errorf("bayes: %w", err)
 	}
 	toks := Tokenize(m, cfg.MaxTokens)
-	keys := make([]reputation.Key, 0, len(toks)+1)
-	keys = append(keys, reputation.Key{Kind: KindToken, Value: messagesValue, Weight: 1})
+	keys := make([]store.Key, 0, len(toks)+1)
+	keys = append(keys, store.Key{Kind: KindToken, Value: messagesValue, Weight: 1})
 	for _, t := range toks {
-		keys = append(keys, reputation.Key{Kind: KindToken, Value: tokenValue(t), Weight: 1})
+		keys = append(keys, store.Key{Kind: KindToken, Value: tokenValue(t), Weight: 1})
 	}
 	res := LearnResult{Digest: digest, Class: class, Tokens: len(toks)}
-	res.Outcome, err = store.Learn(ctx, digestPrefix+digest, class, keys)
+	res.Outcome, err = st.Learn(ctx, digestPrefix+digest, class, keys)
 	if err != nil {
 		return res, fmt.Errorf("bayes: learn: %w", err)
 	}
@@ -91,20 +92,20 @@ func authOutcome(a filters.AuthResults) (failed, passed bool) {
 	dkimPass, dkimFail := false, false
 	for _, d := range a.DKIM {
 		switch d.Result {
-		case "pass":
+		case filters.DKIMPass:
 			dkimPass = true
-		case "fail":
+		case filters.DKIMFail:
 			dkimFail = true
 		}
 	}
 	switch a.DMARC.Result {
-	case "fail":
+	case filters.DMARCFail:
 		return true, false
-	case "pass":
+	case filters.DMARCPass:
 		return false, true
 	}
-	if a.SPF.Result == "fail" || (dkimFail && !dkimPass) {
+	if a.SPF.Result == filters.SPFFail || (dkimFail && !dkimPass) {
 		return true, false
 	}
-	return false, dkimPass || a.SPF.Result == "pass"
+	return false, dkimPass || a.SPF.Result == filters.SPFPass
 }

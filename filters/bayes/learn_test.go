@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // textMessage is a message whose content facts are its text, as the
@@ -24,7 +25,7 @@ func textMessage(t *testing.T, id, subject, text string) *filters.Message {
 	return m
 }
 
-func counts(t *testing.T, s reputation.Store, tok string) reputation.Counts {
+func counts(t *testing.T, s store.Store, tok string) store.Counts {
 	t.Helper()
 	c, err := s.Counts(context.Background(), []string{messagesID, TokenID(tok)})
 	if err != nil {
@@ -33,7 +34,7 @@ func counts(t *testing.T, s reputation.Store, tok string) reputation.Counts {
 	return c[1]
 }
 
-func messageCounts(t *testing.T, s reputation.Store) reputation.Counts {
+func messageCounts(t *testing.T, s store.Store) store.Counts {
 	t.Helper()
 	c, err := s.Counts(context.Background(), []string{messagesID})
 	if err != nil {
@@ -43,10 +44,10 @@ func messageCounts(t *testing.T, s reputation.Store) reputation.Counts {
 }
 
 func TestLearnIdempotentAndMoving(t *testing.T) {
-	stores := map[string]func(t *testing.T) reputation.Store{
-		"memory": func(*testing.T) reputation.Store { return newMemStore() },
-		"bbolt": func(t *testing.T) reputation.Store {
-			s, err := reputation.OpenBolt(t.TempDir(), 0, time.Second)
+	stores := map[string]func(t *testing.T) store.Store{
+		"memory": func(*testing.T) store.Store { return newMemStore() },
+		"bbolt": func(t *testing.T) store.Store {
+			s, err := store.OpenBolt(t.TempDir(), 0, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,15 +63,15 @@ func TestLearnIdempotentAndMoving(t *testing.T) {
 			m := textMessage(t, "1", "cheap pills", "buy cheap pills today")
 			steps := []struct {
 				spam      bool
-				want      reputation.Outcome
-				wantPills reputation.Counts
-				wantMsgs  reputation.Counts
+				want      store.Outcome
+				wantPills store.Counts
+				wantMsgs  store.Counts
 			}{
-				{true, reputation.Learned, reputation.Counts{Spam: 1}, reputation.Counts{Spam: 1}},
-				{true, reputation.Duplicate, reputation.Counts{Spam: 1}, reputation.Counts{Spam: 1}},
-				{false, reputation.Moved, reputation.Counts{Ham: 1}, reputation.Counts{Ham: 1}},
-				{false, reputation.Duplicate, reputation.Counts{Ham: 1}, reputation.Counts{Ham: 1}},
-				{true, reputation.Moved, reputation.Counts{Spam: 1}, reputation.Counts{Spam: 1}},
+				{true, store.Learned, store.Counts{Spam: 1}, store.Counts{Spam: 1}},
+				{true, store.Duplicate, store.Counts{Spam: 1}, store.Counts{Spam: 1}},
+				{false, store.Moved, store.Counts{Ham: 1}, store.Counts{Ham: 1}},
+				{false, store.Duplicate, store.Counts{Ham: 1}, store.Counts{Ham: 1}},
+				{true, store.Moved, store.Counts{Spam: 1}, store.Counts{Spam: 1}},
 			}
 			for i, st := range steps {
 				res, err := Learn(ctx, s, m, st.spam, cfg)
@@ -91,16 +92,16 @@ func TestLearnIdempotentAndMoving(t *testing.T) {
 			if _, err := Learn(ctx, s, textMessage(t, "2", "more", "cheap pills again"), true, cfg); err != nil {
 				t.Fatal(err)
 			}
-			if got := counts(t, s, "pills"); got != (reputation.Counts{Spam: 2}) {
+			if got := counts(t, s, "pills"); got != (store.Counts{Spam: 2}) {
 				t.Errorf("after a second message: %+v", got)
 			}
 			// Reputation learning of the same message in the same store is
 			// a separate record: neither sees the other as a duplicate.
-			res, err := reputation.Learn(ctx, s, m, reputation.Spam)
+			res, err := reputation.Learn(ctx, s, m, store.Spam)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Outcome != reputation.Learned {
+			if res.Outcome != store.Learned {
 				t.Errorf("reputation learning after bayes learning: %s, want learned", res.Outcome)
 			}
 		})
@@ -109,19 +110,19 @@ func TestLearnIdempotentAndMoving(t *testing.T) {
 
 // countingStore counts the Counts calls of the message path.
 type countingStore struct {
-	reputation.Store
+	store.Store
 	calls int
 	ids   [][]string
 }
 
-func (c *countingStore) Counts(ctx context.Context, ids []string) ([]reputation.Counts, error) {
+func (c *countingStore) Counts(ctx context.Context, ids []string) ([]store.Counts, error) {
 	c.calls++
 	c.ids = append(c.ids, ids)
 	return c.Store.Counts(ctx, ids)
 }
 
 // train learns n spam and n ham messages with distinct vocabularies.
-func train(t *testing.T, s reputation.Store, nspam, nham int) {
+func train(t *testing.T, s store.Store, nspam, nham int) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := DefaultConfig()
@@ -142,10 +143,10 @@ func train(t *testing.T, s reputation.Store, nspam, nham int) {
 func TestCheckGatingAndBatching(t *testing.T) {
 	ctx := context.Background()
 	mem := newMemStore()
-	store := &countingStore{Store: mem}
+	st := &countingStore{Store: mem}
 	cfg := DefaultConfig()
 	cfg.MinSpam, cfg.MinHam = 5, 5
-	check, err := NewCheck(store, cfg, nil)
+	check, err := New(cfg, Deps{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,15 +157,15 @@ func TestCheckGatingAndBatching(t *testing.T) {
 
 	run := func(m *filters.Message) []filters.Symbol {
 		t.Helper()
-		before := store.calls
+		before := st.calls
 		syms, err := check.Run(ctx, m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if store.calls != before+1 {
-			t.Fatalf("%d Counts calls for one message, want 1", store.calls-before)
+		if st.calls != before+1 {
+			t.Fatalf("%d Counts calls for one message, want 1", st.calls-before)
 		}
-		ids := store.ids[len(store.ids)-1]
+		ids := st.ids[len(st.ids)-1]
 		if ids[0] != messagesID || len(ids) != len(Tokenize(m, cfg.MaxTokens))+1 {
 			t.Fatalf("read %d ids starting %q; want the message counts and every token", len(ids), ids[0])
 		}
@@ -192,27 +193,27 @@ func TestCheckGatingAndBatching(t *testing.T) {
 	}
 
 	cfg.Enabled = false
-	off, _ := NewCheck(store, cfg, nil)
-	before := store.calls
-	if syms, err := off.Run(ctx, spam); err != nil || len(syms) != 0 || store.calls != before {
-		t.Errorf("disabled check: %+v %v, %d reads", syms, err, store.calls-before)
+	off, _ := New(cfg, Deps{Store: st})
+	before := st.calls
+	if syms, err := off.Run(ctx, spam); err != nil || len(syms) != 0 || st.calls != before {
+		t.Errorf("disabled check: %+v %v, %d reads", syms, err, st.calls-before)
 	}
 }
 
 // failingStore is a store that cannot be reached.
-type failingStore struct{ reputation.Store }
+type failingStore struct{ store.Store }
 
-func (failingStore) Counts(context.Context, []string) ([]reputation.Counts, error) {
-	return nil, fmt.Errorf("%w: connection refused", reputation.ErrUnavailable)
+func (failingStore) Counts(context.Context, []string) ([]store.Counts, error) {
+	return nil, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
 }
 
 func TestCheckStoreDown(t *testing.T) {
-	check, err := NewCheck(failingStore{}, DefaultConfig(), nil)
+	check, err := New(DefaultConfig(), Deps{Store: failingStore{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	syms, err := check.Run(context.Background(), textMessage(t, "x", "hi", "hello there"))
-	if !errors.Is(err, reputation.ErrUnavailable) || len(syms) != 0 {
+	if !errors.Is(err, store.ErrUnavailable) || len(syms) != 0 {
 		t.Errorf("Run on a failing store: %+v, %v; want an error wrapping ErrUnavailable", syms, err)
 	}
 }
@@ -282,7 +283,7 @@ func TestConfig(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantKey+":") {
 				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantKey)
 			}
-			if _, err := NewCheck(newMemStore(), c, nil); err == nil {
+			if _, err := New(c, Deps{Store: newMemStore()}); err == nil {
 				t.Errorf("NewCheck accepted an invalid config")
 			}
 		})
@@ -308,10 +309,10 @@ func TestConfig(t *testing.T) {
 func TestUntrainedGate(t *testing.T) {
 	ctx := context.Background()
 	mem := newMemStore()
-	store := &countingStore{Store: mem}
+	st := &countingStore{Store: mem}
 	cfg := DefaultConfig()
 	cfg.MinSpam, cfg.MinHam = 5, 5
-	check, err := NewCheck(store, cfg, nil)
+	check, err := New(cfg, Deps{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +322,8 @@ func TestUntrainedGate(t *testing.T) {
 			t.Fatalf("untrained: %v %v", syms, err)
 		}
 	}
-	if store.calls != 1 {
-		t.Fatalf("%d store reads for 3 messages while untrained, want 1", store.calls)
+	if st.calls != 1 {
+		t.Fatalf("%d store reads for 3 messages while untrained, want 1", st.calls)
 	}
 	train(t, mem, 10, 10)
 	check.gateMu.Lock()

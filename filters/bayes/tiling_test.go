@@ -3,27 +3,31 @@ package bayes
 import (
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"testing"
 
-	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
-// TestCorpusSweepTiling (BAYES_SWEEP5=1) compares the default scoring,
-// where a text word and the word pairs that contain it are all clues,
-// with SpamBayes-style tiling: the most extreme of the word and pair
+// BenchmarkCorpusSweepTiling is a measurement: it compares the default
+// scoring, where a text word and the word pairs that contain it are all
+// clues, with SpamBayes-style tiling: the most extreme of the word and pair
 // clues are taken first, and a word position already covered by a kept
-// clue is not counted again, so correlated clues are not counted twice.
-func TestCorpusSweepTiling(t *testing.T) {
-	if os.Getenv("BAYES_SWEEP5") == "" || raceEnabled || testing.Short() {
-		t.Skip("BAYES_SWEEP5=1 runs the tiling comparison")
+// clue is not counted again, so correlated clues are not counted twice. Run:
+//
+//	go test -run '^$' -bench 'CorpusSweepTiling$' -benchtime 1x ./filters/bayes
+func BenchmarkCorpusSweepTiling(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		corpusSweepTiling(b)
 	}
+}
+
+func corpusSweepTiling(t testing.TB) {
 	msgs := loadCorpus(t)
 	for _, blocked := range []bool{false, true} {
 		saved := cvBlocked
 		cvBlocked = blocked
-		cs := newCVSet(msgs, 2000, defaultTokenOptions)
+		cs := newCVSet(msgs, 2000)
 		cvBlocked = saved
 		// The text words of each training message, in the order of cs.docs.
 		var words [][]string
@@ -38,9 +42,9 @@ func TestCorpusSweepTiling(t *testing.T) {
 		for di, d := range cs.docs {
 			n := cs.nFold[d.fold]
 			ns, nh := cs.nTotal.Spam-n.Spam, cs.nTotal.Ham-n.Ham
-			count := func(id string) reputation.Counts {
+			count := func(id string) store.Counts {
 				c, f := cs.total[id], cs.fold[d.fold][id]
-				return reputation.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham}
+				return store.Counts{Spam: c.Spam - f.Spam, Ham: c.Ham - f.Ham}
 			}
 			in := map[string]bool{}
 			for _, id := range d.toks {
@@ -67,7 +71,7 @@ func TestCorpusSweepTiling(t *testing.T) {
 					}
 				}
 			}
-			var kept []reputation.Counts
+			var kept []store.Counts
 			for _, id := range d.toks {
 				if !textTok[id] {
 					kept = append(kept, count(id))
@@ -106,7 +110,7 @@ func TestCorpusSweepTiling(t *testing.T) {
 }
 
 // dev is |f - 0.5| of a token under p, 0 for an unseen token.
-func dev(p Params, ns, nh float64, c reputation.Counts) float64 {
+func dev(p Params, ns, nh float64, c store.Counts) float64 {
 	n := c.Spam + c.Ham
 	if n <= 0 || ns <= 0 || nh <= 0 {
 		return 0

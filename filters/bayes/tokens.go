@@ -1,19 +1,14 @@
 package bayes
 
 import (
-	"encoding/base64"
 	"io"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/charset"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
@@ -27,21 +22,15 @@ const (
 	prefixSubjBi     = "sb:"  // Subject word pair
 	prefixText       = ""     // visible text word (the bulk: no prefix)
 	prefixBigram     = "b:"   // adjacent visible text words
-	prefixSkip       = "k:"   // visible text words one apart (OSB-style sparse pair)
 	prefixHeader     = "h:"   // selected header facts
 	prefixHeaderName = "hn:"  // name of a field the sender wrote
 	prefixHost       = "u:"   // URL host
 	prefixDomain     = "d:"   // registrable domain of a URL or linked address
-	prefixURLPath    = "up:"  // word of a URL path and query
 	prefixImage      = "i:"   // image counts and kinds
 	prefixShape      = "x:"   // message shape (text length, caps, ...)
 	prefixReceived   = "r:"   // shape of the Received chain
-	prefixHTML       = "t:"   // HTML tag and tag.attribute names
 	prefixFromName   = "fn:"  // word of the From display name
-	prefixFooter     = "f:"   // visible text word after a footer delimiter
-	prefixFooterBi   = "fb:"  // word pair after a footer delimiter
 	prefixHidden     = "hid:" // word of text a reader cannot see
-	prefixTLD        = "ut:"  // top-level domain of a URL host
 )
 
 // Word limits (runes). Shorter words carry no signal; longer ones are
@@ -62,90 +51,26 @@ const (
 	maxHeaderNames = 60
 )
 
-var (
-	folder      = cases.Fold()
-	wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
-)
+var folder = cases.Fold()
 
 // Tokenize returns the unique tokens of m, at most max (<= 0: no cap), in
 // a stable order: header, subject, URL and shape tokens first (few and
-// telling), then text words, then word pairs. It reads the headers,
-// m.Facts.Content (written by the content check) and, for the MIME
-// structure only, the first parts of the body.
+// telling), then text words, then word pairs. It reads the headers, the
+// identities, m.Facts.Content (written by the content check) and, for the
+// MIME structure only when the content check did not walk it, the first
+// parts of the body.
+//
+// The token families are the ones cross-validation inside the training
+// folders chose (README.md, with the figures of the families it turned
+// down): words and adjacent word pairs of the visible text, the hidden
+// text apart, the Subject, URL hosts and domains, the shape of the
+// Received chain, of the Message-ID, MIME boundary and addresses, the Date
+// zone, the MIME structure with its part headers, and the names of the
+// fields the sender wrote, leaving out what mailing lists add.
 func Tokenize(m *filters.Message, max int) []string {
-	return tokenize(m, max, defaultTokenOptions)
-}
-
-// tokenOptions select the token families (compared by cross-validation
-// in cv_test.go).
-type tokenOptions struct {
-	bigrams, skips, headerNames, urlPaths bool
-	// received: shape of the Received chain (hop count, protocols,
-	// unresolved and literal HELOs), never host names or addresses.
-	received bool
-	// idShapes: character-class shapes of the Message-ID left part and
-	// the MIME boundary, and the Date time zone.
-	idShapes bool
-	// addrShapes: shapes of the From and To addresses and the words of
-	// the From display name.
-	addrShapes bool
-	// html: tag and attribute names of HTML parts; partHeaders: transfer
-	// encodings, charsets and dispositions of MIME parts.
-	html, partHeaders bool
-	// htmlAttrs: with html, also tag.attribute names.
-	htmlAttrs bool
-	// htmlSet: with html, one token for the set of tag names of a part
-	// and one for its size, instead of one token per tag.
-	htmlSet bool
-	// hidden: words of the HTML text a reader cannot see, learned apart
-	// (hid:), and its length.
-	hidden bool
-	// scripts: the Unicode scripts of the visible letters (x:script:).
-	scripts bool
-	// tlds: the top-level domain of each URL host (ut:com), which
-	// generalises to domains never learned.
-	tlds bool
-	// listFields: the fields a mailing list manager adds (List-*,
-	// X-BeenThere, X-Mailman-Version, Precedence, ...) are not tokens:
-	// what the list adds says the list delivered the message, not who
-	// wrote it, and would make every spam sent to a list look like ham
-	// (SpamAssassin's Bayes ignores them for that reason).
-	listFields bool
-	// listTag: on list mail, a leading "[list]" tag of the Subject is
-	// not a token either.
-	listTag bool
-	// listFooter: on list mail, the text after the last footer delimiter
-	// (the list's footer) is not tokenized.
-	listFooter bool
-	// noTZ: no Date zone token (SpamAssassin's Bayes ignores Date: it
-	// "can provide invalid cues if your spam corpus is older/newer than
-	// ham").
-	noTZ bool
-	// footer: 0 text after a footer delimiter is ordinary text; 1 its
-	// words are learned apart (prefix f:); 2 they are dropped.
-	footer int
-}
-
-// defaultTokenOptions, chosen by cross-validation inside the training
-// folders (README.md): adjacent word pairs yes, sparse (skip-one) pairs no
-// (less than the noise of 500 spam for twice the keys); the header-derived
-// families (Received-chain shape, Message-ID/boundary shapes and Date
-// zone, address shapes, MIME part headers) yes; HTML tag tokens and
-// footer handling no (more false positives, or no gain).
-var defaultTokenOptions = tokenOptions{
-	bigrams: true, headerNames: true,
-	received: true, idShapes: true, addrShapes: true, partHeaders: true,
-	hidden: true, listFields: true,
-}
-
-func tokenize(m *filters.Message, max int, o tokenOptions) []string {
-	t := tokenSet{max: max, seen: map[string]struct{}{}, o: o}
+	t := tokenSet{max: max, seen: map[string]struct{}{}}
 	headerTokens(&t, m)
-	list := (o.listTag || o.listFooter) && listMail(m)
 	subj := decodeHeader(m.Header("Subject"))
-	if list && o.listTag {
-		subj = stripListTag(subj)
-	}
 	words := splitWords(subj, 64)
 	for _, w := range words {
 		t.add(prefixSubject + w)
@@ -166,90 +91,28 @@ func tokenize(m *filters.Message, max int, o tokenOptions) []string {
 	text := m.Facts.Content.Text
 	t.add(prefixShape + "text_len:" + strconv.Itoa(bucket(utf8.RuneCountInString(text))))
 	t.add(prefixShape + "text_caps:" + capsBucket(text))
-	footer := ""
-	if list && o.listFooter {
-		if i := footerStart(text); i >= 0 {
-			text = text[:i]
-		}
-	}
-	if o.footer > 0 {
-		if i := footerStart(text); i >= 0 {
-			text, footer = text[:i], text[i:]
-			t.add(prefixShape + "footer")
-		}
-	}
-	textTokens(&t, text, prefixText, prefixBigram, maxTextWords)
-	if o.scripts {
-		scriptTokens(&t, text)
-	}
-	if o.hidden && m.Facts.Content.HiddenText != "" {
-		hid := m.Facts.Content.HiddenText
+	textTokens(&t, text, maxTextWords)
+	if hid := m.Facts.Content.HiddenText; hid != "" {
 		t.add(prefixShape + "hidden_len:" + strconv.Itoa(bucket(utf8.RuneCountInString(hid))))
 		for _, w := range splitWords(hid, maxTextWords/4) {
 			t.add(prefixHidden + w)
 		}
 	}
-	if footer != "" && o.footer == 1 {
-		textTokens(&t, footer, prefixFooter, prefixFooterBi, maxTextWords/4)
-	}
 	return t.list
 }
 
-func textTokens(t *tokenSet, text, word, pair string, max int) {
+// textTokens adds the words of text and its adjacent word pairs.
+func textTokens(t *tokenSet, text string, max int) {
 	words := splitWords(text, max)
 	for _, w := range words {
-		t.add(word + w)
+		t.add(prefixText + w)
 	}
 	for i := 1; i < len(words); i++ {
-		if t.o.bigrams {
-			t.add(pair + words[i-1] + " " + words[i])
-		}
-		if i >= 2 && t.o.skips {
-			t.add(prefixSkip + words[i-2] + " " + words[i])
-		}
+		t.add(prefixBigram + words[i-1] + " " + words[i])
 	}
-}
-
-// footerLines is how far from the end of the text a footer delimiter is
-// looked for.
-const footerLines = 25
-
-// footerStart returns the offset in text of the earliest footer delimiter
-// line among its last footerLines lines, -1 when there is none. A
-// delimiter is the signature separator "-- " (RFC 3676 §4.3) or a line
-// that begins with ten or more of '_', '-', '=', '*' or '~' (what mailing
-// list managers put above their footers: Mailman's underscores, Yahoo!
-// Groups' "------------------------ Yahoo! Groups Sponsor").
-func footerStart(text string) int {
-	pos := -1
-	end := len(text)
-	for n := 0; n < footerLines && end > 0; n++ {
-		start := strings.LastIndexByte(text[:end], '\n') + 1
-		line := strings.TrimRight(text[start:end], "\r\n")
-		if isDelimiter(line) && start > 0 {
-			pos = start
-		}
-		end = start - 1
-		if end < 0 {
-			break
-		}
-	}
-	return pos
-}
-
-func isDelimiter(line string) bool {
-	if line == "-- " || line == "--" {
-		return true
-	}
-	n := 0
-	for n < len(line) && strings.IndexByte("_-=*~", line[n]) >= 0 {
-		n++
-	}
-	return n >= 10
 }
 
 type tokenSet struct {
-	o    tokenOptions
 	max  int
 	seen map[string]struct{}
 	list []string
@@ -273,10 +136,14 @@ func (t *tokenSet) add(tok string) {
 // taken (receivedTokens): our own hops have the same shape for spam and
 // ham, so their tokens stay neutral.
 func headerTokens(t *tokenSet, m *filters.Message) {
-	from := addrDomain(m.Header("From"))
+	id := m.Identities()
+	from := capLen(id.Author().Domain, 80)
 	t.add(prefixHeader + "from:" + orNone(from))
-	if rt := m.Header("Reply-To"); rt != "" {
-		d := addrDomain(rt)
+	if m.Header("Reply-To") != "" {
+		d := ""
+		if len(id.ReplyTo) > 0 {
+			d = capLen(id.ReplyTo[0].Domain, 80)
+		}
 		t.add(prefixHeader + "replyto:" + orNone(d))
 		if d != from {
 			t.add(prefixHeader + "replyto_differs")
@@ -311,7 +178,7 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 		t.add(prefixHeader + "to:many")
 	}
 	for _, name := range []string{"Precedence", "X-Priority", "Importance"} {
-		if t.o.listFields && listField(strings.ToLower(name)) {
+		if listField(strings.ToLower(name)) {
 			continue
 		}
 		if v := m.Header(name); v != "" {
@@ -325,34 +192,28 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 	names := 0
 	for _, h := range m.Headers {
 		name := strings.ToLower(h.Name)
-		if !t.o.headerNames || traceField(name) || names >= maxHeaderNames || (t.o.listFields && listField(name)) {
+		if traceField(name) || names >= maxHeaderNames || listField(name) {
 			continue
 		}
 		names++
 		t.add(prefixHeaderName + capLen(name, 40))
 	}
 	structureTokens(t, m)
-	if t.o.received {
-		receivedTokens(t, m)
+	receivedTokens(t, m)
+	addrTokens(t, m, id)
+	if mid != "" {
+		left, _, _ := strings.Cut(strings.Trim(mid, "<> \t"), "@")
+		t.add(prefixHeader + "msgid_shape:" + shape(left, 12))
 	}
-	if t.o.addrShapes {
-		addrTokens(t, m)
+	if _, params, err := mime.ParseMediaType(m.Header("Content-Type")); err == nil && params["boundary"] != "" {
+		t.add(prefixHeader + "boundary:" + shape(params["boundary"], 12))
 	}
-	if t.o.idShapes {
-		if mid != "" {
-			left, _, _ := strings.Cut(strings.Trim(mid, "<> \t"), "@")
-			t.add(prefixHeader + "msgid_shape:" + shape(left, 12))
-		}
-		if _, params, err := mime.ParseMediaType(m.Header("Content-Type")); err == nil && params["boundary"] != "" {
-			t.add(prefixHeader + "boundary:" + shape(params["boundary"], 12))
-		}
-		if d := m.Header("Date"); d != "" && !t.o.noTZ {
-			f := strings.Fields(d)
-			for i := len(f) - 1; i >= 0; i-- {
-				if z := f[i]; len(z) == 5 && (z[0] == '+' || z[0] == '-') {
-					t.add(prefixHeader + "tz:" + z)
-					break
-				}
+	if d := m.Header("Date"); d != "" {
+		f := strings.Fields(d)
+		for i := len(f) - 1; i >= 0; i-- {
+			if z := f[i]; len(z) == 5 && (z[0] == '+' || z[0] == '-') {
+				t.add(prefixHeader + "tz:" + z)
+				break
 			}
 		}
 	}
@@ -362,11 +223,12 @@ func headerTokens(t *tokenSet, m *filters.Message) {
 // and forgers write random or numbered local parts), the words of its
 // display name (prefix "fn:"), and whether To is undisclosed, missing or
 // the same as From.
-func addrTokens(t *tokenSet, m *filters.Message) {
+func addrTokens(t *tokenSet, m *filters.Message, id *filters.Identities) {
 	from := m.Header("From")
-	if a, err := mail.ParseAddress(decodeHeader(from)); err == nil {
-		local, _, _ := strings.Cut(a.Address, "@")
-		t.add(prefixHeader + "from_local:" + shape(local, 8))
+	single := id.FromFields == 1 && !id.FromMalformed && len(id.From) == 1
+	if single {
+		a := id.From[0]
+		t.add(prefixHeader + "from_local:" + shape(a.Local, 8))
 		for _, w := range splitWords(a.Name, 8) {
 			t.add(prefixFromName + w)
 		}
@@ -382,19 +244,12 @@ func addrTokens(t *tokenSet, m *filters.Message) {
 		t.add(prefixHeader + "to:missing")
 	case strings.Contains(strings.ToLower(to), "undisclosed"):
 		t.add(prefixHeader + "to:undisclosed")
-	case from != "" && addrOf(to) == addrOf(from):
+	case single && len(id.To) == 1 && strings.EqualFold(id.To[0].String(), id.From[0].String()):
 		t.add(prefixHeader + "to:from")
 	}
 	if m.Header("Cc") != "" {
 		t.add(prefixHeader + "cc")
 	}
-}
-
-func addrOf(v string) string {
-	if a, err := mail.ParseAddress(v); err == nil {
-		return strings.ToLower(a.Address)
-	}
-	return strings.ToLower(strings.TrimSpace(v))
 }
 
 // shape maps s to the runs of its character classes: "d" digits, "a"
@@ -505,45 +360,6 @@ func listField(name string) bool {
 	return false
 }
 
-// listMail reports a message a mailing list delivered: it has a List-Id
-// (RFC 2919) or another RFC 2369 List-* field, or Mailman's X-BeenThere.
-func listMail(m *filters.Message) bool {
-	for _, h := range m.Headers {
-		n := strings.ToLower(h.Name)
-		if strings.HasPrefix(n, "list-") || n == "x-beenthere" || n == "mailing-list" || n == "x-mailing-list" {
-			return true
-		}
-	}
-	return false
-}
-
-// stripListTag removes the "[list-name]" tag list managers put at the
-// start of the Subject (after any "Re:").
-func stripListTag(subj string) string {
-	s := strings.TrimSpace(subj)
-	prefix := ""
-	for {
-		l := strings.ToLower(s)
-		if strings.HasPrefix(l, "re:") || strings.HasPrefix(l, "fw:") {
-			prefix += s[:3] + " "
-			s = strings.TrimSpace(s[3:])
-			continue
-		}
-		if strings.HasPrefix(l, "fwd:") {
-			prefix += s[:4] + " "
-			s = strings.TrimSpace(s[4:])
-			continue
-		}
-		break
-	}
-	if strings.HasPrefix(s, "[") {
-		if i := strings.IndexByte(s, ']'); i > 0 && i <= 40 {
-			return prefix + strings.TrimSpace(s[i+1:])
-		}
-	}
-	return subj
-}
-
 // traceField reports fields that describe the delivery rather than the
 // sender's message (RFC 5321 §4.4 trace fields, what receiving MTAs,
 // filters and mail clients add): they would teach the classifier our own
@@ -579,14 +395,11 @@ func structureTokens(t *tokenSet, m *filters.Message) {
 	if cte := strings.ToLower(m.Header("Content-Transfer-Encoding")); cte != "" {
 		t.add(prefixHeader + "cte:" + capLen(cte, 30))
 	}
-	if mt == "text/html" && t.o.html && m.Body != nil {
-		htmlTokens(t, m.Body.Reader(), m.Header("Content-Transfer-Encoding"))
-	}
 	if !strings.HasPrefix(mt, "multipart/") || m.Body == nil || params["boundary"] == "" {
 		return
 	}
 	budget := maxParts
-	if root := m.Facts.Content.MIME; root != nil && root.Split && !t.o.html {
+	if root := m.Facts.Content.MIME; root != nil && root.Split {
 		// The content check already walked the tree: render it instead of
 		// parsing the body a second time.
 		s := t.structureOf(root, 0, &budget)
@@ -625,16 +438,14 @@ func (t *tokenSet) structureOf(n *filters.MIMEPart, depth int, budget *int) stri
 		if strings.HasPrefix(pt, "multipart/") && c.Split {
 			pt = t.structureOf(c, depth+1, budget)
 		}
-		if t.o.partHeaders {
-			if c.CTE != "" {
-				t.add(prefixHeader + "part_cte:" + capLen(c.CTE, 30))
-			}
-			if c.Charset != "" {
-				t.add(prefixHeader + "part_charset:" + capLen(c.Charset, 30))
-			}
-			if c.Disposition != "" {
-				t.add(prefixHeader + "part_disp:" + capLen(c.Disposition, 20))
-			}
+		if c.CTE != "" {
+			t.add(prefixHeader + "part_cte:" + capLen(c.CTE, 30))
+		}
+		if c.Charset != "" {
+			t.add(prefixHeader + "part_charset:" + capLen(c.Charset, 30))
+		}
+		if c.Disposition != "" {
+			t.add(prefixHeader + "part_disp:" + capLen(c.Disposition, 20))
 		}
 		kids = append(kids, pt)
 	}
@@ -660,135 +471,19 @@ func (t *tokenSet) structure(r io.Reader, mt, boundary string, depth int, budget
 		if strings.HasPrefix(pt, "multipart/") && pp["boundary"] != "" {
 			pt = t.structure(p, pt, pp["boundary"], depth+1, budget)
 		}
-		if t.o.partHeaders {
-			if cte := strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))); cte != "" {
-				t.add(prefixHeader + "part_cte:" + capLen(cte, 30))
-			}
-			if cs := strings.ToLower(pp["charset"]); cs != "" {
-				t.add(prefixHeader + "part_charset:" + capLen(cs, 30))
-			}
-			if d := strings.ToLower(p.Header.Get("Content-Disposition")); d != "" {
-				disp, _, _ := strings.Cut(d, ";")
-				t.add(prefixHeader + "part_disp:" + capLen(strings.TrimSpace(disp), 20))
-			}
+		if cte := strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))); cte != "" {
+			t.add(prefixHeader + "part_cte:" + capLen(cte, 30))
 		}
-		if pt == "text/html" && t.o.html {
-			// multipart.Reader already decoded quoted-printable.
-			cte := p.Header.Get("Content-Transfer-Encoding")
-			if strings.EqualFold(strings.TrimSpace(cte), "quoted-printable") {
-				cte = ""
-			}
-			htmlTokens(t, p, cte)
+		if cs := strings.ToLower(pp["charset"]); cs != "" {
+			t.add(prefixHeader + "part_charset:" + capLen(cs, 30))
+		}
+		if d := strings.ToLower(p.Header.Get("Content-Disposition")); d != "" {
+			disp, _, _ := strings.Cut(d, ";")
+			t.add(prefixHeader + "part_disp:" + capLen(strings.TrimSpace(disp), 20))
 		}
 		kids = append(kids, pt)
 	}
 	return mt + "(" + strings.Join(kids, ",") + ")"
-}
-
-// maxHTMLBytes bounds the decoded HTML read for tag tokens.
-const maxHTMLBytes = 64 << 10
-
-// htmlTokens add the tag names ("t:font") and tag-attribute names
-// ("t:font.color") of an HTML part (RFC 2854), decoded from its transfer
-// encoding (RFC 2045 §6): how a message is marked up is a signature of
-// the software that wrote it. Values are left out, except that the
-// element names of comments, scripts and styles are counted like tags.
-func htmlTokens(t *tokenSet, r io.Reader, cte string) {
-	switch strings.ToLower(strings.TrimSpace(cte)) {
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r) // skips CR and LF
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	}
-	b, _ := io.ReadAll(io.LimitReader(r, maxHTMLBytes))
-	if t.o.htmlSet {
-		tags := map[string]struct{}{}
-		htmlTags(b, func(tag string) { tags[tag] = struct{}{} })
-		list := make([]string, 0, len(tags))
-		for tag := range tags {
-			list = append(list, tag)
-		}
-		sort.Strings(list)
-		t.add(prefixHTML + "set:" + capLen(strings.Join(list, ","), 200))
-		t.add(prefixHTML + "distinct:" + strconv.Itoa(bucket(len(list))))
-		return
-	}
-	n := 0
-	for i := 0; i < len(b) && n < maxHTMLTokens; i++ {
-		if b[i] != '<' {
-			continue
-		}
-		j := i + 1
-		if j < len(b) && b[j] == '/' {
-			j++
-		}
-		if j+2 < len(b) && b[j] == '!' && b[j+1] == '-' && b[j+2] == '-' {
-			t.add(prefixHTML + "comment")
-			n++
-			continue
-		}
-		k := j
-		for k < len(b) && k-j < 12 && isAlnum(b[k]) {
-			k++
-		}
-		if k == j {
-			continue
-		}
-		tag := strings.ToLower(string(b[j:k]))
-		t.add(prefixHTML + tag)
-		n++
-		// attribute names up to '>'
-		for k < len(b) && b[k] != '>' && b[k] != '<' && n < maxHTMLTokens && t.o.htmlAttrs {
-			if b[k] == '"' || b[k] == '\'' {
-				q := b[k]
-				k++
-				for k < len(b) && b[k] != q && k-i < 4096 {
-					k++
-				}
-				k++
-				continue
-			}
-			if isAlnum(b[k]) && (b[k-1] == ' ' || b[k-1] == '\t' || b[k-1] == '\n' || b[k-1] == '\r' || b[k-1] == '"' || b[k-1] == '\'') {
-				a := k
-				for k < len(b) && k-a < 16 && (isAlnum(b[k]) || b[k] == '-') {
-					k++
-				}
-				t.add(prefixHTML + tag + "." + strings.ToLower(string(b[a:k])))
-				n++
-				continue
-			}
-			k++
-		}
-		i = k - 1
-	}
-}
-
-// htmlTags calls f with the lower-cased name of every tag of b.
-func htmlTags(b []byte, f func(string)) {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '<' {
-			continue
-		}
-		j := i + 1
-		if j < len(b) && b[j] == '/' {
-			j++
-		}
-		k := j
-		for k < len(b) && k-j < 12 && isAlnum(b[k]) {
-			k++
-		}
-		if k > j {
-			f(strings.ToLower(string(b[j:k])))
-		}
-		i = k - 1
-	}
-}
-
-// maxHTMLTokens bounds the tag tokens of one HTML part.
-const maxHTMLTokens = 400
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func urlTokens(t *tokenSet, c filters.Content) {
@@ -800,25 +495,8 @@ func urlTokens(t *tokenSet, c filters.Content) {
 		}
 		hosts++
 		t.add(prefixHost + capLen(h, 80))
-		if t.o.urlPaths {
-			if _, rest, ok := strings.Cut(u.URL, "://"); ok {
-				if i := strings.IndexAny(rest, "/?"); i >= 0 {
-					for _, w := range splitWords(rest[i:], 20) {
-						t.add(prefixURLPath + w)
-					}
-				}
-			}
-		}
 		if u.Domain != "" {
 			t.add(prefixDomain + capLen(strings.ToLower(u.Domain), 80))
-		}
-		if t.o.tlds {
-			tld := h[strings.LastIndexByte(h, '.')+1:]
-			if tld != "" && strings.Trim(tld, "0123456789[]:") == tld {
-				t.add(prefixTLD + capLen(tld, 30))
-			} else {
-				t.add(prefixTLD + "#literal")
-			}
 		}
 		if hosts >= 50 {
 			break
@@ -831,55 +509,6 @@ func urlTokens(t *tokenSet, c filters.Content) {
 		t.add(prefixDomain + capLen(strings.ToLower(d), 80))
 	}
 	t.add(prefixShape + "urls:" + strconv.Itoa(bucket(len(c.URLs))))
-}
-
-// scriptTokens names the Unicode scripts that make up at least a tenth of
-// the first letters of the visible text: x:script:latin, x:script:hangul.
-// A language the learned mail never used says something even when none
-// of its words were learned.
-func scriptTokens(t *tokenSet, text string) {
-	counts := map[string]int{}
-	letters := 0
-	for _, r := range text {
-		if !unicode.IsLetter(r) {
-			continue
-		}
-		letters++
-		counts[scriptOf(r)]++
-		if letters >= 4000 {
-			break
-		}
-	}
-	for _, s := range scriptTables {
-		if n := counts[s.name]; n > 0 && n*10 >= letters {
-			t.add(prefixShape + "script:" + s.name)
-		}
-	}
-	if n := counts["other"]; n > 0 && n*10 >= letters {
-		t.add(prefixShape + "script:other")
-	}
-}
-
-var scriptTables = []struct {
-	name  string
-	table *unicode.RangeTable
-}{
-	{"latin", unicode.Latin}, {"cyrillic", unicode.Cyrillic}, {"greek", unicode.Greek},
-	{"han", unicode.Han}, {"hangul", unicode.Hangul}, {"hiragana", unicode.Hiragana},
-	{"katakana", unicode.Katakana}, {"arabic", unicode.Arabic}, {"hebrew", unicode.Hebrew},
-	{"thai", unicode.Thai}, {"devanagari", unicode.Devanagari},
-}
-
-func scriptOf(r rune) string {
-	if r < 0x80 {
-		return "latin"
-	}
-	for _, s := range scriptTables {
-		if unicode.Is(s.table, r) {
-			return s.name
-		}
-	}
-	return "other"
 }
 
 func imageTokens(t *tokenSet, imgs []filters.Image) {
@@ -1010,7 +639,7 @@ func capsBucket(s string) string {
 
 func decodeHeader(v string) string {
 	if strings.Contains(v, "=?") {
-		if d, err := wordDecoder.DecodeHeader(v); err == nil {
+		if d, err := filters.DecodeHeader(v); err == nil {
 			v = d
 		}
 	}
@@ -1018,31 +647,6 @@ func decodeHeader(v string) string {
 		v = strings.ToValidUTF8(v, "\uFFFD")
 	}
 	return v
-}
-
-// addrDomain is the lower-cased domain of the first address in a From or
-// Reply-To value, "" when there is none.
-func addrDomain(v string) string {
-	if v == "" {
-		return ""
-	}
-	addr := ""
-	if a, err := mail.ParseAddress(v); err == nil {
-		addr = a.Address
-	} else if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
-		addr = as[0].Address
-	} else {
-		addr = v
-		if i := strings.LastIndexByte(addr, '<'); i >= 0 {
-			addr = addr[i+1:]
-		}
-		addr = strings.TrimRight(addr, "> \t")
-	}
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return capLen(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(addr[i+1:])), "."), 80)
 }
 
 // mailerFamily reduces an X-Mailer or User-Agent value to its product name:

@@ -87,7 +87,7 @@ func TestBigMessageBoundedMemory(t *testing.T) {
 		Body:    body,
 		Size:    size,
 	}
-	c, err := New(DefaultConfig())
+	c, err := New(DefaultConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package content is the "content" check: it walks the MIME tree of a
 // message once, decodes every text part, reduces HTML to the text a reader
 // sees, and collects every URL, linked domain and image. It writes
-// Facts.Content for the reputation stage and reports content signals
+// Facts.Content for the checks after it and reports content signals
 // (hidden text, phishing-style anchors, image-only mail, ...) as symbols
 // with modest scores: they are evidence, not verdicts.
 package content
@@ -21,7 +21,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 	htmlcharset "golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding/charmap"
@@ -30,7 +29,10 @@ import (
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// Symbols reported by the check, with their default scores.
+// Name is the check's name.
+const Name = "content"
+
+// Symbols reported by the check (scores in Spec).
 const (
 	SymLimitParts    = "CONTENT_LIMIT_PARTS"
 	SymLimitDepth    = "CONTENT_LIMIT_DEPTH"
@@ -49,25 +51,28 @@ const (
 	SymURLMixed      = "CONTENT_URL_MIXED_SCRIPT"
 )
 
-// DefaultScores are the scores the check proposes; the policy may override
-// them by name.
-var DefaultScores = map[string]float64{
-	SymLimitParts:    0.5,
-	SymLimitDepth:    0.5,
-	SymLimitSize:     0.1,
-	SymLimitURLs:     0.5,
-	SymMIMEMalformed: 0.5,
-	SymHiddenText:    1.0,
-	SymPhishMismatch: 2.0,
-	SymHTMLOnly:      0.3,
-	SymImageHeavy:    1.0,
-	SymTrackingPixel: 0.1,
-	SymURLObfuscated: 1.5,
-	SymURLUserinfo:   1.5,
-	SymURLNumeric:    1.5,
-	SymURLIP:         0.5,
-	SymURLMixed:      1.5,
-}
+// Spec declares the check and its symbols.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "content",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymPhishMismatch, Score: 2.0, Doc: "an anchor's text shows a URL (scheme or www.) whose registrable domain is not where the link (or its unwrapped target) goes"},
+		{Name: SymURLUserinfo, Score: 1.5, Doc: "a URL with user info (http://bank.example@evil.example/)"},
+		{Name: SymURLNumeric, Score: 1.5, Doc: "a host written as a decimal, hex, octal or short IPv4 number"},
+		{Name: SymURLMixed, Score: 1.5, Doc: "a host label mixing Latin, Cyrillic or Greek letters (a homograph such as pаypal.com)"},
+		{Name: SymURLObfuscated, Score: 1.5, Doc: "a defanged link in text (hxxp://, [.], (dot)); obfuscated e-mail addresses do not count"},
+		{Name: SymHiddenText, Score: 1.0, Doc: "text a reader cannot see: display:none, visibility:hidden, zero font size, opacity:0, hidden, text in the background colour"},
+		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text"},
+		{Name: SymURLIP, Score: 0.5, Doc: "a URL whose host is an IP address"},
+		{Name: SymMIMEMalformed, Score: 0.5, Doc: "broken MIME: missing boundary, unterminated parts, base64 junk, unknown transfer encoding"},
+		{Name: SymLimitParts, Score: 0.5, Doc: "more MIME parts than content.max_parts; the rest were not read"},
+		{Name: SymLimitDepth, Score: 0.5, Doc: "MIME nested deeper than content.max_depth; the rest were not read"},
+		{Name: SymLimitURLs, Score: 0.5, Doc: "URLs or images beyond content.max_urls / max_images were dropped"},
+		{Name: SymHTMLOnly, Score: 0.3, Doc: "an HTML body without a text/plain alternative"},
+		{Name: SymLimitSize, Score: 0.1, Doc: "a size cap was hit (a part, the total or an image)"},
+		{Name: SymTrackingPixel, Score: 0.1, Doc: "a remote image of at most 2x2 pixels, or hidden"},
+	},
+})
 
 // URL sources (filters.URL.Source).
 const (
@@ -80,13 +85,18 @@ const (
 	SourceSubject       = "subject"
 )
 
-// Check is the "content" check (stage auth: it needs no DNS).
+// Check is the "content" check. It needs no DNS.
 type Check struct {
 	cfg Config
 }
 
+// Deps are the check's collaborators: it needs none.
+type Deps struct{}
+
+var _ filters.Check = (*Check)(nil)
+
 // New returns the content check.
-func New(cfg Config) (*Check, error) {
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,7 +104,7 @@ func New(cfg Config) (*Check, error) {
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "content" }
+func (c *Check) Name() string { return Name }
 
 // Run extracts the message's content into m.Facts.Content and reports the
 // content symbols. It reads m.Headers and streams m.Body once; a nil Body
@@ -157,8 +167,11 @@ type extractor struct {
 	limits    map[string]string // symbol -> detail
 	malformed []string
 
-	urls      []filters.URL
-	urlSeen   map[string]int // URL -> index in urls
+	urls    []filters.URL
+	urlSeen map[string]int // URL -> index in urls
+	// anchored[i]: urls[i].Text is the text of an anchor that links to
+	// it, which a link written out in text does not replace.
+	anchored  []bool
 	urlsLost  int
 	domains   map[string]bool
 	kept      bytes.Buffer
@@ -388,16 +401,19 @@ func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte
 	return toUTF8(b, cs)
 }
 
-// toUTF8 converts b from the declared charset. Undeclared or unknown
-// charsets are read as UTF-8 when valid and as Windows-1252 otherwise, the
-// usual mislabelling.
+// toUTF8 converts b from the declared charset, by the WHATWG label table
+// (filters.DecodeCharset: "iso-8859-1" is windows-1252, as in every mail
+// client). Parts that declare no charset, an unknown one, US-ASCII or
+// UTF-8 are read as UTF-8 when valid and as windows-1252 otherwise: the
+// usual mislabelling, and what WHATWG's table makes of US-ASCII (RFC 2045
+// §5.2's default) anyway.
 func toUTF8(b []byte, cs string) []byte {
 	cs = strings.ToLower(strings.Trim(cs, `" `))
-	if cs != "" && cs != "utf-8" && cs != "utf8" && cs != "us-ascii" {
-		if r, err := charset.Reader(cs, bytes.NewReader(b)); err == nil {
-			if out, err := io.ReadAll(io.LimitReader(r, int64(len(b))*4+16)); err == nil {
-				return bytes.ToValidUTF8(out, []byte("\uFFFD"))
-			}
+	switch cs {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	default:
+		if out, err := filters.DecodeCharset(cs, b); err == nil {
+			return out
 		}
 	}
 	if utf8.Valid(b) {
@@ -470,13 +486,24 @@ func (x *extractor) text(s, source string, visible bool) {
 	if visible {
 		x.keepText(s)
 	}
+	x.links(s, source, "")
+}
+
+// links adds the links written in s. Their text is anchor, the text of
+// the anchor they sit behind (a javascript: href), or else the link as it
+// is written, which is what the reader sees of it.
+func (x *extractor) links(s, source, anchor string) {
 	for _, f := range urlcheck.ExtractTextLimit(s, x.cfg.MaxURLs) {
 		// Addresses written "user (at) example (dot) org" are a courtesy
 		// against harvesters, common in legitimate mail; defanged URLs are not.
 		if f.Obfuscated && f.Kind != urlcheck.KindEmail {
 			x.note(&x.obfuscated, f.Text)
 		}
-		x.addURL(f.URL, f.Kind == urlcheck.KindEmail, source, "")
+		text := anchor
+		if text == "" && writtenOut(source) {
+			text = capText(strings.Join(strings.Fields(f.Text), " "), maxLinkText)
+		}
+		x.addURL(f.URL, f.Kind == urlcheck.KindEmail, source, text)
 	}
 }
 
@@ -539,8 +566,9 @@ func (x *extractor) addRaw(raw, source, text string) (urlcheck.URL, bool) {
 	case "mailto":
 		x.addURL(u, true, source, text)
 	case "javascript":
-		// Links hidden in script URLs are still links.
-		x.text(percentDecodeLoose(strings.TrimPrefix(u.String, "javascript:")), source, false)
+		// Links hidden in script URLs are still links, behind the
+		// anchor's text.
+		x.links(percentDecodeLoose(strings.TrimPrefix(u.String, "javascript:")), source, text)
 	default:
 		return u, false
 	}
@@ -548,8 +576,9 @@ func (x *extractor) addRaw(raw, source, text string) (urlcheck.URL, bool) {
 }
 
 // addURL records u (and the targets of a redirect wrapper) and its domain.
-// text is the anchor text of the link, "" when it has none; a URL seen
-// before without text takes the first text it is linked with.
+// text is the anchor text of the link, or the link as written for one
+// found in text. A URL keeps the first anchor text it is linked with; a
+// link written out in text gives its text only to a URL no anchor names.
 func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if u.Domain != "" {
 		x.domains[u.Domain] = true
@@ -557,15 +586,16 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if email {
 		return // addresses count as linked domains, not as URLs
 	}
+	anchored := !writtenOut(source) && text != ""
 	if i, ok := x.urlSeen[u.String]; ok {
-		if text != "" && x.urls[i].Text == "" {
-			x.urls[i].Text = text
+		if text != "" && (x.urls[i].Text == "" || anchored && !x.anchored[i]) {
+			x.urls[i].Text, x.anchored[i] = text, anchored
 			// The targets of a wrapper are where the anchor leads, so
 			// they take its text too (only those already recorded: the
 			// URL set does not depend on the order links were seen).
 			for _, hop := range urlcheck.Unwrap(u) {
-				if j, ok := x.urlSeen[hop.String]; ok && x.urls[j].Text == "" {
-					x.urls[j].Text = text
+				if j, ok := x.urlSeen[hop.String]; ok && (x.urls[j].Text == "" || anchored && !x.anchored[j]) {
+					x.urls[j].Text, x.anchored[j] = text, anchored
 				}
 			}
 		}
@@ -577,6 +607,7 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	}
 	x.urlSeen[u.String] = len(x.urls)
 	x.urls = append(x.urls, filters.URL{URL: u.String, Host: u.Host, Domain: u.Domain, Source: source, Text: text})
+	x.anchored = append(x.anchored, anchored)
 	if u.Userinfo {
 		x.note(&x.userinfo, u.String)
 	}
@@ -597,6 +628,10 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	}
 }
 
+// writtenOut reports whether links of source are written out in text (a
+// text part, the Subject) rather than behind an anchor.
+func writtenOut(source string) bool { return source == SourceText || source == SourceSubject }
+
 func (x *extractor) finish() *Result {
 	r := &Result{Parts: x.parts}
 	c := &r.Content
@@ -609,10 +644,8 @@ func (x *extractor) finish() *Result {
 		c.Images = []filters.Image{}
 	}
 	for _, img := range x.images {
-		if img.Kind == "remote" || img.Kind == "css" {
-			if u, err := urlcheck.Normalize(img.Src); err == nil && u.Domain != "" {
-				x.domains[u.Domain] = true
-			}
+		if d := urlcheck.RegistrableDomain(img.Host, urlcheck.Registry); d != "" {
+			x.domains[d] = true
 		}
 	}
 	for d := range x.domains {
@@ -623,7 +656,7 @@ func (x *extractor) finish() *Result {
 	c.HiddenText = x.hiddenText.String()
 
 	add := func(name, detail string) {
-		r.Symbols = append(r.Symbols, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: detail})
+		r.Symbols = append(r.Symbols, Spec.Symbol(name, detail))
 	}
 	for _, sym := range []string{SymLimitParts, SymLimitDepth, SymLimitSize} {
 		if d, ok := x.limits[sym]; ok {
@@ -657,7 +690,9 @@ func (x *extractor) finish() *Result {
 		}
 	}
 	if x.shownImages > 0 && visible < x.cfg.ImageHeavyMaxText {
-		add(SymImageHeavy, fmt.Sprintf("%d images, %d visible characters", x.shownImages, visible))
+		// Listed images include what a reader never sees (tracking
+		// pixels, srcset alternatives, unused CSS), so say both counts.
+		add(SymImageHeavy, fmt.Sprintf("%d of %d images shown, %d visible characters", x.shownImages, len(x.images), visible))
 	}
 	if x.pixels > 0 {
 		add(SymTrackingPixel, fmt.Sprintf("%d", x.pixels))
@@ -703,15 +738,13 @@ func contentType(v string) (string, map[string]string) {
 	return mt, params
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
-
 // decodeWords decodes RFC 2047 encoded words, keeping the raw text when
 // they are broken.
 func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return string(toUTF8([]byte(s), ""))
 	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+	if d, err := filters.DecodeHeader(s); err == nil {
 		return d
 	}
 	return string(toUTF8([]byte(s), ""))

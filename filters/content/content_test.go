@@ -33,7 +33,7 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.key) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.key)
 			}
-			if _, err := New(c); err == nil {
+			if _, err := New(c, Deps{}); err == nil {
 				t.Fatal("New accepted an invalid config")
 			}
 		})
@@ -93,7 +93,7 @@ func TestHTMLSignals(t *testing.T) {
 				Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
 				Body:    filters.BytesBody(tt.html),
 			}
-			c, _ := New(DefaultConfig())
+			c, _ := New(DefaultConfig(), Deps{})
 			syms, err := c.Run(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
@@ -117,7 +117,7 @@ func TestRunWithoutBody(t *testing.T) {
 		Headers:       []filters.Header{{Name: "Subject", Value: " =?utf-8?q?visit_http://subject.example/?="}},
 		BodyTruncated: true,
 	}
-	c, _ := New(DefaultConfig())
+	c, _ := New(DefaultConfig(), Deps{})
 	if _, err := c.Run(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	m := &filters.Message{Body: filters.BytesBody("hello http://a.example.com/")}
-	c, _ := New(DefaultConfig())
+	c, _ := New(DefaultConfig(), Deps{})
 	if _, err := c.Run(ctx, m); err == nil {
 		t.Fatal("Run on a cancelled context returned no error")
 	}
@@ -179,7 +179,7 @@ func TestHiddenTextKeptApart(t *testing.T) {
 		Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
 		Body:    filters.BytesBody(html),
 	}
-	c, _ := New(DefaultConfig())
+	c, _ := New(DefaultConfig(), Deps{})
 	if _, err := c.Run(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestHiddenTextKeptApart(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.MaxTextBytes = 40 // hidden text keeps a quarter: 10 bytes
-	c, err := New(cfg)
+	c, err := New(cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestHiddenTextKeptApart(t *testing.T) {
 func TestTextCapsExact(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxTextBytes = 1000
-	c, err := New(cfg)
+	c, err := New(cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

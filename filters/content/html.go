@@ -148,7 +148,7 @@ func (x *extractor) imageRef(src, kind string, shown, pixel bool) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			return
 		}
-		x.addImage(filters.Image{Kind: kind, Src: u.String})
+		x.addImage(filters.Image{Kind: kind, Src: u.String, Host: u.Host})
 		if pixel {
 			x.pixels++
 		}

@@ -27,8 +27,18 @@ func TestLinkText(t *testing.T) {
 		{"capped at a rune boundary", `<a href="http://a.example/x">` + long + `</a>`, map[string]string{"http://a.example/x": strings.Repeat("é", 100)}},
 		{"first text wins", `<a href="http://a.example/x"><img src="http://i.example/1.png"></a> <a href="http://a.example/x">second</a> <a href="http://a.example/x">third</a>`,
 			map[string]string{"http://a.example/x": "second"}},
-		{"not for forms, frames or text", `<form action="http://f.example/post"></form><iframe src="http://i.example/f"></iframe><p>see http://t.example/p</p>`,
-			map[string]string{"http://f.example/post": "", "http://i.example/f": "", "http://t.example/p": ""}},
+		{"not for forms or frames", `<form action="http://f.example/post"></form><iframe src="http://i.example/f"></iframe>`,
+			map[string]string{"http://f.example/post": "", "http://i.example/f": ""}},
+		// What a reader sees of a link written out in text is the link
+		// itself (a defanged one as read: hxxp is http).
+		{"text as written", `<p>see www.bank.com/p, or hxxp://evil[.]example/x</p>`,
+			map[string]string{"http://www.bank.com/p": "www.bank.com/p", "http://evil.example/x": "http://evil.example/x"}},
+		{"anchor text beats the written link", `<p>see http://t.example/p</p><a href="http://t.example/p">Sign in to PayPal</a>`,
+			map[string]string{"http://t.example/p": "Sign in to PayPal"}},
+		{"the written link does not replace an anchor", `<a href="http://t.example/p">Sign in to PayPal</a><p>see http://t.example/p</p>`,
+			map[string]string{"http://t.example/p": "Sign in to PayPal"}},
+		{"script links take the anchor text", `<a href="javascript:location='http://js.example/x'">click</a>`,
+			map[string]string{"http://js.example/x": "click"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +46,7 @@ func TestLinkText(t *testing.T) {
 				Headers: []filters.Header{{Name: "Content-Type", Value: " text/html; charset=utf-8"}},
 				Body:    filters.BytesBody(tt.html),
 			}
-			c, _ := New(DefaultConfig())
+			c, _ := New(DefaultConfig(), Deps{})
 			if _, err := c.Run(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}

@@ -20,7 +20,7 @@ func (f *factsReader) Run(_ context.Context, m *filters.Message) ([]filters.Symb
 // TestInPipeline wires the check the way the daemon does: stage auth, read
 // by a stage-reputation check.
 func TestInPipeline(t *testing.T) {
-	c, err := New(DefaultConfig())
+	c, err := New(DefaultConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

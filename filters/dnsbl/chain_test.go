@@ -90,11 +90,11 @@ func worldResolver(t testing.TB) (*dnsrep.Resolver, *dnstest.Server) {
 
 func TestLinkedDomainNSListedWhileSenderAuthenticates(t *testing.T) {
 	r, _ := worldResolver(t)
-	ns, err := nameservers.New(r, nameservers.DefaultConfig())
+	ns, err := nameservers.New(nameservers.DefaultConfig(), nameservers.Deps{Resolver: r})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bl, err := dnsbl.New(r, worldLists, dnsbl.DefaultBudgets(), slog.New(slog.DiscardHandler))
+	bl, err := dnsbl.New(dnsbl.Config{Lists: worldLists, Budgets: dnsbl.DefaultBudgets()}, dnsbl.Deps{Resolver: r, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,8 @@ func TestLinkedDomainNSListedWhileSenderAuthenticates(t *testing.T) {
 		}
 	}
 	p := filters.NewPipeline(5*time.Second, 10*time.Second, slog.New(slog.DiscardHandler))
-	p.Add(filters.StageAuth, spf.New(r), filters.FailOpen)
+	sc, _ := spf.New(spf.Config{}, spf.Deps{Resolver: r})
+	p.Add(filters.StageAuth, sc, filters.FailOpen)
 	p.Add(filters.StageAuth, dkimFixture{}, filters.FailOpen)
 	p.Add(filters.StagePolicy, ns, filters.FailOpen)
 	p.Add(filters.StageReputation, bl, filters.FailOpen)
@@ -150,8 +151,8 @@ func TestLinkedDomainNSListedWhileSenderAuthenticates(t *testing.T) {
 // warm (a message like the previous one) and cold (flushed every message).
 func BenchmarkMessageDNSChecks(b *testing.B) {
 	r, srv := worldResolver(b)
-	ns, _ := nameservers.New(r, nameservers.DefaultConfig())
-	bl, _ := dnsbl.New(r, worldLists, dnsbl.DefaultBudgets(), slog.New(slog.DiscardHandler))
+	ns, _ := nameservers.New(nameservers.DefaultConfig(), nameservers.Deps{Resolver: r})
+	bl, _ := dnsbl.New(dnsbl.Config{Lists: worldLists, Budgets: dnsbl.DefaultBudgets()}, dnsbl.Deps{Resolver: r, Log: slog.New(slog.DiscardHandler)})
 	run := func(b *testing.B, flush bool) {
 		before := srv.Queries()
 		for b.Loop() {

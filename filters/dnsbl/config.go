@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/vigilmail/vigil/filters/nameservers"
 )
 
 // Kind is what a list is asked about (the `check:` key).
@@ -59,11 +57,14 @@ type List struct {
 // IsEnabled reports whether the list is used.
 func (l List) IsEnabled() bool { return l.Enabled == nil || *l.Enabled }
 
-// Budgets is the top-level `dnsbl:` section: limits per message shared by
-// the "nameservers" and "dnsbl" checks.
+// Budgets is the top-level `dnsbl:` section: the check's limits per
+// message and its probes. (The nameservers check has its own section,
+// `nameservers:`.)
 type Budgets struct {
-	// max_domains, max_ns_per_domain, max_addrs_per_ns (see nameservers.Config).
-	nameservers.Config `yaml:",inline"`
+	// MaxDomains is the number of registrable domains asked of domain and
+	// nameserver lists per message (sender domains first, then linked
+	// domains in message order). Default 20.
+	MaxDomains int `yaml:"max_domains"`
 	// MaxQueries is the number of list lookups per message, all lists
 	// together (the TXT reason of a listing is fetched on top). Default 200.
 	MaxQueries int `yaml:"max_queries"`
@@ -78,15 +79,15 @@ type Budgets struct {
 // DefaultBudgets returns the documented defaults.
 func DefaultBudgets() Budgets {
 	t := true
-	return Budgets{Config: nameservers.DefaultConfig(), MaxQueries: 200, FetchReasons: &t, ProbeInterval: 10 * time.Minute}
+	return Budgets{MaxDomains: 20, MaxQueries: 200, FetchReasons: &t, ProbeInterval: 10 * time.Minute}
 }
 
 var symbolName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // Validate checks the budgets; errors name the key.
 func (b Budgets) Validate() error {
-	if err := b.Config.Validate(); err != nil {
-		return fmt.Errorf("dnsbl: %w", err)
+	if b.MaxDomains < 1 || b.MaxDomains > 500 {
+		return fmt.Errorf("dnsbl: dnsbl.max_domains: must be 1..500, got %d", b.MaxDomains)
 	}
 	if b.MaxQueries < 1 || b.MaxQueries > 10000 {
 		return fmt.Errorf("dnsbl: dnsbl.max_queries: must be 1..10000, got %d", b.MaxQueries)

@@ -1,4 +1,4 @@
-// Package dnsbl is the "dnsbl" check (stage reputation): the client IP, the
+// Package dnsbl is the "dnsbl" check: the client IP, the
 // registrable domains a message links to and is sent from, and the
 // nameservers behind them (from m.Facts.Infra, written by the
 // "nameservers" check) queried in DNS blocklists (RFC 5782). Each list
@@ -20,25 +20,40 @@ import (
 
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// SymbolBudget (score 0) says list queries were skipped by
-// dnsbl.max_queries or domains by dnsbl.max_domains.
+// Name is the check's name.
+const Name = "dnsbl"
+
+// SymbolBudget says list queries or domains were skipped by the budgets.
 const SymbolBudget = "DNSBL_BUDGET"
 
-// Suffixes of the per-list symbols, all score 0.
+// Suffixes of the per-list symbols: each list reports its configured name,
+// and these after it.
 const (
-	// <NAME>_UNKNOWN: a query got SERVFAIL or no answer; not listed and not
-	// clean. Forces tempfail when the list is required.
-	SuffixUnknown = "_UNKNOWN"
-	// <NAME>_ERROR: the list answered a refusal code (127.255.255.x or
-	// outside 127/8); it is marked unhealthy until its next good probe.
-	SuffixError = "_ERROR"
-	// <NAME>_UNHEALTHY: the list failed its RFC 5782 §5 test points and
-	// was skipped.
+	SuffixUnknown   = "_UNKNOWN"
+	SuffixError     = "_ERROR"
 	SuffixUnhealthy = "_UNHEALTHY"
 )
+
+// Placeholder is the family placeholder of the per-list symbols in the
+// catalogue: filters.Catalogue(map[string][]string{Placeholder: names}).
+const Placeholder = "LIST"
+
+// Spec declares the check and its symbols. A list's own symbol scores
+// what its returns/score say; the others weigh nothing.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "blocklists, dnsbl",
+	Symbols: []filters.SymbolSpec{
+		{Name: "<" + Placeholder + ">", ScoreDoc: "returns / score", Doc: "listed: one symbol per list, the highest score of its items; the detail is the evidence chain URL host -> domain -> NS host -> NS IP -> zone -> code (TXT reason)"},
+		{Name: "<" + Placeholder + ">" + SuffixUnknown, Doc: "a query got SERVFAIL or no answer: not listed and not clean; forces tempfail when the list is required"},
+		{Name: "<" + Placeholder + ">" + SuffixError, Doc: "the list answered a refusal code (127.255.255.x, outside 127/8, or one of its refused codes): never a listing; the list is unhealthy until its next good probe"},
+		{Name: "<" + Placeholder + ">" + SuffixUnhealthy, Doc: "the list failed its RFC 5782 §5 test points or refused a query, and was skipped"},
+		{Name: SymbolBudget, Doc: "domains or queries were skipped by dnsbl.max_domains / max_queries"},
+	},
+})
 
 // maxDetailItems caps the evidence chains shown in one symbol detail.
 const maxDetailItems = 5
@@ -63,25 +78,46 @@ type Check struct {
 	log     *slog.Logger
 	// parallel bounds concurrent list queries of one message.
 	parallel int
+	// probeRetry: see ProbeLoop (tests shorten it).
+	probeRetry time.Duration
 
 	mu     sync.Mutex
 	health map[string]dnsrep.ListHealth // by list name; absent = not probed yet
 }
 
+// Config is the check's configuration: the top-level `blocklists:` list
+// and `dnsbl:` section.
+type Config struct {
+	Lists   []List
+	Budgets Budgets
+}
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver asks the lists. Required.
+	Resolver dnsrep.Querier
+	Log      *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
 // New returns the check over the enabled lists. Lists are used until a probe
 // (Probe, ProbeLoop) or a refusal code marks them unhealthy.
-func New(q dnsrep.Querier, lists []List, b Budgets, log *slog.Logger) (*Check, error) {
-	if err := ValidateLists(lists); err != nil {
+func New(cfg Config, deps Deps) (*Check, error) {
+	if err := ValidateLists(cfg.Lists); err != nil {
 		return nil, err
 	}
-	if err := b.Validate(); err != nil {
+	if err := cfg.Budgets.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
+	if deps.Resolver == nil {
+		return nil, errors.New("dnsbl: no resolver")
 	}
-	c := &Check{q: q, budgets: b, log: log, parallel: 16, health: map[string]dnsrep.ListHealth{}}
-	for _, l := range lists {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	c := &Check{q: deps.Resolver, budgets: cfg.Budgets, log: deps.Log, parallel: 16, health: map[string]dnsrep.ListHealth{}, probeRetry: probeRetry}
+	for _, l := range cfg.Lists {
 		if !l.IsEnabled() {
 			continue
 		}
@@ -101,7 +137,7 @@ func New(q dnsrep.Querier, lists []List, b Budgets, log *slog.Logger) (*Check, e
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dnsbl" }
+func (c *Check) Name() string { return Name }
 
 // Probe checks every enabled list with its RFC 5782 §5 test points, records
 // the result, logs unhealthy lists at error level, and returns the table
@@ -128,36 +164,62 @@ func (c *Check) Probe(ctx context.Context) []dnsrep.ListHealth {
 	c.mu.Lock()
 	for i, l := range c.lists {
 		prev, had := c.health[l.Name]
-		c.health[l.Name] = out[i]
 		switch {
+		case out[i].Unanswered:
+			// No answer proves nothing about the list: keep what the
+			// last answer said (healthy until proven otherwise).
+			c.log.Warn("dnsbl: list probe got no answer; keeping its last known health and probing again soon",
+				"list", l.Name, "zone", l.zone, "problem", out[i].Problem, "healthy", !had || prev.Healthy)
+			continue
 		case !out[i].Healthy:
 			c.log.Error("dnsbl: list is unhealthy and will be skipped", "list", l.Name, "zone", l.zone, "problem", out[i].Problem)
 		case had && !prev.Healthy:
 			c.log.Info("dnsbl: list is healthy again", "list", l.Name, "zone", l.zone)
 		}
+		c.health[l.Name] = out[i]
 	}
 	c.mu.Unlock()
 	return out
 }
 
-// ProbeLoop probes now and every dnsbl.probe_interval until ctx ends.
+// probeRetry is the first wait before probing again after a probe that got
+// no answer; it doubles up to dnsbl.probe_interval.
+const probeRetry = 10 * time.Second
+
+// ProbeLoop probes now and every dnsbl.probe_interval until ctx ends. After
+// a round in which some list got no answer it probes again after
+// probeRetry, doubling, so lists are checked again soon after DNS returns.
 func (c *Check) ProbeLoop(ctx context.Context) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("dnsbl: panic in probe loop", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
-	t := time.NewTicker(c.budgets.ProbeInterval)
+	interval := c.budgets.ProbeInterval
+	retry := min(c.probeRetry, interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		c.Probe(pctx)
-		cancel()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		unanswered := 0
+		for _, h := range c.Probe(pctx) {
+			if h.Unanswered {
+				unanswered++
+			}
+		}
+		cancel()
+		next := interval
+		if unanswered > 0 {
+			next, retry = retry, min(2*retry, interval)
+		} else {
+			retry = min(c.probeRetry, interval)
+		}
+		t.Reset(next)
 	}
 }
 
@@ -222,7 +284,20 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		add(KindIP, item{key: ip.String(), ip: ip, chain: chain})
 	}
 
-	sources := nameservers.Domains(m)
+	// The registrable domains (Site scope: lists list a hosting tenant's
+	// name, never the shared parent) of where the message comes from, then
+	// of what it links to, each once.
+	var sources []source
+	named := map[string]bool{}
+	for _, d := range m.Domains() {
+		if !d.Role.Origin() && !d.Role.Linked() {
+			continue
+		}
+		if reg := d.Registrable(urlcheck.Site); reg != "" && !named[reg] {
+			named[reg] = true
+			sources = append(sources, source{NamedDomain: d, domain: reg})
+		}
+	}
 	var skipped string
 	if limit := c.budgets.MaxDomains; len(sources) > limit {
 		skipped = fmt.Sprintf("%d of %d domains not checked (dnsbl.max_domains %d)", len(sources)-limit, len(sources), limit)
@@ -230,12 +305,9 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 	}
 	chains := map[string]string{}
 	for _, s := range sources {
-		chain := s.Role + " " + s.Domain
-		if strings.HasPrefix(s.Role, "URL host ") {
-			chain = s.Role + " -> " + s.Domain
-		}
-		chains[s.Domain] = chain
-		add(KindDomain, item{key: s.Domain, chain: chain})
+		chain := s.chain()
+		chains[s.domain] = chain
+		add(KindDomain, item{key: s.domain, chain: chain})
 	}
 	// Infra is sorted by domain; walk it linked domains first, then sender
 	// domains, so a nameserver shared by both is shown behind the link: what
@@ -245,19 +317,19 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		infra[d.Domain] = d
 	}
 	linkedFirst := slices.Clone(sources)
-	slices.SortStableFunc(linkedFirst, func(a, b nameservers.Source) int {
-		return boolInt(!a.Linked()) - boolInt(!b.Linked())
+	slices.SortStableFunc(linkedFirst, func(a, b source) int {
+		return boolInt(!a.Role.Linked()) - boolInt(!b.Role.Linked())
 	})
 	for _, s := range linkedFirst {
-		d, ok := infra[s.Domain]
+		d, ok := infra[s.domain]
 		if !ok {
 			continue
 		}
 		for _, ns := range d.NS {
 			host := strings.ToLower(strings.TrimSuffix(ns.Name, "."))
-			nsChain := chains[s.Domain] + " -> NS " + host
+			nsChain := chains[s.domain] + " -> NS " + host
 			add(KindNSName, item{key: host, chain: nsChain})
-			if reg := nameservers.Registrable(host); reg != "" && reg != host {
+			if reg := urlcheck.RegistrableDomain(host, urlcheck.Site); reg != "" && reg != host {
 				add(KindNSName, item{key: reg, chain: nsChain + " -> " + reg})
 			}
 			for _, a := range ns.Addrs {
@@ -268,6 +340,33 @@ func (c *Check) items(m *filters.Message) (map[Kind][]item, string) {
 		}
 	}
 	return out, skipped
+}
+
+// source is a domain the message names and its registrable domain.
+type source struct {
+	filters.NamedDomain
+	domain string
+}
+
+// chain is how the detail names where the domain came from.
+func (s source) chain() string {
+	switch s.Role {
+	case filters.RoleEnvelope:
+		return "MAIL FROM " + s.domain
+	case filters.RoleFrom:
+		return "From " + s.domain
+	case filters.RoleDKIM:
+		return "DKIM d= " + s.domain
+	case filters.RoleHelo:
+		return "HELO " + s.domain
+	case filters.RoleClientName:
+		return "rDNS " + s.domain
+	case filters.RoleLink:
+		return "URL host " + s.Name + " -> " + s.domain
+	case filters.RoleRedirect:
+		return "redirect hop of " + s.Via + " " + s.domain
+	}
+	return "linked " + s.domain
 }
 
 func boolInt(b bool) int {
@@ -333,11 +432,23 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if skippedQueries > 0 {
 			parts = append(parts, fmt.Sprintf("%d list queries skipped (dnsbl.max_queries %d)", skippedQueries, c.budgets.MaxQueries))
 		}
-		syms = append(syms, filters.Symbol{Name: SymbolBudget, Detail: strings.Join(parts, "; ")})
+		syms = append(syms, Spec.Symbol(SymbolBudget, strings.Join(parts, "; ")))
 	}
 
 	c.query(ctx, jobs)
-	return append(syms, c.symbols(jobs)...), nil
+	syms = append(syms, c.symbols(jobs)...)
+	unanswered := 0
+	for _, j := range jobs {
+		if j.err != nil && !errors.Is(j.err, dnsrep.ErrListRefused) {
+			unanswered++
+		}
+	}
+	if unanswered > 0 {
+		// The <LIST>_UNKNOWN symbols say which; policy.fail_closed:
+		// [dnsbl] turns this into a tempfail.
+		return syms, fmt.Errorf("dnsbl: %w: %d of %d list queries got no answer", filters.ErrIncomplete, unanswered, len(jobs))
+	}
+	return syms, nil
 }
 
 // query runs the jobs with bounded parallelism.

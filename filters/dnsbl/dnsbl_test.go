@@ -54,7 +54,7 @@ func newCheck(t *testing.T, f *dnstest.Fake, ls []List, mod func(*Budgets)) *Che
 	if mod != nil {
 		mod(&b)
 	}
-	c, err := New(f, ls, b, slog.New(slog.DiscardHandler))
+	c, err := New(Config{Lists: ls, Budgets: b}, Deps{Resolver: f, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ dnsbl: {max_domains: 10, max_queries: 50, probe_interval: 5m}
 	if l.Returns["127.0.0.10"] != 1 || !l.Required || !l.IsEnabled() || cfg.Blocklists[1].IsEnabled() {
 		t.Errorf("lists = %+v", cfg.Blocklists)
 	}
-	if b.MaxDomains != 10 || b.MaxQueries != 50 || b.ProbeInterval != 5*time.Minute || b.MaxNSPerDomain != 4 {
+	if b.MaxDomains != 10 || b.MaxQueries != 50 || b.ProbeInterval != 5*time.Minute {
 		t.Errorf("budgets = %+v", b)
 	}
 }
@@ -370,7 +370,7 @@ func TestDefaultLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := DefaultBudgets()
-	if budgets.Config != d.Config || budgets.MaxQueries != d.MaxQueries || budgets.ProbeInterval != d.ProbeInterval ||
+	if budgets.MaxDomains != d.MaxDomains || budgets.MaxQueries != d.MaxQueries || budgets.ProbeInterval != d.ProbeInterval ||
 		*budgets.FetchReasons != *d.FetchReasons {
 		t.Errorf("file budgets %+v differ from DefaultBudgets %+v", budgets, d)
 	}
@@ -388,7 +388,7 @@ func TestDefaultLists(t *testing.T) {
 	if ipMax >= 15 {
 		t.Errorf("enabled ip lists can reach %.1f, the reject threshold is 15", ipMax)
 	}
-	if _, err := New(nil, cfg.Blocklists, budgets, nil); err != nil {
+	if _, err := New(Config{Lists: cfg.Blocklists, Budgets: budgets}, Deps{Resolver: dnstest.NewFake(t, "")}); err != nil {
 		t.Fatal(err)
 	}
 }

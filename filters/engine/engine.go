@@ -24,6 +24,7 @@ import (
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // Options are what the engine is built from.
@@ -33,18 +34,25 @@ type Options struct {
 	Pipeline   *filters.Pipeline
 	// AuthservID is our RFC 8601 authserv-id.
 	AuthservID string
-	Log        *slog.Logger
+	// Limits bound a message read for learning as the milter bounds one
+	// from the MTA: header fields and bytes (the body is bounded by
+	// feedback.MaxInputMessage instead).
+	Limits filters.Limits
+	Log    *slog.Logger
 
 	// Resolver is the process's one DNS resolver; nil disables every
 	// DNS-based check (tests of DNS-free checks).
 	Resolver   DNS
 	Blocklists []dnsbl.List
 	Budgets    dnsbl.Budgets
-	Auth       auth.Config
-	Content    content.Config
+	// Nameservers bounds the nameservers check; the zero value means its
+	// defaults (its keys were part of Budgets before).
+	Nameservers nameservers.Config
+	Auth        auth.Config
+	Content     content.Config
 	// Store is the feedback-learned reputation store; nil disables the
 	// reputation check and learning.
-	Store      reputation.Store
+	Store      store.Store
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
@@ -61,10 +69,6 @@ type DNS interface {
 type Engine struct {
 	opts     Options
 	pipeline *filters.Pipeline
-	// authHeader renders the Authentication-Results value; nil until
-	// authentication checks are wired.
-	authHeader func(authservID string, a filters.AuthResults) string
-	claimsID   func(value, authservID string) bool
 
 	dnsbl  *dnsbl.Check
 	cancel context.CancelFunc
@@ -97,12 +101,16 @@ func New(o Options) (*Engine, error) {
 	add := func(s filters.StageID, c filters.Check) {
 		p.Add(s, c, mode(c.Name()))
 	}
-	e := &Engine{opts: o, pipeline: p, authHeader: authres.Format, claimsID: authres.ClaimsID}
+	e := &Engine{opts: o, pipeline: p}
 	if o.AuthservID == "" {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
 	}
-	cc, err := content.New(o.Content)
+	hc, err := headers.New(headers.Config{}, headers.Deps{})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	cc, err := content.New(o.Content, content.Deps{})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -110,11 +118,13 @@ func New(o Options) (*Engine, error) {
 
 	// The stages, written once. Stage auth: what needs only the message
 	// (and DNS for the sender's own records).
-	add(filters.StageAuth, headers.New())
+	add(filters.StageAuth, hc)
 	add(filters.StageAuth, cc)
-	var ac *auth.Checks
 	if o.Resolver != nil {
-		ac = auth.New(o.Auth, dnsrep.Std(o.Resolver))
+		ac, err := auth.New(o.Auth, dnsrep.Std(o.Resolver))
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 		add(filters.StageAuth, ac.SPF)
 		add(filters.StageAuth, ac.DKIM)
 		add(filters.StageAuth, ac.ARC)
@@ -125,7 +135,7 @@ func New(o Options) (*Engine, error) {
 			deps := follow.Deps{Resolver: o.Resolver, Log: o.Log}
 			// Results outlive the process (and, on Redis, the node) when
 			// the store can hold them.
-			if rs, ok := o.Store.(reputation.ResultStore); ok {
+			if rs, ok := o.Store.(store.ResultStore); ok {
 				deps.Results = rs
 			}
 			fc, err := follow.New(o.Follow, deps)
@@ -139,7 +149,10 @@ func New(o Options) (*Engine, error) {
 		// Stage policy: DMARC needs SPF and DKIM; the nameservers behind
 		// the links need the content and the authenticated identities.
 		add(filters.StagePolicy, ac.DMARC)
-		ns, err := nameservers.New(o.Resolver, o.Budgets.Config)
+		if o.Nameservers == (nameservers.Config{}) {
+			o.Nameservers = nameservers.DefaultConfig()
+		}
+		ns, err := nameservers.New(o.Nameservers, nameservers.Deps{Resolver: o.Resolver, Log: o.Log})
 		if err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
@@ -149,7 +162,7 @@ func New(o Options) (*Engine, error) {
 		// Stage reputation: lists and learned reputation of everything
 		// found so far.
 		if len(o.Blocklists) > 0 {
-			bl, err := dnsbl.New(o.Resolver, o.Blocklists, o.Budgets, o.Log)
+			bl, err := dnsbl.New(dnsbl.Config{Lists: o.Blocklists, Budgets: o.Budgets}, dnsbl.Deps{Resolver: o.Resolver, Log: o.Log})
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
@@ -158,9 +171,13 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 	if o.Store != nil {
-		add(filters.StageReputation, reputation.NewCheck(o.Store, o.Reputation, o.Log))
+		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: o.Store, Log: o.Log})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		add(filters.StageReputation, rc)
 		if o.Bayes.Enabled {
-			bc, err := bayes.NewCheck(o.Store, o.Bayes, o.Log)
+			bc, err := bayes.New(o.Bayes, bayes.Deps{Store: o.Store, Log: o.Log})
 			if err != nil {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
@@ -232,6 +249,9 @@ func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
 // Judge runs the pipeline and decides.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
+	if m.HeadersOverflow != "" {
+		return filters.RefuseUnread(m, e.opts.Policy)
+	}
 	syms := e.pipeline.Run(ctx, m)
 	v := filters.Decide(syms, e.opts.Policy)
 	if e.autolearn != nil {
@@ -257,14 +277,11 @@ var spamHeaders = map[string]bool{
 	"x-spam-level":  true,
 }
 
-// Headers returns the fields to add for v: Authentication-Results (when
-// authentication ran), X-Spam-Status, X-Spam-Score and, when tagged,
-// X-Spam-Flag: YES.
+// Headers returns the fields to add for v: Authentication-Results,
+// X-Spam-Status, X-Spam-Score and, when tagged, X-Spam-Flag: YES.
 func (e *Engine) Headers(m *filters.Message, v filters.Verdict) []filters.Header {
 	var out []filters.Header
-	if e.authHeader != nil {
-		out = append(out, filters.Header{Name: "Authentication-Results", Value: e.authHeader(e.opts.AuthservID, m.Facts.Auth)})
-	}
+	out = append(out, filters.Header{Name: "Authentication-Results", Value: authres.Format(e.opts.AuthservID, m.Facts.Auth)})
 	yes := "No"
 	if v.WouldBe != filters.Accept {
 		yes = "Yes"
@@ -312,51 +329,9 @@ func (e *Engine) Forged(name, value string) bool {
 		return true
 	}
 	if k == "authentication-results" {
-		if e.claimsID != nil {
-			return e.claimsID(value, e.opts.AuthservID)
-		}
-		return claimsAuthservID(value, e.opts.AuthservID)
+		return authres.ClaimsID(value, e.opts.AuthservID)
 	}
 	return false
-}
-
-// claimsAuthservID is a conservative RFC 8601 §2.2 authserv-id match: the
-// first token before ';', comments "(...)" skipped, version suffix ignored.
-func claimsAuthservID(value, id string) bool {
-	v := strings.TrimSpace(stripComments(value))
-	tok, _, _ := strings.Cut(v, ";")
-	fields := strings.Fields(tok)
-	if len(fields) == 0 {
-		return false
-	}
-	return strings.EqualFold(strings.Trim(fields[0], `"`), id)
-}
-
-func stripComments(s string) string {
-	var b strings.Builder
-	depth := 0
-	esc := false
-	for _, r := range s {
-		switch {
-		case esc:
-			esc = false
-			if depth == 0 {
-				b.WriteRune(r)
-			}
-		case r == '\\':
-			esc = true
-			if depth == 0 {
-				b.WriteRune(r)
-			}
-		case r == '(':
-			depth++
-		case r == ')' && depth > 0:
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // autolearnMaxBody bounds the body copied for auto-learning.

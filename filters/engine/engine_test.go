@@ -10,6 +10,7 @@ import (
 	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func newEngine(t *testing.T, p filters.Policy, failClosed ...string) *Engine {
@@ -97,18 +98,17 @@ func TestUnknownFailClosedCheck(t *testing.T) {
 }
 
 func TestAutolearn(t *testing.T) {
-	store, err := reputation.Open(reputation.Config{Backend: "bbolt", Path: t.TempDir(), HalfLife: reputation.Duration(30 * 24 * time.Hour),
-		MinEvidence: 3, Timeout: reputation.Duration(time.Second), Caps: reputation.DefaultConfig().Caps})
+	st, err := store.Open(store.Config{Backend: "bbolt", Path: t.TempDir(), HalfLife: filters.Duration(30 * 24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer st.Close()
 	bc := bayes.DefaultConfig()
 	bc.Autolearn.Enabled = true
 	bc.Autolearn.SpamScore = 10
 	e, err := New(Options{Policy: filters.Policy{Tag: 5, Reject: 15, Scores: map[string]float64{"MISSING_MESSAGE_ID": 30}},
 		Pipeline: filters.NewPipeline(time.Second, 2*time.Second, nil), AuthservID: "mx.test",
-		Content: content.DefaultConfig(), Store: store, Reputation: reputation.DefaultConfig(), Bayes: bc})
+		Content: content.DefaultConfig(), Store: st, Reputation: reputation.DefaultConfig(), Bayes: bc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestAutolearn(t *testing.T) {
 	m.Body = nil
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := store.Counts(context.Background(), []string{"bayes:#messages"})
+		c, err := st.Counts(context.Background(), []string{"bayes:#messages"})
 		if err == nil && c[0].Spam > 0.99 {
 			break
 		}

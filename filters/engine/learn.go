@@ -10,7 +10,9 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/bayes"
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // ErrNoStore is returned by Learn when no reputation store is configured.
@@ -58,34 +60,57 @@ func (e *Engine) autolearnLoop(ctx context.Context) {
 	}
 }
 
-// LearnRaw learns one raw message as spam or ham. An ARF report
-// (multipart/report; report-type=feedback-report) is unwrapped: its
+// Errors of learning a report, for the admin listener to answer with the
+// right status: the input is not a message (400), it is too large (413).
+// A store that cannot take the report fails with store.ErrUnavailable
+// (503, retry later).
+var (
+	ErrNotMessage = errors.New("engine: not an RFC 5322 message")
+	ErrTooLarge   = errors.New("engine: message too large")
+)
+
+// LearnRaw learns one raw message as spam or ham; see LearnFrom.
+func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (LearnOutcome, error) {
+	return e.LearnFrom(ctx, bytes.NewReader(raw), class)
+}
+
+// LearnFrom reads one message from r and learns it as spam or ham. The
+// message is parsed as it streams in (within the header limits of the
+// milter and feedback.MaxInputMessage), never read whole first. An ARF
+// report (multipart/report; report-type=feedback-report) is unwrapped: its
 // enclosed original is learned, as spam unless the report says not-spam.
 // The message gets the same facts as on the message path: identities from
 // our own trace headers, then content and nameservers, so the keys learned
 // are the keys later scored.
-func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Class) (LearnOutcome, error) {
+func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
 	if e.opts.Store == nil {
 		return LearnOutcome{}, ErrNoStore
 	}
 	var out LearnOutcome
-	fb, err := reputation.ParseFeedbackReport(raw)
-	if err != nil {
-		return out, fmt.Errorf("engine: feedback report: %w", err)
+	lim := e.learnLimits()
+	m, err := filters.ParseMessageWith(r, lim)
+	if errors.Is(err, filters.ErrEmptyMessage) {
+		return out, fmt.Errorf("%w: empty input", ErrNotMessage)
 	}
-	if fb != nil {
-		out.ARF = true
-		raw = fb.Original
-		class = fb.Class()
-	}
-	m, err := filters.ParseMessage(bytes.NewReader(raw), reputation.MaxInputMessage)
 	if err != nil {
 		return out, err
 	}
-	if m.BodyTruncated {
-		return out, fmt.Errorf("engine: message larger than %d bytes", reputation.MaxInputMessage)
+	if err := learnable(m, lim); err != nil {
+		return out, err
 	}
-	reputation.FromTrace(m, e.opts.AuthservID, nil)
+	fb, err := feedback.FeedbackReport(m, lim)
+	if err != nil {
+		return out, fmt.Errorf("%w: feedback report: %w", ErrNotMessage, err)
+	}
+	if fb != nil {
+		out.ARF = true
+		m = fb.Original
+		class = fb.Class()
+		if err := learnable(m, lim); err != nil {
+			return out, fmt.Errorf("feedback report: %w", err)
+		}
+	}
+	feedback.FromTrace(m, e.opts.AuthservID, nil)
 	if err := e.facts(ctx, m); err != nil {
 		return out, err
 	}
@@ -95,13 +120,67 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class reputation.Clas
 		return out, err
 	}
 	if e.opts.Bayes.Enabled {
-		br, err := bayes.Learn(ctx, e.opts.Store, m, class == reputation.Spam, e.opts.Bayes)
+		br, err := bayes.Learn(ctx, e.opts.Store, m, class == store.Spam, e.opts.Bayes)
 		if err != nil {
 			return out, err
 		}
 		out.Bayes = &br
 	}
 	return out, nil
+}
+
+// learnLimits are the milter's header limits and the learn input limit
+// (the size of a report is admin.max_body's business).
+func (e *Engine) learnLimits() filters.Limits {
+	lim := e.opts.Limits
+	lim.MaxBody = feedback.MaxInputMessage
+	return lim
+}
+
+// learnable refuses what must not be learned: a message larger than the
+// limits (its keys would be those of a part of it), and input that is not
+// a message at all (RFC 5322 §3.6: every message has a From field), which
+// would otherwise be "learned" with no keys.
+func learnable(m *filters.Message, lim filters.Limits) error {
+	switch {
+	case m.HeadersOverflow != "":
+		return fmt.Errorf("%w: header block has %s", ErrTooLarge, m.HeadersOverflow)
+	case m.BodyTruncated:
+		return fmt.Errorf("%w: body larger than %d bytes", ErrTooLarge, lim.MaxBody)
+	case len(m.Headers) == 0:
+		return fmt.Errorf("%w: no header fields", ErrNotMessage)
+	case len(m.HeaderValues("From")) == 0:
+		return fmt.Errorf("%w: no From field", ErrNotMessage)
+	}
+	return nil
+}
+
+// Overall is what learning did: the strongest of the reputation
+// store's and the classifier's outcomes (moved, then learned, then
+// duplicate). A report resent after a half-completed learn (the store took
+// it, the classifier failed) says "learned", because the classifier now
+// learned it, not "duplicate".
+func (o LearnOutcome) Overall() store.Outcome {
+	rank := map[store.Outcome]int{store.Duplicate: 1, store.Learned: 2, store.Moved: 3}
+	best := o.LearnResult.Outcome
+	if o.Bayes != nil && rank[o.Bayes.Outcome] > rank[best] {
+		best = o.Bayes.Outcome
+	}
+	return best
+}
+
+// String describes the outcome for a person: "learned as spam (12 keys,
+// 340 tokens, digest 0123456789ab)".
+func (o LearnOutcome) String() string {
+	s := fmt.Sprintf("%s as %s (%d keys", o.Overall(), o.Class, o.Keys)
+	if o.Bayes != nil {
+		s += fmt.Sprintf(", %d tokens", o.Bayes.Tokens)
+	}
+	s += fmt.Sprintf(", digest %.12s)", o.Digest)
+	if o.ARF {
+		s = "feedback report: " + s
+	}
+	return s
 }
 
 // facts runs the fact-producing checks in stage order.
@@ -116,33 +195,25 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 		}
 	}
 	if e.ns != nil {
-		if _, err := e.ns.Run(ctx, m); err != nil {
+		// Domains whose nameservers did not resolve are learned without
+		// them (ErrIncomplete): feedback is not lost to a DNS hiccup.
+		if _, err := e.ns.Run(ctx, m); err != nil && !errors.Is(err, filters.ErrIncomplete) {
 			return fmt.Errorf("engine: nameservers: %w", err)
 		}
 	}
 	return nil
 }
 
-// Learn implements the admin listener's Learner.
+// Learn implements the admin listener's Learner: one message streamed
+// from r.
 func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, reputation.MaxInputMessage+1))
-	if err != nil {
-		return "", err
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return "", errors.New("empty message")
-	}
-	class := reputation.Ham
+	class := store.Ham
 	if spam {
-		class = reputation.Spam
+		class = store.Spam
 	}
-	out, err := e.LearnRaw(ctx, raw, class)
+	out, err := e.LearnFrom(ctx, r, class)
 	if err != nil {
 		return "", err
 	}
-	s := fmt.Sprintf("%s as %s (%d keys, digest %.12s)", out.Outcome, out.Class, out.Keys, out.Digest)
-	if out.ARF {
-		s = "feedback report: " + s
-	}
-	return s, nil
+	return out.String(), nil
 }

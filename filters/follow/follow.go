@@ -1,18 +1,17 @@
-// Package follow is the "follow" check (stage reputation): it follows the
+// Package follow is the "follow" check: it follows the
 // links of a message through redirects to their landing pages with
 // urlcheck/follow, and reports forbidden redirect targets, downloads,
-// login forms under an unrelated domain and pages learned from spam.
+// login forms under an unrelated domain. Where the links led is written to
+// m.Facts.Links, which the reputation check learns and scores (landing
+// pages learned from spam give REP_PAGE_SPAM).
 package follow
 
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
-	"net/mail"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -25,56 +24,42 @@ import (
 	linkfollow "github.com/vigilmail/vigil/urlcheck/follow"
 )
 
-// Symbols and their default scores. Scores are modest: a landing page is
-// evidence about the link, and the link may be someone else's.
+// Name is the check's name.
+const Name = "follow"
+
+// Symbols (scores in Spec).
 const (
-	SymForbidden      = "FOLLOW_FORBIDDEN"       // a hop pointed at a refused address or port
-	SymExecutable     = "FOLLOW_EXECUTABLE"      // the link downloads a program
-	SymArchive        = "FOLLOW_ARCHIVE"         // the link downloads an archive
-	SymScript         = "FOLLOW_SCRIPT"          // the link downloads a script
-	SymMacroDoc       = "FOLLOW_MACRO_DOC"       // the link downloads an office document with (possible) macros
-	SymLoginForm      = "FOLLOW_LOGIN_FORM"      // password form on a domain unrelated to the brand named
-	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"   // more redirects than max_hops
-	SymLoop           = "FOLLOW_LOOP"            // a redirect loop
-	SymUnfinished     = "FOLLOW_UNFINISHED"      // budget ran out or DNS could not answer
-	SymKnownBadPage   = "FOLLOW_KNOWN_BAD_PAGE"  // landing page text learned from spam
-	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN" // informational: the registrable domains of each chain
+	SymForbidden      = "FOLLOW_FORBIDDEN"
+	SymExecutable     = "FOLLOW_EXECUTABLE"
+	SymArchive        = "FOLLOW_ARCHIVE"
+	SymScript         = "FOLLOW_SCRIPT"
+	SymMacroDoc       = "FOLLOW_MACRO_DOC"
+	SymLoginForm      = "FOLLOW_LOGIN_FORM"
+	SymTooManyHops    = "FOLLOW_TOO_MANY_HOPS"
+	SymLoop           = "FOLLOW_LOOP"
+	SymUnfinished     = "FOLLOW_UNFINISHED"
+	SymRedirectDomain = "FOLLOW_REDIRECT_DOMAIN"
 )
 
-// DefaultScores are the scores the check proposes; the policy may override
-// them by symbol name. FOLLOW_KNOWN_BAD_PAGE scales up to its score with the
-// evidence.
-var DefaultScores = map[string]float64{
-	SymForbidden:      3.0,
-	SymExecutable:     4.0,
-	SymArchive:        1.0,
-	SymScript:         3.0,
-	SymMacroDoc:       3.0,
-	SymLoginForm:      2.0,
-	SymTooManyHops:    1.0,
-	SymLoop:           1.0,
-	SymUnfinished:     0,
-	SymKnownBadPage:   4.0,
-	SymRedirectDomain: 0,
-}
-
-// PageReputation remembers the landing pages of messages reported as spam
-// or ham, by fingerprint (see linkfollow.Fingerprint.Keys for store keys
-// that find near matches with exact lookups).
-type PageReputation interface {
-	// Seen returns the (decayed) spam and ham counts of pages matching fp.
-	Seen(ctx context.Context, fp linkfollow.Fingerprint) (spam, ham float64, err error)
-	// Learn adds one report of fp.
-	Learn(ctx context.Context, fp linkfollow.Fingerprint, spam bool) error
-}
-
-// minPageEvidence is the spam+ham count from which a page scores, and
-// minLean how far from 50/50 its smoothed spam share must be (as 2p-1), as
-// in the reputation check.
-const (
-	minPageEvidence = 1
-	minLean         = 0.2
-)
+// Spec declares the check and its symbols, at most one of each per
+// message. Scores are modest: a landing page is evidence about the link,
+// and the link may be someone else's.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "follow",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymExecutable, Score: 4.0, Doc: "a link downloads a program: PE, ELF, Mach-O or APK, or typed or named as one"},
+		{Name: SymForbidden, Score: 3.0, Doc: "a hop points at a refused address or port; the detail has the chain and the range"},
+		{Name: SymScript, Score: 3.0, Doc: "a link downloads a script: JavaScript, VBScript, HTA, PowerShell, shell"},
+		{Name: SymMacroDoc, Score: 3.0, Doc: "a link downloads an office document with (possible) macros"},
+		{Name: SymLoginForm, Score: 2.0, Doc: "a password form on a registrable domain unrelated to the brand the link text (or else the From display name) names"},
+		{Name: SymArchive, Score: 1.0, Doc: "a link downloads an archive: zip, rar, 7z, gzip, bzip2, xz, cab"},
+		{Name: SymTooManyHops, Score: 1.0, Doc: "more redirects than follow.max_hops"},
+		{Name: SymLoop, Score: 1.0, Doc: "a redirect back to a URL of the chain"},
+		{Name: SymUnfinished, Score: 0, Doc: "the budget ran out, or DNS answered SERVFAIL or timed out"},
+		{Name: SymRedirectDomain, Score: 0, Doc: "informational: each chain's registrable domains, bit.ly>evil.example"},
+	},
+})
 
 // LinkChain is where one URL of the message led (Facts.Links).
 type LinkChain = filters.LinkChain
@@ -83,8 +68,6 @@ type LinkChain = filters.LinkChain
 type Deps struct {
 	// Resolver resolves every hop. Required.
 	Resolver dnsrep.Querier
-	// Pages enables FOLLOW_KNOWN_BAD_PAGE and Learn; nil disables both.
-	Pages PageReputation
 	// Results persists follow results beyond the in-memory cache; nil
 	// keeps them in memory only.
 	Results linkfollow.ResultStore
@@ -98,7 +81,6 @@ type Deps struct {
 // Check is the "follow" check.
 type Check struct {
 	cfg         Config
-	pages       PageReputation
 	log         *slog.Logger
 	f           *linkfollow.Follower
 	redirectors []string
@@ -111,8 +93,10 @@ type Check struct {
 	Panics     atomic.Int64
 }
 
+var _ filters.Check = (*Check)(nil)
+
 // New returns the check for cfg (validated here too).
-func New(cfg Config, d Deps) (*Check, error) {
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -121,15 +105,15 @@ func New(cfg Config, d Deps) (*Check, error) {
 	for _, p := range cfg.AllowPorts {
 		ports = append(ports, uint16(p))
 	}
-	if d.Log == nil {
-		d.Log = slog.Default()
+	if deps.Log == nil {
+		deps.Log = slog.Default()
 	}
 	ttl := cfg.CacheTTL
 	if ttl == 0 {
 		ttl = -1 // the library's "off"
 	}
 	f, err := linkfollow.New(linkfollow.Options{
-		Resolver:           d.Resolver,
+		Resolver:           deps.Resolver,
 		Guard:              linkfollow.Guard{Allow: allow, Ports: ports},
 		MaxHops:            cfg.MaxHops,
 		Timeout:            cfg.Timeout,
@@ -138,15 +122,15 @@ func New(cfg Config, d Deps) (*Check, error) {
 		UserAgent:          cfg.UserAgent,
 		CacheTTL:           ttl,
 		CacheSize:          cfg.CacheSize,
-		Store:              d.Results,
-		DialContext:        d.DialContext,
-		RootCAs:            d.RootCAs,
-		Log:                d.Log,
+		Store:              deps.Results,
+		DialContext:        deps.DialContext,
+		RootCAs:            deps.RootCAs,
+		Log:                deps.Log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("follow: %w", err)
 	}
-	c := &Check{cfg: cfg, pages: d.Pages, log: d.Log, f: f}
+	c := &Check{cfg: cfg, log: deps.Log, f: f}
 	for _, h := range append(append([]string(nil), DefaultRedirectors...), cfg.RedirectorHosts...) {
 		c.redirectors = append(c.redirectors, strings.ToLower(strings.TrimRight(strings.TrimSpace(h), ".")))
 	}
@@ -154,7 +138,7 @@ func New(cfg Config, d Deps) (*Check, error) {
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "follow" }
+func (c *Check) Name() string { return Name }
 
 // budgetReserve is kept from the check's deadline to build the symbols.
 const budgetReserve = 50 * time.Millisecond
@@ -167,54 +151,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	chains := c.follow(ctx, m)
 	m.Facts.Links = chains
-	return c.symbols(ctx, m, chains), nil
-}
-
-// Chains returns the link chains Run found for m (Facts.Links).
-func (c *Check) Chains(m *filters.Message) []LinkChain { return m.Facts.Links }
-
-// HopDomains returns the registrable domains of every hop of every chain
-// Run followed for m, sorted, unique, excluding the domains the message
-// links to directly (those are already in Facts.Content.Domains).
-func (c *Check) HopDomains(m *filters.Message) []string {
-	direct := map[string]bool{}
-	for _, d := range m.Facts.Content.Domains {
-		direct[d] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, ch := range m.Facts.Links {
-		for _, h := range ch.Hops {
-			if h.Domain != "" && !direct[h.Domain] && !seen[h.Domain] {
-				seen[h.Domain] = true
-				out = append(out, h.Domain)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Learn follows m's links (mostly cache hits for a message seen recently)
-// and teaches PageReputation their landing-page fingerprints.
-func (c *Check) Learn(ctx context.Context, m *filters.Message, spam bool) error {
-	if c.pages == nil {
-		return nil
-	}
-	var errs []error
-	for _, ch := range c.follow(ctx, m) {
-		if ch.Fingerprint == "" {
-			continue
-		}
-		fp := c.fingerprintOf(ch)
-		if err := c.pages.Learn(ctx, fp, spam); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("follow: learn: %w", err)
-	}
-	return nil
+	return c.symbols(m, chains), nil
 }
 
 // candidates returns the URLs to follow, deduplicated, at most max_urls.
@@ -364,20 +301,9 @@ func chainOf(r linkfollow.Result) LinkChain {
 		ch.Sniffed += " (" + r.Sniffed.Magic + ")"
 	}
 	if !r.Fingerprint.IsZero() {
-		ch.Fingerprint = fmt.Sprintf("%s/%016x", r.Fingerprint.Hash, r.Fingerprint.Sim)
+		ch.Fingerprint = filters.PageFingerprint{Hash: r.Fingerprint.Hash, Sim: r.Fingerprint.Sim}
 	}
 	return ch
-}
-
-func (c *Check) fingerprintOf(ch LinkChain) linkfollow.Fingerprint {
-	var fp linkfollow.Fingerprint
-	hash, sim, ok := strings.Cut(ch.Fingerprint, "/")
-	if !ok {
-		return fp
-	}
-	fp.Hash = hash
-	fmt.Sscanf(sim, "%x", &fp.Sim)
-	return fp
 }
 
 // linkTexts maps the follow key of each URL of m (linkfollow.CacheKey, the
@@ -421,16 +347,7 @@ func loginBrand(r linkfollow.Result, linkText, fromName string) (brand, source s
 // brandHint is the From display name, which names the brand a phish
 // impersonates ("PayPal Service <x@evil.example>"): the brand hint for
 // links whose text names none.
-func brandHint(m *filters.Message) string {
-	from := m.Header("From")
-	if a, err := mail.ParseAddress(from); err == nil {
-		return a.Name
-	}
-	if i := strings.IndexByte(from, '<'); i > 0 {
-		return strings.Trim(strings.TrimSpace(from[:i]), `"`)
-	}
-	return ""
-}
+func brandHint(m *filters.Message) string { return m.Identities().Author().Name }
 
 // maxDetail bounds a symbol detail.
 const maxDetail = 600
@@ -438,11 +355,9 @@ const maxDetail = 600
 // symbols turns chains into symbols: at most one per name, its detail
 // naming up to three URLs, so a message with many bad links does not stack
 // scores.
-func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkChain) []filters.Symbol {
+func (c *Check) symbols(m *filters.Message, chains []LinkChain) []filters.Symbol {
 	details := map[string][]string{}
 	add := func(name, detail string) { details[name] = append(details[name], detail) }
-	known := 0.0
-	var knownDetail string
 	hint := brandHint(m)
 	texts := linkTexts(m)
 	var domainChains []string
@@ -491,44 +406,17 @@ func (c *Check) symbols(ctx context.Context, m *filters.Message, chains []LinkCh
 					add(SymLoginForm, fmt.Sprintf("%s on %s, brand %q named in %s", last, r.FinalDomain(), brand, source))
 				}
 			}
-			if c.pages != nil && ch.Fingerprint != "" {
-				spam, ham, err := c.pages.Seen(ctx, c.fingerprintOf(ch))
-				if err != nil {
-					c.log.Debug("follow: page reputation", "url", last, "err", err)
-					break
-				}
-				if s := pageScore(spam, ham); s > known {
-					known = s
-					knownDetail = fmt.Sprintf("%s spam=%.1f ham=%.1f", last, spam, ham)
-				}
-			}
 		}
 	}
 	var out []filters.Symbol
 	for name, ds := range details {
-		out = append(out, filters.Symbol{Name: name, Score: DefaultScores[name], Detail: joinDetail(ds)})
-	}
-	if known > 0 {
-		out = append(out, filters.Symbol{Name: SymKnownBadPage, Score: known, Detail: knownDetail})
+		out = append(out, Spec.Symbol(name, joinDetail(ds)))
 	}
 	if len(domainChains) > 0 {
-		out = append(out, filters.Symbol{Name: SymRedirectDomain, Score: DefaultScores[SymRedirectDomain], Detail: joinDetail(domainChains)})
+		out = append(out, Spec.Symbol(SymRedirectDomain, joinDetail(domainChains)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// pageScore is cap × (2p−1), p = (spam+1)/(spam+ham+2), as the reputation
-// check scores keys; 0 below the evidence and lean thresholds.
-func pageScore(spam, ham float64) float64 {
-	if spam+ham < minPageEvidence {
-		return 0
-	}
-	lean := 2*(spam+1)/(spam+ham+2) - 1
-	if lean < minLean {
-		return 0
-	}
-	return math.Round(DefaultScores[SymKnownBadPage]*lean*100) / 100
 }
 
 func chainText(ch LinkChain) string {

@@ -169,8 +169,8 @@ func TestCheckSymbols(t *testing.T) {
 		if !strings.Contains(s.Detail, detail) {
 			t.Errorf("%s detail %q, want it to contain %q", name, s.Detail, detail)
 		}
-		if s.Score != DefaultScores[name] {
-			t.Errorf("%s score %v, want %v", name, s.Score, DefaultScores[name])
+		if s.Score != Spec.Score(name) {
+			t.Errorf("%s score %v, want %v", name, s.Score, Spec.Score(name))
 		}
 	}
 	if len(got) != len(syms) {
@@ -182,10 +182,10 @@ func TestCheckSymbols(t *testing.T) {
 	if s := got[SymForbidden]; !strings.Contains(s.Detail, "link-local") || !strings.Contains(s.Detail, "/s/meta") {
 		t.Errorf("forbidden detail %q lacks the chain and the reason", s.Detail)
 	}
-	if hd := e.c.HopDomains(m); strings.Join(hd, ",") != "landing.example" {
+	if hd := m.Facts.HopDomains(); strings.Join(hd, ",") != "landing.example" {
 		t.Errorf("HopDomains = %v, want [landing.example]", hd)
 	}
-	if ch := e.c.Chains(m); len(ch) != 4 {
+	if ch := m.Facts.Links; len(ch) != 4 {
 		t.Errorf("%d chains, want 4 (deduplicated, redirectors only)", len(ch))
 	}
 	for _, d := range e.dials {
@@ -268,43 +268,6 @@ func TestCheckBudget(t *testing.T) {
 	}
 }
 
-func TestCheckKnownBadPage(t *testing.T) {
-	pages := NewMemoryPages(0)
-	e := newEnv(t, func(c *Config, d *Deps) { c.Mode = ModeAll; d.Pages = pages })
-	e.mux.HandleFunc("/kit", func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.Host)
-		fmt.Fprintf(w, `<html><body><p>Welcome to %s.</p>%s<p>Reference %d</p></body></html>`, host, loginPage, time.Now().UnixNano())
-	})
-	e.mux.HandleFunc("/news", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `<p>Our quarterly newsletter: the team shipped three features and fixed many bugs this month, thanks for reading.</p>`)
-	})
-	reported := e.message("a <a@b.example>", e.url("old-bad.example", "/kit"), e.url("landing.example", "/news"))
-	if err := e.c.Learn(context.Background(), reported, true); err != nil {
-		t.Fatal(err)
-	}
-	fresh := e.message("a <a@b.example>", e.url("new-bad.example", "/kit"))
-	syms, _ := e.c.Run(context.Background(), fresh)
-	s, ok := symbolMap(syms)[SymKnownBadPage]
-	if !ok || s.Score <= 0 || s.Score > DefaultScores[SymKnownBadPage] || !strings.Contains(s.Detail, "new-bad.example") {
-		t.Fatalf("symbols %v, want FOLLOW_KNOWN_BAD_PAGE for the kit behind new-bad.example", syms)
-	}
-	// Ham reports outweigh: no symbol.
-	for i := 0; i < 3; i++ {
-		if err := e.c.Learn(context.Background(), reported, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	syms, _ = e.c.Run(context.Background(), fresh)
-	if _, ok := symbolMap(syms)[SymKnownBadPage]; ok {
-		t.Errorf("page with 1 spam and 3 ham reports still scores: %v", syms)
-	}
-	// An unrelated page never matched.
-	syms, _ = e.c.Run(context.Background(), e.message("a <a@b.example>", e.url("direct.example", "/news2")))
-	if _, ok := symbolMap(syms)[SymKnownBadPage]; ok {
-		t.Errorf("unrelated page scored: %v", syms)
-	}
-}
-
 func TestCheckTooManyHops(t *testing.T) {
 	e := newEnv(t, func(c *Config, d *Deps) { c.MaxHops = 2 })
 	e.mux.HandleFunc("/s/", func(w http.ResponseWriter, r *http.Request) {
@@ -334,10 +297,6 @@ func TestCheckPanicRecovered(t *testing.T) {
 	}
 	if len(syms) != 0 {
 		t.Errorf("symbols %v from failed lookups, want none", syms)
-	}
-	ch := e.c.Chains(e.message("")) // another message: nothing recorded
-	if ch != nil {
-		t.Errorf("chains of an unknown message: %v", ch)
 	}
 }
 
@@ -396,21 +355,6 @@ cache_ttl: 10m
 	}
 }
 
-func TestPageScore(t *testing.T) {
-	tests := []struct {
-		spam, ham float64
-		scores    bool
-	}{
-		{0, 0, false}, {1, 0, true}, {5, 0, true}, {1, 1, false}, {1, 3, false}, {10, 2, true},
-	}
-	for _, tt := range tests {
-		s := pageScore(tt.spam, tt.ham)
-		if (s > 0) != tt.scores || s > DefaultScores[SymKnownBadPage] {
-			t.Errorf("pageScore(%v, %v) = %v", tt.spam, tt.ham, s)
-		}
-	}
-}
-
 // TestCheckLoginBrandFromLinkText runs the content check on an HTML message
 // so the anchor text reaches the follow check as Facts.Content.URLs[].Text,
 // then follows the link to a password form on landing.example.
@@ -420,7 +364,7 @@ func TestCheckLoginBrandFromLinkText(t *testing.T) {
 		http.Redirect(w, r, e.url("landing.example", "/login"), http.StatusFound)
 	})
 	e.mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, loginPage) })
-	cc, err := content.New(content.DefaultConfig())
+	cc, err := content.New(content.DefaultConfig(), content.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

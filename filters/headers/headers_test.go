@@ -26,7 +26,8 @@ func TestHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			syms, err := New().Run(context.Background(), m)
+			c, _ := New(Config{}, Deps{})
+			syms, err := c.Run(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}

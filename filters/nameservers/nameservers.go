@@ -1,39 +1,48 @@
-// Package nameservers is the "nameservers" check (stage policy): it finds
+// Package nameservers is the "nameservers" check: it finds
 // the NS hosts and their addresses behind every linked domain and every
 // sender domain of a message and records them in m.Facts.Infra, which it
-// owns, for the blocklist checks of the reputation stage. Spam campaigns
+// owns, for the blocklist and reputation checks after it. Spam campaigns
 // rotate domains and IPs quickly; the DNS hosting behind them changes less.
 package nameservers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
-	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 
-	"golang.org/x/net/publicsuffix"
-
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
 )
+
+// Name is the check's name.
+const Name = "nameservers"
 
 // Symbols.
 const (
-	// SymbolBudget (score 0): domains were left unresolved because of
-	// max_domains.
-	SymbolBudget = "NAMESERVERS_BUDGET"
-	// SymbolUnknown (score 0): the NS set of some domains could not be
-	// resolved (SERVFAIL, timeout); ns_ip and ns_name lists did not see them.
+	SymbolBudget  = "NAMESERVERS_BUDGET"
 	SymbolUnknown = "NAMESERVERS_UNKNOWN"
 )
 
-// Config bounds the work per message. Its keys live in the top-level
-// `dnsbl:` section (see filters/dnsbl.Budgets).
+// Spec declares the check and its symbols: both say what the check could
+// not see, and weigh nothing.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "nameservers",
+	Symbols: []filters.SymbolSpec{
+		{Name: SymbolBudget, Doc: "domains were left unresolved by nameservers.max_domains (their Infra status is skipped: budget)"},
+		{Name: SymbolUnknown, Doc: "the NS set of some domains could not be resolved (SERVFAIL, REFUSED, timeout): NS lists did not see them"},
+	},
+})
+
+// Config is the top-level `nameservers:` section: it bounds the work per
+// message. (These keys were once in the `dnsbl:` section; the config loader
+// still takes them from there, with a deprecation warning.)
 type Config struct {
 	// MaxDomains is the number of registrable domains resolved per message
 	// (sender domains first, then linked domains in message order).
@@ -62,121 +71,64 @@ func (c Config) Validate() error {
 		{"max_addrs_per_ns", c.MaxAddrsPerNS, 20},
 	} {
 		if f.v < 1 || f.v > f.hi {
-			return fmt.Errorf("nameservers: dnsbl.%s: must be 1..%d, got %d", f.key, f.hi, f.v)
+			return fmt.Errorf("nameservers: nameservers.%s: must be 1..%d, got %d", f.key, f.hi, f.v)
 		}
 	}
 	return nil
+}
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver resolves the NS sets and addresses. Required.
+	Resolver dnsrep.Querier
+	Log      *slog.Logger
 }
 
 // Check is the "nameservers" check.
 type Check struct {
 	q   dnsrep.Querier
 	cfg Config
+	log *slog.Logger
 	// parallel bounds concurrent domain resolutions.
 	parallel int
 }
 
-// New returns the check resolving through q.
-func New(q dnsrep.Querier, cfg Config) (*Check, error) {
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check.
+func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{q: q, cfg: cfg, parallel: 8}, nil
+	if deps.Resolver == nil {
+		return nil, errors.New("nameservers: no resolver")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &Check{q: deps.Resolver, cfg: cfg, log: deps.Log, parallel: 8}, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "nameservers" }
+func (c *Check) Name() string { return Name }
 
-// Source is a registrable domain and the first place it was seen.
-type Source struct {
-	Domain string
-	// Role says where it came from: "MAIL FROM", "From", "DKIM d=",
-	// "HELO", "rDNS", "URL host <host>", or "linked".
-	Role string
-}
-
-// Domains returns the registrable domains of m, each once, sender
-// identities first (MAIL FROM, From, DKIM d= of passing signatures, HELO,
-// client rDNS), then linked domains (URL hosts, then Facts.Content.Domains).
-func Domains(m *filters.Message) []Source {
-	var out []Source
+// Domains returns the registrable domains (Site scope: a hosting tenant is
+// its own domain) whose nameservers the check resolves, each once, in the
+// order of m.Domains: where the message comes from first, then what it
+// links to.
+func Domains(m *filters.Message) []string {
+	var out []string
 	seen := map[string]bool{}
-	add := func(name, role string) {
-		d := Registrable(name)
-		if d == "" || seen[d] {
-			return
+	for _, d := range m.Domains() {
+		if !d.Role.Origin() && !d.Role.Linked() {
+			continue
 		}
-		seen[d] = true
-		out = append(out, Source{Domain: d, Role: role})
-	}
-	add(domainOf(m.Envelope.MailFrom), "MAIL FROM")
-	for _, v := range m.HeaderValues("From") {
-		if list, err := mail.ParseAddressList(v); err == nil {
-			for _, a := range list {
-				add(domainOf(a.Address), "From")
-			}
-		} else if i := strings.LastIndexByte(v, '@'); i >= 0 {
-			add(strings.TrimRight(v[i+1:], "> \t"), "From")
-		}
-	}
-	for _, d := range m.Facts.Auth.DKIM {
-		if d.Result == "pass" {
-			add(d.Domain, "DKIM d=")
-		}
-	}
-	add(m.Envelope.Helo, "HELO")
-	add(m.Envelope.ClientName, "rDNS")
-	for _, u := range m.Facts.Content.URLs {
-		add(u.Host, "URL host "+strings.ToLower(strings.TrimSuffix(u.Host, ".")))
-	}
-	for _, d := range m.Facts.Content.Domains {
-		add(d, "linked")
-	}
-	// Where followed links led (the follow check, stage links).
-	for _, ch := range m.Facts.Links {
-		for _, h := range ch.Hops {
-			add(h.Domain, "redirect hop of "+ch.URL)
+		if reg := d.Registrable(urlcheck.Site); reg != "" && !seen[reg] {
+			seen[reg] = true
+			out = append(out, reg)
 		}
 	}
 	return out
-}
-
-// Linked reports whether the domain came from the message content rather
-// than from a sender identity.
-func (s Source) Linked() bool {
-	return s.Role == "linked" || strings.HasPrefix(s.Role, "URL host ") || strings.HasPrefix(s.Role, "redirect hop of ")
-}
-
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return addr[i+1:]
-}
-
-// Registrable returns the registrable domain (eTLD+1, Public Suffix List) of
-// a host name, lower case without trailing dot, or "" for IP literals,
-// single labels, public suffixes and invalid names.
-func Registrable(host string) string {
-	h := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(host), "."))
-	h = strings.Trim(h, "[]")
-	if h == "" || !strings.Contains(h, ".") || len(h) > 253 {
-		return ""
-	}
-	if _, err := netip.ParseAddr(strings.TrimPrefix(h, "ipv6:")); err == nil {
-		return ""
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return "" // U-labels must arrive as A-labels; other bytes are not a host
-		}
-	}
-	d, err := publicsuffix.EffectiveTLDPlusOne(h)
-	if err != nil {
-		return ""
-	}
-	return d
 }
 
 // Run resolves the NS sets and writes m.Facts.Infra.
@@ -186,32 +138,31 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	infra := make([]filters.DomainInfra, len(sources))
 	todo := sources
 	if len(todo) > c.cfg.MaxDomains {
-		for i, s := range sources[c.cfg.MaxDomains:] {
-			infra[c.cfg.MaxDomains+i] = filters.DomainInfra{Domain: s.Domain, Status: "skipped: budget"}
+		for i, d := range sources[c.cfg.MaxDomains:] {
+			infra[c.cfg.MaxDomains+i] = filters.DomainInfra{Domain: d, Status: "skipped: budget"}
 		}
 		todo = sources[:c.cfg.MaxDomains]
-		syms = append(syms, filters.Symbol{Name: SymbolBudget,
-			Detail: fmt.Sprintf("resolved %d of %d domains (dnsbl.max_domains)", len(todo), len(sources))})
+		syms = append(syms, Spec.Symbol(SymbolBudget, fmt.Sprintf("resolved %d of %d domains (nameservers.max_domains)", len(todo), len(sources))))
 	}
 	lim := dnsrep.NSLimits{MaxNS: c.cfg.MaxNSPerDomain, MaxAddrs: c.cfg.MaxAddrsPerNS}
 	sem := make(chan struct{}, c.parallel)
 	var wg sync.WaitGroup
-	for i, s := range todo {
+	for i, domain := range todo {
 		wg.Go(func() {
 			defer func() {
 				if p := recover(); p != nil {
-					slog.Error("nameservers: panic", "domain", s.Domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					infra[i] = filters.DomainInfra{Domain: s.Domain, Status: dnsrep.ServFail.String()}
+					c.log.Error("nameservers: panic", "domain", domain, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					infra[i] = filters.DomainInfra{Domain: domain, Status: dnsrep.ServFail.String()}
 				}
 			}()
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
 			case <-ctx.Done():
-				infra[i] = filters.DomainInfra{Domain: s.Domain, Status: dnsrep.Timeout.String()}
+				infra[i] = filters.DomainInfra{Domain: domain, Status: dnsrep.Timeout.String()}
 				return
 			}
-			infra[i] = resolve(ctx, c.q, s.Domain, lim)
+			infra[i] = resolve(ctx, c.q, domain, lim)
 		})
 	}
 	wg.Wait()
@@ -223,10 +174,13 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 	}
 	if len(unknown) > 0 {
-		syms = append(syms, filters.Symbol{Name: SymbolUnknown, Detail: strings.Join(unknown, ", ")})
+		syms = append(syms, Spec.Symbol(SymbolUnknown, strings.Join(unknown, ", ")))
 	}
 	slices.SortStableFunc(infra, func(a, b filters.DomainInfra) int { return strings.Compare(a.Domain, b.Domain) })
 	m.Facts.Infra = filters.Infra{Domains: infra}
+	if len(unknown) > 0 {
+		return syms, fmt.Errorf("nameservers: %w: %d of %d domains unresolved", filters.ErrIncomplete, len(unknown), len(sources))
+	}
 	return syms, nil
 }
 

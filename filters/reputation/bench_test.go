@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // benchMessage is a typical message: authenticated sender, three linked
@@ -38,23 +40,18 @@ func benchMessage(i int) *filters.Message {
 	return m
 }
 
-func benchStores(b *testing.B) map[string]func(b *testing.B) Store {
-	return map[string]func(b *testing.B) Store{
-		"bbolt": func(b *testing.B) Store {
-			s, err := OpenBolt(b.TempDir(), 30*24*time.Hour, time.Second)
+func benchStores(b *testing.B) map[string]func(b *testing.B) store.Store {
+	return map[string]func(b *testing.B) store.Store{
+		"bbolt": func(b *testing.B) store.Store {
+			s, err := store.OpenBolt(b.TempDir(), 30*24*time.Hour, time.Second)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { s.Close() })
 			return s
 		},
-		"redis": func(b *testing.B) Store {
-			cfg := DefaultConfig()
-			cfg.Backend = "redis"
-			cfg.Redis.Addr = startRedis(b)
-			cfg.Redis.Prefix = fmt.Sprintf("bench%d:", time.Now().UnixNano())
-			cfg.Redis.Timeout = Duration(5 * time.Second)
-			s, err := OpenRedis(cfg)
+		"redis": func(b *testing.B) store.Store {
+			s, err := store.OpenRedis(redisConfig(b, DefaultConfig()).Config)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -80,8 +77,8 @@ func BenchmarkLearn(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				m := msgs[i%len(msgs)]
 				// A fresh digest each round so every call writes.
-				digest, _ := Digest(m)
-				if _, err := s.Learn(ctx, fmt.Sprintf("%s-%d", digest, i), Spam, Keys(m)); err != nil {
+				digest, _ := feedback.Digest(m)
+				if _, err := s.Learn(ctx, fmt.Sprintf("%s-%d", digest, i), store.Spam, Keys(m)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -98,10 +95,10 @@ func BenchmarkRead(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			s := open(b)
 			ctx := context.Background()
-			var deltas []Delta
+			var deltas []store.Delta
 			for i := 0; i < 500; i++ {
 				for _, k := range Keys(benchMessage(i)) {
-					deltas = append(deltas, Delta{ID: k.ID(), Spam: float64(i % 7), Ham: float64(i % 3)})
+					deltas = append(deltas, store.Delta{ID: k.ID(), Spam: float64(i % 7), Ham: float64(i % 3)})
 				}
 			}
 			for len(deltas) > 0 {
@@ -113,8 +110,8 @@ func BenchmarkRead(b *testing.B) {
 			}
 			cfg := DefaultConfig()
 			cfg.CacheTTL = 0
-			cfg.Timeout = Duration(5 * time.Second)
-			check := NewCheck(s, cfg, quietLog)
+			cfg.Timeout = filters.Duration(5 * time.Second)
+			check := mustCheck(New(cfg, Deps{Store: s, Log: quietLog}))
 			msgs := make([]*filters.Message, 500)
 			for i := range msgs {
 				msgs[i] = benchMessage(i)

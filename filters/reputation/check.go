@@ -2,15 +2,20 @@ package reputation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
+
+// Name is the check's name.
+const Name = "reputation"
 
 // SymbolUnavailable is reported (score 0) when the store could not be read in
 // time; the message is then judged without reputation.
@@ -20,37 +25,62 @@ const SymbolUnavailable = "REP_UNAVAILABLE"
 // family and message.
 type family struct {
 	prefix   string // REP_<prefix>_SPAM / _HAM
-	kinds    []Kind
+	kinds    []store.Kind
 	spamOnly bool
+	cap      string // the caps: key of its score
+	what     string // what its keys are, for the documentation
 }
 
 var families = []family{
-	{prefix: "IP", kinds: []Kind{KindIP}},
-	{prefix: "NET", kinds: []Kind{KindNet}},
-	{prefix: "SENDER", kinds: []Kind{KindSender, KindSenderUnauth}},
-	{prefix: "DOMAIN", kinds: []Kind{KindDomain}},
-	{prefix: "NS", kinds: []Kind{KindNS, KindNSIP}},
-	{prefix: "URL", kinds: []Kind{KindURL}},
-	{prefix: "CONTENT", kinds: []Kind{KindContent}},
+	{prefix: "IP", kinds: []store.Kind{KindIP}, cap: "ip", what: "the client address"},
+	{prefix: "NET", kinds: []store.Kind{KindNet}, cap: "net", what: "the client's /24 or /64"},
+	{prefix: "SENDER", kinds: []store.Kind{KindSender, KindSenderUnauth}, cap: "sender (unauth for unauthenticated identities)", what: "a sender identity"},
+	{prefix: "DOMAIN", kinds: []store.Kind{KindDomain}, cap: "domain", what: "a linked registrable domain"},
+	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}, cap: "ns", what: "a nameserver name or address behind a linked or sender domain"},
+	{prefix: "URL", kinds: []store.Kind{KindURL}, cap: "url", what: "a URL's host and path"},
+	{prefix: "CONTENT", kinds: []store.Kind{KindContent}, cap: "content", what: "a band of the text's near-duplicate fingerprint"},
 	// An image that users marked as ham says little (logos and spacers
 	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []Kind{KindImage}, spamOnly: true},
+	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true, cap: "image", what: "an inline image's SHA-256"},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
-	{prefix: "PAGE", kinds: []Kind{KindPage}, spamOnly: true},
+	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true, cap: "url", what: "a followed link's landing page text"},
 }
+
+// Spec declares the check and its symbols: per family at most one, the
+// spam side winning.
+var Spec = filters.Declare(filters.CheckSpec{Name: Name, Config: "reputation", Symbols: symbolSpecs()})
+
+func symbolSpecs() []filters.SymbolSpec {
+	var out []filters.SymbolSpec
+	for _, f := range families {
+		out = append(out, filters.SymbolSpec{Name: "REP_" + f.prefix + "_SPAM", ScoreDoc: "up to caps." + f.cap,
+			Doc: "users reported mail with " + f.what + " as spam"})
+		if !f.spamOnly {
+			out = append(out, filters.SymbolSpec{Name: "REP_" + f.prefix + "_HAM", ScoreDoc: "down to -caps." + f.cap,
+				Doc: "users reported mail with " + f.what + " as not spam"})
+		}
+	}
+	return append(out, filters.SymbolSpec{Name: SymbolUnavailable,
+		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
+}
+
+// countCacheSize bounds the cached counts (about 100 bytes each).
+const countCacheSize = 100000
 
 // minLean is how far from 50/50 a key's smoothed spam share must be
 // (as 2p-1) to score at all.
 const minLean = 0.2
 
-// Check is the "reputation" check (stage reputation): it reads the counts of
+// Check is the "reputation" check: it reads the counts of
 // every key of the message in one store call and reports REP_* symbols.
 type Check struct {
-	store Store
-	cfg   Config
-	log   *slog.Logger
-	cache *countCache
+	st  store.Store
+	cfg Config
+	log *slog.Logger
+	// cache keeps counts read on the message path for cache_ttl, so a
+	// burst of one campaign costs one store read per key; nil when off.
+	cache *lru.Cache[string, store.Counts]
 
 	// Unavailable counts messages scored without reputation because the
 	// store failed (for metrics: vigil_reputation_unavailable_total).
@@ -58,23 +88,37 @@ type Check struct {
 	lastWarn    atomic.Int64
 }
 
-// NewCheck returns the check over store with cfg's thresholds and caps.
-func NewCheck(store Store, cfg Config, log *slog.Logger) *Check {
-	if log == nil {
-		log = slog.Default()
+// Deps are the check's collaborators.
+type Deps struct {
+	// Store holds the learned counts. Required.
+	Store store.Store
+	Log   *slog.Logger
+}
+
+var _ filters.Check = (*Check)(nil)
+
+// New returns the check over the store with cfg's thresholds and caps.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Store == nil {
+		return nil, errors.New("reputation: no store")
 	}
-	c := &Check{store: store, cfg: cfg, log: log}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	c := &Check{st: deps.Store, cfg: cfg, log: deps.Log}
 	if cfg.CacheTTL > 0 {
-		c.cache = &countCache{ttl: time.Duration(cfg.CacheTTL), max: 100000, m: map[string]cachedCounts{}}
+		c.cache = lru.New[string, store.Counts](countCacheSize)
 	}
-	return c
+	return c, nil
 }
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "reputation" }
+func (c *Check) Name() string { return Name }
 
-// Run implements filters.Check. A store error never fails the check: it
-// yields REP_UNAVAILABLE (score 0) and a rate-limited warning.
+// Run implements filters.Check. A store error yields REP_UNAVAILABLE
+// (score 0), a rate-limited warning and filters.ErrIncomplete: the message
+// is judged without reputation, or tempfailed when policy.fail_closed
+// lists "reputation".
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	keys := Keys(m)
 	if len(keys) == 0 {
@@ -87,18 +131,18 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		if last := c.lastWarn.Load(); now-last > int64(10*time.Second) && c.lastWarn.CompareAndSwap(last, now) {
 			c.log.Warn("reputation store unavailable; scoring without reputation", "queue_id", m.Envelope.QueueID, "err", err, "unavailable_total", c.Unavailable.Load())
 		}
-		return []filters.Symbol{{Name: SymbolUnavailable, Detail: err.Error()}}, nil
+		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
 	return Score(c.cfg, keys, counts), nil
 }
 
-func (c *Check) counts(ctx context.Context, keys []Key) ([]Counts, error) {
-	out := make([]Counts, len(keys))
+func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, error) {
+	out := make([]store.Counts, len(keys))
 	var missIDs []string
 	var missAt []int
 	now := time.Now()
 	for i, k := range keys {
-		if cc, ok := c.cache.get(k.ID(), now); ok {
+		if cc, _, ok := c.cache.Get(k.ID(), now); ok {
 			out[i] = cc
 			continue
 		}
@@ -110,16 +154,16 @@ func (c *Check) counts(ctx context.Context, keys []Key) ([]Counts, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
-	got, err := c.store.Counts(ctx, missIDs)
+	got, err := c.st.Counts(ctx, missIDs)
 	if err != nil {
 		return nil, err
 	}
 	if len(got) != len(missIDs) {
-		return nil, fmt.Errorf("%w: store returned %d counts for %d keys", ErrUnavailable, len(got), len(missIDs))
+		return nil, fmt.Errorf("%w: store returned %d counts for %d keys", store.ErrUnavailable, len(got), len(missIDs))
 	}
 	for j, i := range missAt {
 		out[i] = got[j]
-		c.cache.put(missIDs[j], got[j], now)
+		c.cache.Put(missIDs[j], got[j], now.Add(time.Duration(c.cfg.CacheTTL)))
 	}
 	return out, nil
 }
@@ -129,7 +173,7 @@ const evidenceTolerance = 0.01
 
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
-func keyScore(cfg Config, k Key, c Counts) (float64, bool) {
+func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
@@ -150,7 +194,7 @@ func keyScore(cfg Config, k Key, c Counts) (float64, bool) {
 // REP_<F>_SPAM or REP_<F>_HAM. When a family has both spammy and hammy keys
 // only the spam side scores: a spammer can cheaply add links to reputable
 // sites, not remove its own.
-func Score(cfg Config, keys []Key, counts []Counts) []filters.Symbol {
+func Score(cfg Config, keys []store.Key, counts []store.Counts) []filters.Symbol {
 	var out []filters.Symbol
 	for _, f := range families {
 		var spam, ham *filters.Symbol
@@ -185,51 +229,11 @@ func Score(cfg Config, keys []Key, counts []Counts) []filters.Symbol {
 	return out
 }
 
-func (f family) has(k Kind) bool {
+func (f family) has(k store.Kind) bool {
 	for _, x := range f.kinds {
 		if x == k {
 			return true
 		}
 	}
 	return false
-}
-
-// countCache keeps counts read on the message path for a short time, so a
-// burst of one campaign costs one store read per key.
-type countCache struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	max int
-	m   map[string]cachedCounts
-}
-
-type cachedCounts struct {
-	c   Counts
-	exp time.Time
-}
-
-func (cc *countCache) get(id string, now time.Time) (Counts, bool) {
-	if cc == nil {
-		return Counts{}, false
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	e, ok := cc.m[id]
-	if !ok || now.After(e.exp) {
-		return Counts{}, false
-	}
-	return e.c, true
-}
-
-func (cc *countCache) put(id string, c Counts, now time.Time) {
-	if cc == nil {
-		return
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if len(cc.m) >= cc.max {
-		// Simplest bound: start over. Entries live seconds anyway.
-		clear(cc.m)
-	}
-	cc.m[id] = cachedCounts{c: c, exp: now.Add(cc.ttl)}
 }

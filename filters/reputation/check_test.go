@@ -2,6 +2,7 @@ package reputation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -56,23 +58,23 @@ func TestNameserverTurnsBad(t *testing.T) {
 	for name, open := range map[string]storeOpener{"bbolt": openTestBolt, "redis": openTestRedis} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			store := open(t, &clock{t: time.Now()})
+			st := open(t)
 			for i := 0; i < 8; i++ {
 				m := linkMessage(fmt.Sprintf("198.51.100.%d", 10+i), fmt.Sprintf("pills%d.example", i),
 					"ns1.bulletproof.example", "203.0.113.53", "")
-				res, err := Learn(ctx, store, m, Spam)
-				if err != nil || res.Outcome != Learned {
+				res, err := Learn(ctx, st, m, store.Spam)
+				if err != nil || res.Outcome != store.Learned {
 					t.Fatalf("learn %d: %+v %v", i, res, err)
 				}
 			}
 			// Ham from a big shared host keeps its NS neutral-to-good.
 			for i := 0; i < 5; i++ {
 				m := linkMessage("192.0.2.80", fmt.Sprintf("club%d.example", i), "ns1.bighost.example", "203.0.113.99", "")
-				if _, err := Learn(ctx, store, m, Ham); err != nil {
+				if _, err := Learn(ctx, st, m, store.Ham); err != nil {
 					t.Fatal(err)
 				}
 			}
-			check := NewCheck(store, testConfig(), quietLog)
+			check := mustCheck(New(testConfig(), Deps{Store: st, Log: quietLog}))
 
 			fresh := linkMessage("192.0.2.200", "never-seen-before.example", "ns1.bulletproof.example", "203.0.113.53", "")
 			syms, err := check.Run(ctx, fresh)
@@ -112,26 +114,26 @@ func TestNameserverTurnsBad(t *testing.T) {
 
 func TestScore(t *testing.T) {
 	cfg := testConfig()
-	ip := Key{KindIP, "198.51.100.1", 1}
-	dom := Key{KindDomain, "a.example", 1}
-	good := Key{KindDomain, "good.example", 1}
-	img := Key{KindImage, strings.Repeat("a", 64), 1}
-	content := Key{KindContent, "03.0123456789abcdef", 1}
+	ip := store.Key{Kind: KindIP, Value: "198.51.100.1", Weight: 1}
+	dom := store.Key{Kind: KindDomain, Value: "a.example", Weight: 1}
+	good := store.Key{Kind: KindDomain, Value: "good.example", Weight: 1}
+	img := store.Key{Kind: KindImage, Value: strings.Repeat("a", 64), Weight: 1}
+	content := store.Key{Kind: KindContent, Value: "03.0123456789abcdef", Weight: 1}
 	tests := []struct {
 		name   string
-		keys   []Key
-		counts []Counts
+		keys   []store.Key
+		counts []store.Counts
 		want   map[string]float64 // symbol -> sign (+1/-1) and bound check
 	}{
-		{"below min evidence", []Key{dom}, []Counts{{Spam: 2}}, map[string]float64{}},
-		{"spam domain", []Key{dom}, []Counts{{Spam: 20}}, map[string]float64{"REP_DOMAIN_SPAM": 1}},
-		{"ham domain", []Key{dom}, []Counts{{Ham: 20}}, map[string]float64{"REP_DOMAIN_HAM": -1}},
-		{"mixed evidence is neutral", []Key{dom}, []Counts{{Spam: 10, Ham: 9}}, map[string]float64{}},
-		{"spam side wins within a family", []Key{dom, good}, []Counts{{Spam: 20}, {Ham: 100}}, map[string]float64{"REP_DOMAIN_SPAM": 1}},
-		{"ip is capped smallest", []Key{ip}, []Counts{{Spam: 1e6}}, map[string]float64{"REP_IP_SPAM": 1}},
-		{"images score spam only", []Key{img, img}, []Counts{{Ham: 50}, {Spam: 50}}, map[string]float64{"REP_IMAGE_SPAM": 1}},
-		{"image ham is silent", []Key{img}, []Counts{{Ham: 50}}, map[string]float64{}},
-		{"content", []Key{content}, []Counts{{Spam: 4}}, map[string]float64{"REP_CONTENT_SPAM": 1}},
+		{"below min evidence", []store.Key{dom}, []store.Counts{{Spam: 2}}, map[string]float64{}},
+		{"spam domain", []store.Key{dom}, []store.Counts{{Spam: 20}}, map[string]float64{"REP_DOMAIN_SPAM": 1}},
+		{"ham domain", []store.Key{dom}, []store.Counts{{Ham: 20}}, map[string]float64{"REP_DOMAIN_HAM": -1}},
+		{"mixed evidence is neutral", []store.Key{dom}, []store.Counts{{Spam: 10, Ham: 9}}, map[string]float64{}},
+		{"spam side wins within a family", []store.Key{dom, good}, []store.Counts{{Spam: 20}, {Ham: 100}}, map[string]float64{"REP_DOMAIN_SPAM": 1}},
+		{"ip is capped smallest", []store.Key{ip}, []store.Counts{{Spam: 1e6}}, map[string]float64{"REP_IP_SPAM": 1}},
+		{"images score spam only", []store.Key{img, img}, []store.Counts{{Ham: 50}, {Spam: 50}}, map[string]float64{"REP_IMAGE_SPAM": 1}},
+		{"image ham is silent", []store.Key{img}, []store.Counts{{Ham: 50}}, map[string]float64{}},
+		{"content", []store.Key{content}, []store.Counts{{Spam: 4}}, map[string]float64{"REP_CONTENT_SPAM": 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,12 +160,12 @@ func TestScore(t *testing.T) {
 	}
 	// The IP cap is the smallest: the strongest IP evidence scores below
 	// the strongest evidence of any other kind.
-	ipScore := Score(cfg, []Key{ip}, []Counts{{Spam: 1e6}})[0].Score
+	ipScore := Score(cfg, []store.Key{ip}, []store.Counts{{Spam: 1e6}})[0].Score
 	for _, k := range Kinds {
 		if k == KindIP || k == KindNet {
 			continue
 		}
-		s := Score(cfg, []Key{{k, "x", 1}}, []Counts{{Spam: 1e6}})
+		s := Score(cfg, []store.Key{{Kind: k, Value: "x", Weight: 1}}, []store.Counts{{Spam: 1e6}})
 		if len(s) != 1 || s[0].Score < ipScore {
 			t.Errorf("kind %s max score %+v below the IP's %v", k, s, ipScore)
 		}
@@ -172,31 +174,31 @@ func TestScore(t *testing.T) {
 
 // failingStore fails or hangs (until its context ends) on every read.
 type failingStore struct {
-	Store
+	store.Store
 	hang  bool
 	reads atomic.Int64
 }
 
-func (f *failingStore) Counts(ctx context.Context, ids []string) ([]Counts, error) {
+func (f *failingStore) Counts(ctx context.Context, ids []string) ([]store.Counts, error) {
 	f.reads.Add(1)
 	if f.hang {
 		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", store.ErrUnavailable, ctx.Err())
 	}
-	return nil, fmt.Errorf("%w: connection refused", ErrUnavailable)
+	return nil, fmt.Errorf("%w: connection refused", store.ErrUnavailable)
 }
 
 func TestCheckStoreDown(t *testing.T) {
 	for _, hang := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hang=%v", hang), func(t *testing.T) {
 			cfg := testConfig()
-			cfg.Timeout = Duration(50 * time.Millisecond)
-			check := NewCheck(&failingStore{hang: hang}, cfg, quietLog)
+			cfg.Timeout = filters.Duration(50 * time.Millisecond)
+			check := mustCheck(New(cfg, Deps{Store: &failingStore{hang: hang}, Log: quietLog}))
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			syms, err := check.Run(ctx, linkMessage("192.0.2.1", "a.example", "ns.a.example", "192.0.2.53", ""))
-			if err != nil {
-				t.Fatalf("a down store must not fail the check: %v", err)
+			if !errors.Is(err, filters.ErrIncomplete) || !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("a down store: error %v, want filters.ErrIncomplete (fail open unless policy.fail_closed) wrapping store.ErrUnavailable", err)
 			}
 			if len(syms) != 1 || syms[0].Name != SymbolUnavailable || syms[0].Score != 0 {
 				t.Fatalf("symbols %+v, want only %s with score 0", syms, SymbolUnavailable)
@@ -212,27 +214,27 @@ func TestCheckStoreDown(t *testing.T) {
 }
 
 type countingStore struct {
-	Store
+	store.Store
 	reads atomic.Int64
 }
 
-func (c *countingStore) Counts(ctx context.Context, ids []string) ([]Counts, error) {
+func (c *countingStore) Counts(ctx context.Context, ids []string) ([]store.Counts, error) {
 	c.reads.Add(1)
 	return c.Store.Counts(ctx, ids)
 }
 
 func TestCheckCache(t *testing.T) {
-	base := openTestBolt(t, &clock{t: time.Now()})
-	store := &countingStore{Store: base}
+	base := openTestBolt(t)
+	st := &countingStore{Store: base}
 	cfg := DefaultConfig()
-	check := NewCheck(store, cfg, quietLog)
+	check := mustCheck(New(cfg, Deps{Store: st, Log: quietLog}))
 	m := linkMessage("192.0.2.1", "a.example", "ns.a.example", "192.0.2.53", "")
 	for i := 0; i < 3; i++ {
 		if _, err := check.Run(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := store.reads.Load(); n != 1 {
+	if n := st.reads.Load(); n != 1 {
 		t.Fatalf("store read %d times for 3 identical messages within cache_ttl, want 1", n)
 	}
 }
@@ -240,24 +242,20 @@ func TestCheckCache(t *testing.T) {
 // TestTwoNodesShareRedis: feedback given to node A changes node B's
 // verdict for a new message that shares the learned domains' nameserver.
 func TestTwoNodesShareRedis(t *testing.T) {
-	cfg := testConfig()
-	cfg.Backend = "redis"
-	cfg.Redis.Addr = startRedis(t)
-	cfg.Redis.Prefix = fmt.Sprintf("nodes%d:", time.Now().UnixNano())
-	cfg.Redis.Timeout = Duration(2 * time.Second)
-	cfg.Timeout = Duration(2 * time.Second)
-	nodeA, err := Open(cfg)
+	cfg := redisConfig(t, testConfig())
+	cfg.Timeout = filters.Duration(2 * time.Second)
+	nodeA, err := store.Open(cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nodeA.Close()
-	nodeB, err := Open(cfg)
+	nodeB, err := store.Open(cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nodeB.Close()
 	ctx := context.Background()
-	checkB := NewCheck(nodeB, cfg, quietLog)
+	checkB := mustCheck(New(cfg, Deps{Store: nodeB, Log: quietLog}))
 	fresh := linkMessage("192.0.2.9", "brand-new.example", "ns1.spamhost.example", "203.0.113.7", "")
 	before, err := checkB.Run(ctx, fresh)
 	if err != nil {
@@ -268,7 +266,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 	}
 	for i := 0; i < 4; i++ {
 		m := linkMessage("198.51.100.1", fmt.Sprintf("spam%d.example", i), "ns1.spamhost.example", "203.0.113.7", "")
-		if _, err := Learn(ctx, nodeA, m, Spam); err != nil {
+		if _, err := Learn(ctx, nodeA, m, store.Spam); err != nil {
 			t.Fatal(err)
 		}
 	}

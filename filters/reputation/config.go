@@ -3,54 +3,26 @@ package reputation
 import (
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
-// Config is the top-level `reputation:` key.
+// Config is the top-level `reputation:` section: where the evidence is
+// kept (store.Config, inline) and how the check scores it.
 type Config struct {
-	// Backend is "bbolt" (default: one node, file in Path) or "redis"
-	// (shared by many nodes).
-	Backend string `yaml:"backend"`
-	// Path is the data directory of the bbolt file <Path>/reputation.db.
-	// Default /var/lib/vigil.
-	Path string `yaml:"path"`
-	// Redis configures the redis backend.
-	Redis RedisConfig `yaml:"redis"`
-	// HalfLife is the time after which learned evidence counts half.
-	// Default 30d; 0 disables decay.
-	HalfLife Duration `yaml:"half_life"`
+	store.Config `yaml:",inline"`
 	// MinEvidence is the decayed spam+ham count a key needs before it
 	// scores. Default 3.
 	MinEvidence float64 `yaml:"min_evidence"`
 	// Timeout bounds every store call on the message path. Default 200ms.
-	Timeout Duration `yaml:"timeout"`
+	Timeout filters.Duration `yaml:"timeout"`
 	// CacheTTL is how long counts read on the message path are reused.
 	// Default 10s; 0 disables the cache.
-	CacheTTL Duration `yaml:"cache_ttl"`
+	CacheTTL filters.Duration `yaml:"cache_ttl"`
 	// Caps are the largest score (absolute) each kind of key can give.
 	Caps Caps `yaml:"caps"`
-}
-
-// RedisConfig is `reputation.redis:`.
-type RedisConfig struct {
-	// Addr is HOST:PORT, or unix:/path/to/socket. Default 127.0.0.1:6379.
-	Addr string `yaml:"addr"`
-	// Prefix starts every key Vigil writes. Default "vigil:rep:".
-	Prefix string `yaml:"prefix"`
-	// DB is the Redis database number. Default 0.
-	DB int `yaml:"db"`
-	// Password for AUTH; default none.
-	Password string `yaml:"password"`
-	// Timeout bounds dial, read and write. Default 200ms.
-	Timeout Duration `yaml:"timeout"`
-	// TTL expires keys not written for this long. Default 8 half-lives
-	// (what is left then is under 0.4% of the evidence); 0 with a zero
-	// half-life means never.
-	TTL Duration `yaml:"ttl"`
 }
 
 // Caps are the per-kind score caps (`reputation.caps:`). The IP cap must be
@@ -68,7 +40,7 @@ type Caps struct {
 	Image   float64 `yaml:"image"`   // default 3.0
 }
 
-func (c Caps) of(k Kind) float64 {
+func (c Caps) of(k store.Kind) float64 {
 	switch k {
 	case KindIP:
 		return c.IP
@@ -95,61 +67,20 @@ func (c Caps) of(k Kind) float64 {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Backend: "bbolt",
-		Path:    "/var/lib/vigil",
-		Redis: RedisConfig{
-			Addr:    "127.0.0.1:6379",
-			Prefix:  "vigil:rep:",
-			Timeout: Duration(200 * time.Millisecond),
-		},
-		HalfLife:    Duration(30 * 24 * time.Hour),
+		Config:      store.DefaultConfig(),
 		MinEvidence: 3,
-		Timeout:     Duration(200 * time.Millisecond),
-		CacheTTL:    Duration(10 * time.Second),
+		Timeout:     filters.Duration(200 * time.Millisecond),
+		CacheTTL:    filters.Duration(10 * time.Second),
 		Caps: Caps{
 			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3,
 		},
 	}
 }
 
-// RedisTTL is the effective key expiry of the redis backend.
-func (c Config) RedisTTL() time.Duration {
-	if c.Redis.TTL > 0 {
-		return time.Duration(c.Redis.TTL)
-	}
-	return 8 * time.Duration(c.HalfLife)
-}
-
 // Validate reports the first bad value, naming its key.
 func (c Config) Validate() error {
-	switch c.Backend {
-	case "bbolt":
-		if c.Path == "" {
-			return fmt.Errorf("reputation.path: empty (the bbolt backend needs a data directory)")
-		}
-	case "redis":
-		if c.Redis.Addr == "" {
-			return fmt.Errorf("reputation.redis.addr: empty")
-		}
-		if !strings.HasPrefix(c.Redis.Addr, "unix:") {
-			if _, port, ok := strings.Cut(c.Redis.Addr, ":"); !ok || port == "" {
-				return fmt.Errorf("reputation.redis.addr: %q is not HOST:PORT or unix:/path", c.Redis.Addr)
-			}
-		}
-		if c.Redis.Timeout <= 0 {
-			return fmt.Errorf("reputation.redis.timeout: %s must be positive", c.Redis.Timeout)
-		}
-		if c.Redis.TTL < 0 {
-			return fmt.Errorf("reputation.redis.ttl: %s is negative", c.Redis.TTL)
-		}
-		if c.Redis.DB < 0 {
-			return fmt.Errorf("reputation.redis.db: %d is negative", c.Redis.DB)
-		}
-	default:
-		return fmt.Errorf("reputation.backend: unknown %q (want bbolt or redis)", c.Backend)
-	}
-	if c.HalfLife < 0 {
-		return fmt.Errorf("reputation.half_life: %s is negative", c.HalfLife)
+	if err := c.Config.Validate(); err != nil {
+		return err
 	}
 	if c.MinEvidence < 0 || math.IsNaN(c.MinEvidence) {
 		return fmt.Errorf("reputation.min_evidence: %v is negative", c.MinEvidence)
@@ -180,42 +111,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// Duration is a time.Duration that YAML writes as "30s", "720h" or "30d".
-type Duration time.Duration
-
-func (d Duration) String() string { return time.Duration(d).String() }
-
-// ParseDuration accepts time.ParseDuration syntax plus a whole number of
-// days ("30d").
-func ParseDuration(s string) (Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseUint(n, 10, 16)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		return Duration(time.Duration(days) * 24 * time.Hour), nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad duration %q", s)
-	}
-	return Duration(v), nil
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration such as 30s or 30d", n.Line)
-	}
-	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = v
-	return nil
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

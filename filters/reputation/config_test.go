@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 func TestConfigYAML(t *testing.T) {
@@ -81,10 +83,10 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParseClass("spam"); err != nil {
+	if _, err := store.ParseClass("spam"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ParseClass("eggs"); err == nil {
+	if _, err := store.ParseClass("eggs"); err == nil {
 		t.Fatal("ParseClass accepted eggs")
 	}
 }

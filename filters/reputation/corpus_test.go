@@ -2,7 +2,6 @@ package reputation
 
 import (
 	"bytes"
-	"encoding/base64"
 	"html"
 	"io"
 	"mime"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/sharedtest"
 )
 
@@ -37,7 +37,7 @@ func corpus(t testing.TB) []corpusMessage {
 	corpusOnce.Do(func() {
 		for _, cm := range shared {
 			var msg []byte
-			err := ReadMbox(bytes.NewReader(cm.Raw), cm.Name, func(r RawMessage) error {
+			err := feedback.ReadMbox(bytes.NewReader(cm.Raw), cm.Name, func(r feedback.RawMessage) error {
 				if msg == nil {
 					msg = r.Data
 				}
@@ -98,7 +98,7 @@ func walkPart(h partHeader, body io.Reader, b *strings.Builder, depth int) {
 	var r io.Reader = body
 	switch strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))) {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, newlineStripper{body})
+		r = feedback.Base64Reader(body)
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)
 	}

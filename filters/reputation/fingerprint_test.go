@@ -90,10 +90,10 @@ func personalise(text, name string, n int) string {
 	return b.String()
 }
 
-// TestFingerprintCorpusPairs: on SpamAssassin corpus texts, a personalised
+// TestCorpusFingerprintPairs: on SpamAssassin corpus texts, a personalised
 // copy (changed name and numbers) matches its original, and distinct
 // messages rarely share a band.
-func TestFingerprintCorpusPairs(t *testing.T) {
+func TestCorpusFingerprintPairs(t *testing.T) {
 	msgs := corpus(t)
 	var texts []string
 	var names []string

@@ -3,13 +3,51 @@ package reputation
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"strings"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/urlcheck"
 )
+
+// The kinds of reputation keys; each selects a symbol family and a score
+// cap (Caps).
+const (
+	// KindIP is the connecting client address.
+	KindIP store.Kind = "ip"
+	// KindNet is the client's /24 (IPv4) or /64 (IPv6).
+	KindNet store.Kind = "net"
+	// KindSender is an authenticated sender identity: a DKIM d= that
+	// passed, the SPF domain that passed, the From domain when DMARC passed.
+	KindSender store.Kind = "sender"
+	// KindSenderUnauth is a claimed but unauthenticated identity (From
+	// domain, MAIL FROM domain). It is a separate key so that forged mail
+	// can neither poison nor borrow the reputation of the real domain.
+	KindSenderUnauth store.Kind = "sender_unauth"
+	// KindDomain is a registrable domain linked from the message.
+	KindDomain store.Kind = "domain"
+	// KindNS is the host name of a nameserver of a linked or sender domain.
+	KindNS store.Kind = "ns"
+	// KindNSIP is an address of such a nameserver.
+	KindNSIP store.Kind = "ns_ip"
+	// KindURL is a URL without scheme, query and fragment (host and path):
+	// it tells apart spam and ham on shared hosts and shorteners, where the
+	// domain says nothing.
+	KindURL store.Kind = "url"
+	// KindContent is one band of the near-duplicate fingerprint of the text.
+	KindContent store.Kind = "content"
+	// KindImage is the SHA-256 of an inline image.
+	KindImage store.Kind = "image"
+	// KindPage is the text fingerprint of a landing page reached by
+	// following a link (Facts.Links): the same phishing kit behind a new
+	// domain has the same key.
+	KindPage store.Kind = "page"
+)
+
+// Kinds lists every kind, in the order symbols are built.
+var Kinds = []store.Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindPage}
 
 // Learning weights.
 const (
@@ -34,10 +72,10 @@ const (
 )
 
 // Keys returns the reputation keys of m with their learning weights, in a
-// stable order without duplicates. It reads the envelope, the From header
-// and the Facts written by the auth, dmarc, content and nameservers checks;
+// stable order without duplicates. It reads the identities (envelope and
+// From) and the Facts written by the auth, dmarc, content and nameservers checks;
 // missing Facts simply yield fewer keys.
-func Keys(m *filters.Message) []Key {
+func Keys(m *filters.Message) []store.Key {
 	var ks keySet
 	ks.seen = map[string]bool{}
 
@@ -58,22 +96,23 @@ func Keys(m *filters.Message) []Key {
 	auth := m.Facts.Auth
 	authed := map[string]bool{}
 	for _, d := range auth.DKIM {
-		if d.Result == "pass" {
-			if dom := normDomain(d.Domain); dom != "" {
+		if d.Result == filters.DKIMPass {
+			if dom := urlcheck.DomainName(d.Domain); dom != "" {
 				ks.add(KindSender, dom, FullWeight)
 				authed[dom] = true
 			}
 		}
 	}
-	if auth.SPF.Result == "pass" {
-		if dom := normDomain(auth.SPF.Domain); dom != "" {
+	if auth.SPF.Result == filters.SPFPass {
+		if dom := urlcheck.DomainName(auth.SPF.Domain); dom != "" {
 			ks.add(KindSender, dom, FullWeight)
 			authed[dom] = true
 		}
 	}
-	from := fromDomain(m.Header("From"))
-	if auth.DMARC.Result == "pass" {
-		dom := normDomain(auth.DMARC.Domain)
+	id := m.Identities()
+	from := urlcheck.DomainName(id.Author().Domain)
+	if auth.DMARC.Result == filters.DMARCPass {
+		dom := urlcheck.DomainName(auth.DMARC.Domain)
 		if dom == "" {
 			dom = from
 		}
@@ -83,10 +122,7 @@ func Keys(m *filters.Message) []Key {
 		}
 	}
 	// Claimed identities that nothing authenticated.
-	mailFrom := ""
-	if _, d, ok := strings.Cut(m.Envelope.MailFrom, "@"); ok {
-		mailFrom = normDomain(d)
-	}
+	mailFrom := urlcheck.DomainName(id.MailFrom.Domain)
 	for _, dom := range []string{from, mailFrom} {
 		if dom != "" && !authed[dom] {
 			ks.add(KindSenderUnauth, dom, UnauthWeight)
@@ -100,7 +136,7 @@ func Keys(m *filters.Message) []Key {
 		if n >= maxDomains {
 			break
 		}
-		if dom := normDomain(d); dom != "" && ks.add(KindDomain, dom, FullWeight) {
+		if dom := urlcheck.DomainName(d); dom != "" && ks.add(KindDomain, dom, FullWeight) {
 			n++
 		}
 	}
@@ -118,7 +154,7 @@ func Keys(m *filters.Message) []Key {
 	for _, d := range m.Facts.Infra.Domains {
 		for _, ns := range d.NS {
 			if names < maxNS {
-				if h := normDomain(ns.Name); h != "" && ks.add(KindNS, h, FullWeight) {
+				if h := urlcheck.DomainName(ns.Name); h != "" && ks.add(KindNS, h, FullWeight) {
 					names++
 				}
 			}
@@ -143,15 +179,14 @@ func Keys(m *filters.Message) []Key {
 			n++
 		}
 	}
-	// Landing pages of followed links: the text hash part of the
-	// fingerprint ("hash/simhash").
+	// Landing pages of followed links: the text hash of the fingerprint.
 	n = 0
 	for _, ch := range m.Facts.Links {
 		if n >= maxURLs {
 			break
 		}
-		h, _, _ := strings.Cut(ch.Fingerprint, "/")
-		if h != "" && isHex(strings.ToLower(h)) && ks.add(KindPage, strings.ToLower(h), FullWeight) {
+		h := strings.ToLower(ch.Fingerprint.Hash)
+		if h != "" && isHex(h) && ks.add(KindPage, h, FullWeight) {
 			n++
 		}
 	}
@@ -159,16 +194,16 @@ func Keys(m *filters.Message) []Key {
 }
 
 type keySet struct {
-	keys []Key
+	keys []store.Key
 	seen map[string]bool
 }
 
-func (ks *keySet) add(kind Kind, value string, w float64) bool {
+func (ks *keySet) add(kind store.Kind, value string, w float64) bool {
 	if len(value) > maxValueLen {
 		sum := sha256.Sum256([]byte(value))
 		value = "sha256." + hex.EncodeToString(sum[:])
 	}
-	k := Key{Kind: kind, Value: value, Weight: w}
+	k := store.Key{Kind: kind, Value: value, Weight: w}
 	if ks.seen[k.ID()] {
 		return false
 	}
@@ -184,45 +219,6 @@ func publicAddr(ip netip.Addr) bool {
 		!ip.IsUnspecified() && !ip.IsMulticast()
 }
 
-// normDomain lower-cases a domain and drops a trailing dot; it returns ""
-// for anything that is not a plausible host name.
-func normDomain(d string) string {
-	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-	if d == "" || len(d) > 253 || !strings.Contains(d, ".") || strings.Contains(d, "..") ||
-		strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
-		return ""
-	}
-	for _, r := range d {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r >= 0x80) {
-			return ""
-		}
-	}
-	return d
-}
-
-// fromDomain is the domain of the first RFC 5322 From address.
-func fromDomain(v string) string {
-	if v == "" {
-		return ""
-	}
-	addr := ""
-	if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
-		addr = as[0].Address
-	} else {
-		// Malformed From: take what looks like the address.
-		addr = v
-		if i := strings.LastIndexByte(addr, '<'); i >= 0 {
-			addr = addr[i+1:]
-		}
-		addr = strings.TrimRight(addr, "> \t")
-	}
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return normDomain(addr[i+1:])
-}
-
 // urlKey is host+path of u without scheme, userinfo, port, query and
 // fragment; "" for URLs without a path (the domain key covers those) or
 // that do not parse.
@@ -231,7 +227,7 @@ func urlKey(raw string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	host := normDomain(u.Hostname())
+	host := urlcheck.DomainName(u.Hostname())
 	if host == "" {
 		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
 			host = a.String()

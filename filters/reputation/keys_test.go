@@ -6,9 +6,10 @@ import (
 	"testing"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
-func keyIDs(keys []Key) map[string]float64 {
+func keyIDs(keys []store.Key) map[string]float64 {
 	out := map[string]float64{}
 	for _, k := range keys {
 		out[k.ID()] = k.Weight
@@ -129,7 +130,7 @@ func TestKeysBounded(t *testing.T) {
 		m.Facts.Content.Domains = append(m.Facts.Content.Domains, d)
 		m.Facts.Content.URLs = append(m.Facts.Content.URLs, filters.URL{URL: "http://" + d + "/p"})
 	}
-	counts := map[Kind]int{}
+	counts := map[store.Kind]int{}
 	for _, k := range Keys(m) {
 		counts[k.Kind]++
 		if len(k.Value) > 80 && !strings.HasPrefix(k.Value, "sha256.") && len(k.Value) > maxValueLen {
@@ -144,9 +145,9 @@ func TestKeysBounded(t *testing.T) {
 func TestPageKeys(t *testing.T) {
 	m := &filters.Message{}
 	m.Facts.Links = []filters.LinkChain{
-		{URL: "http://bit.ly/x", Fingerprint: "ABCDEF0123/00ff00ff00ff00ff"},
-		{URL: "http://bit.ly/y", Fingerprint: ""},
-		{URL: "http://bit.ly/z", Fingerprint: "not-hex!/1"},
+		{URL: "http://bit.ly/x", Fingerprint: filters.PageFingerprint{Hash: "ABCDEF0123", Sim: 0x00ff00ff00ff00ff}},
+		{URL: "http://bit.ly/y"},
+		{URL: "http://bit.ly/z", Fingerprint: filters.PageFingerprint{Hash: "not-hex!", Sim: 1}},
 	}
 	var pages []string
 	for _, k := range Keys(m) {

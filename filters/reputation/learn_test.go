@@ -5,9 +5,10 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/feedback"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 const sampleMessage = `Received: from mx.example.net by us; Mon, 1 Jan 2024 00:00:00 +0000
@@ -23,72 +24,38 @@ Hello,
 buy now at http://shop.example/deal
 `
 
-func TestDigest(t *testing.T) {
-	base := parseRaw([]byte(sampleMessage))
-	d0, err := Digest(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	same := []struct{ name, raw string }{
-		{"crlf line endings", strings.ReplaceAll(sampleMessage, "\n", "\r\n")},
-		{"other copy: trace and recipient differ", strings.Replace(strings.Replace(sampleMessage,
-			"Delivered-To: alice@example.org", "Delivered-To: bob@example.org\nReceived: from relay", 1),
-			"To: alice@example.org", "To: bob@example.org", 1)},
-		{"rewrapped body", strings.Replace(sampleMessage, "Hello,\nbuy now", "Hello, buy\nnow", 1)},
-		{"subject refolded", strings.Replace(sampleMessage, "exclusive\n offer", "exclusive offer", 1)},
-	}
-	for _, tc := range same {
-		t.Run(tc.name, func(t *testing.T) {
-			d, _ := Digest(parseRaw([]byte(tc.raw)))
-			if d != d0 {
-				t.Fatalf("digest changed: %s vs %s", d, d0)
-			}
-		})
-	}
-	differ := []struct{ name, raw string }{
-		{"same Message-ID, other body", strings.Replace(sampleMessage, "buy now", "sell now", 1)},
-		{"other subject", strings.Replace(sampleMessage, "exclusive", "special", 1)},
-		{"other sender", strings.Replace(sampleMessage, "offers@shop.example", "x@shop.example", 1)},
-	}
-	for _, tc := range differ {
-		t.Run(tc.name, func(t *testing.T) {
-			d, _ := Digest(parseRaw([]byte(tc.raw)))
-			if d == d0 {
-				t.Fatal("different messages have the same digest")
-			}
-		})
-	}
-}
-
 func TestLearn(t *testing.T) {
 	ctx := context.Background()
-	store := openTestBolt(t, &clock{t: time.Unix(1e9, 0)})
+	st := store.NewMemory()
 	m := parseRaw([]byte(sampleMessage))
 	m.Facts.Content.Domains = []string{"shop.example"}
 	steps := []struct {
-		class Class
-		want  Outcome
+		class store.Class
+		want  store.Outcome
 		spam  float64
 		ham   float64
 	}{
-		{Spam, Learned, 1, 0},
-		{Spam, Duplicate, 1, 0},
-		{Ham, Moved, 0, 1},
+		{store.Spam, store.Learned, 1, 0},
+		{store.Spam, store.Duplicate, 1, 0},
+		{store.Ham, store.Moved, 0, 1},
 	}
-	for _, st := range steps {
-		res, err := Learn(ctx, store, m, st.class)
-		if err != nil || res.Outcome != st.want || res.Keys == 0 || len(res.Digest) != 64 {
-			t.Fatalf("Learn(%s) = %+v, %v; want outcome %s", st.class, res, err, st.want)
+	for _, step := range steps {
+		res, err := Learn(ctx, st, m, step.class)
+		if err != nil || res.Outcome != step.want || res.Keys == 0 || len(res.Digest) != 64 {
+			t.Fatalf("Learn(%s) = %+v, %v; want outcome %s", step.class, res, err, step.want)
 		}
-		wantCounts(t, store, "domain:shop.example", st.spam, st.ham)
+		c, err := st.Counts(ctx, []string{"domain:shop.example"})
+		if err != nil || c[0].Spam != step.spam || c[0].Ham != step.ham {
+			t.Fatalf("after %s: counts %+v %v, want spam %v ham %v", step.class, c, err, step.spam, step.ham)
+		}
 	}
 	// Another copy of the same message (other recipient) is a duplicate.
 	copy2 := parseRaw([]byte(strings.Replace(sampleMessage, "To: alice@", "To: bob@", 1)))
 	copy2.Facts = m.Facts
-	if res, err := Learn(ctx, store, copy2, Ham); err != nil || res.Outcome != Duplicate {
+	if res, err := Learn(ctx, st, copy2, store.Ham); err != nil || res.Outcome != store.Duplicate {
 		t.Fatalf("copy: %+v %v", res, err)
 	}
-	if _, err := Learn(ctx, store, m, Class("maybe")); err == nil {
+	if _, err := Learn(ctx, st, m, store.Class("maybe")); err == nil {
 		t.Fatal("unknown class accepted")
 	}
 }
@@ -96,7 +63,7 @@ func TestLearn(t *testing.T) {
 // parseRaw parses like the daemon and `vigil check` do; malformed input
 // yields an empty message.
 func parseRaw(raw []byte) *filters.Message {
-	m, err := filters.ParseMessage(bytes.NewReader(raw), MaxInputMessage)
+	m, err := filters.ParseMessage(bytes.NewReader(raw), feedback.MaxInputMessage)
 	if err != nil {
 		return &filters.Message{}
 	}
@@ -110,8 +77,8 @@ func FuzzTraceDigestKeys(f *testing.F) {
 	f.Add([]byte("Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a@b.example; dkim=pass header.d=b.example\nReceived: from x ([192.0.2.1]) by mx.example.org\n\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m := parseRaw(raw)
-		FromTrace(m, "mx.example.org", []string{"mx.example.org"})
-		if _, err := Digest(m); err != nil {
+		feedback.FromTrace(m, "mx.example.org", []string{"mx.example.org"})
+		if _, err := feedback.Digest(m); err != nil {
 			t.Fatal(err)
 		}
 		Keys(m)
@@ -129,7 +96,7 @@ func TestFromTrace(t *testing.T) {
 		"Authentication-Results: other.example; spf=pass smtp.mailfrom=x@liar.example\n" +
 		"From: Shop <news@shop.example>\n\nhi\n"
 	m := parseRaw([]byte(raw))
-	FromTrace(m, "mx.example.org", []string{"MX.example.org."})
+	feedback.FromTrace(m, "mx.example.org", []string{"MX.example.org."})
 	if got := m.Envelope.ClientIP.String(); got != "2001:db8::25" {
 		t.Errorf("ClientIP = %s, want the one our MX received from", got)
 	}
@@ -156,7 +123,7 @@ func TestFromTrace(t *testing.T) {
 	// Without our host names, the topmost Received counts (here: private,
 	// so no IP key), and without our authserv-id nothing is trusted.
 	m2 := parseRaw([]byte(raw))
-	FromTrace(m2, "", nil)
+	feedback.FromTrace(m2, "", nil)
 	if m2.Envelope.ClientIP.String() != "10.0.0.5" || m2.Facts.Auth.SPF.Result != "" {
 		t.Errorf("ClientIP %s, SPF %+v", m2.Envelope.ClientIP, m2.Facts.Auth.SPF)
 	}

@@ -1,7 +1,8 @@
 // Package sharedtest finds the conformance suites and corpora of
 // ../shared/testdata (the repository and shared/ are siblings in
 // development and in CI) and reads the SpamAssassin corpus, for tests of
-// any package. Absent data skips the test with a message.
+// any package. Absent data skips the test with a message, and fails it
+// under CI (Unavailable). Claim guards the figures the READMEs state.
 package sharedtest
 
 import (
@@ -18,7 +19,8 @@ import (
 )
 
 // Dir returns shared/testdata/<sub>, found by walking up from the working
-// directory (a package directory under go test), or skips the test.
+// directory (a package directory under go test); when it is absent the
+// test skips, or fails under CI.
 func Dir(tb testing.TB, sub string) string {
 	tb.Helper()
 	dir, err := os.Getwd()
@@ -36,7 +38,7 @@ func Dir(tb testing.TB, sub string) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			tb.Skipf("shared/testdata/%s not found above the package directory; skipping", sub)
+			Unavailable(tb, "shared/testdata/%s not found above the package directory (clone the repository next to shared/)", sub)
 			return ""
 		}
 		dir = parent
@@ -62,13 +64,13 @@ var (
 )
 
 // SpamAssassin returns the 6,046 corpus messages sorted by name, read
-// once per test binary, or skips the test when the corpus is absent.
+// once per test binary; an absent corpus skips the test (fails it under CI).
 // Callers must not modify Raw.
 func SpamAssassin(tb testing.TB) []CorpusMessage {
 	tb.Helper()
 	path := filepath.Join(Dir(tb, "corpus-spamassassin"), "spamassassin-public-corpus.tar.gz")
 	if _, err := os.Stat(path); err != nil {
-		tb.Skipf("SpamAssassin corpus missing (%v); skipping", err)
+		Unavailable(tb, "SpamAssassin corpus: %v", err)
 	}
 	corpusOnce.Do(func() { corpusMsgs, corpusErr = readCorpus(path) })
 	if corpusErr != nil {

@@ -5,7 +5,9 @@ import (
 	"testing"
 )
 
-func TestSpamAssassin(t *testing.T) {
+// TestCorpusArchive reads the whole corpus archive (a corpus test: it
+// runs in test.sh's pass without -race).
+func TestCorpusArchive(t *testing.T) {
 	msgs := SpamAssassin(t)
 	groups := map[string]int{}
 	for _, m := range msgs {

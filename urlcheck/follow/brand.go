@@ -60,7 +60,7 @@ func BrandMismatch(text, pageDomain string) (brand string, mismatch bool) {
 		return "", false
 	}
 	label := pageDomain
-	if suffix, _ := urlcheck.ICANNSuffix(pageDomain); suffix != "" && len(pageDomain) > len(suffix) {
+	if suffix, _ := urlcheck.PublicSuffix(pageDomain, urlcheck.Registry); suffix != "" && len(pageDomain) > len(suffix) {
 		label = pageDomain[:len(pageDomain)-len(suffix)-1]
 	}
 	// A domain written in the text is the strongest claim.

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -215,7 +216,7 @@ type Follower struct {
 	o      Options
 	client *http.Client
 	hosts  *hostLimiter
-	cache  *resultCache
+	cache  *lru.Cache[string, Result]
 	group  singleflight.Group
 }
 
@@ -225,7 +226,7 @@ func New(o Options) (*Follower, error) {
 		return nil, errors.New("follow: no resolver")
 	}
 	o = o.withDefaults()
-	f := &Follower{o: o, hosts: newHostLimiter(o.PerHostConcurrency), cache: newResultCache(o.CacheSize)}
+	f := &Follower{o: o, hosts: newHostLimiter(o.PerHostConcurrency), cache: lru.New[string, Result](o.CacheSize)}
 	tr := &http.Transport{
 		// Never a proxy from the environment: the guard must see the
 		// address actually connected to.
@@ -341,7 +342,7 @@ func (f *Follower) cached(ctx context.Context, key string) (Result, bool) {
 		return Result{}, false
 	}
 	now := time.Now()
-	if r, ok := f.cache.get(key, now); ok {
+	if r, _, ok := f.cache.Get(key, now); ok {
 		r.Cached = true
 		return r, true
 	}
@@ -360,7 +361,7 @@ func (f *Follower) cached(ctx context.Context, key string) (Result, bool) {
 	if err := json.Unmarshal(data, &r); err != nil || r.Fetched.Add(f.o.CacheTTL).Before(now) {
 		return Result{}, false
 	}
-	f.cache.put(key, r, r.Fetched.Add(f.o.CacheTTL))
+	f.cache.Put(key, r, r.Fetched.Add(f.o.CacheTTL))
 	r.Cached = true
 	return r, true
 }
@@ -370,7 +371,7 @@ func (f *Follower) remember(ctx context.Context, key string, r Result) {
 		// Unknown is not an answer: the next message tries again.
 		return
 	}
-	f.cache.put(key, r, r.Fetched.Add(f.o.CacheTTL))
+	f.cache.Put(key, r, r.Fetched.Add(f.o.CacheTTL))
 	if f.o.Store == nil {
 		return
 	}

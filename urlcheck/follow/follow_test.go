@@ -235,7 +235,7 @@ func TestFollowSlowServer(t *testing.T) {
 			t.Errorf("%s: outcome %s (%s), want unfinished", path, r.Outcome, r.Detail)
 		}
 		// Unknown is not cached.
-		if e.f.cache.len() != 0 {
+		if e.f.cache.Len() != 0 {
 			t.Errorf("%s: an unfinished result was cached", path)
 		}
 	}
@@ -565,26 +565,6 @@ func TestFollowCache(t *testing.T) {
 	}
 	if e2.hits.Load() != 0 || len(e2.dialed()) != 0 {
 		t.Error("a stored result was fetched again")
-	}
-}
-
-func TestCacheBounded(t *testing.T) {
-	c := newResultCache(3)
-	now := time.Now()
-	for i := 0; i < 10; i++ {
-		c.put(strconv.Itoa(i), Result{URL: strconv.Itoa(i)}, now.Add(time.Hour))
-	}
-	if c.len() != 3 {
-		t.Errorf("len %d, want 3", c.len())
-	}
-	if _, ok := c.get("9", now); !ok {
-		t.Error("newest entry evicted")
-	}
-	if _, ok := c.get("0", now); ok {
-		t.Error("oldest entry kept")
-	}
-	if _, ok := c.get("9", now.Add(2*time.Hour)); ok {
-		t.Error("expired entry returned")
 	}
 }
 

@@ -16,7 +16,10 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/vigilmail/vigil/filters/engine"
 )
 
 // Learner takes one raw message as spam or ham.
@@ -38,17 +41,39 @@ type Hooks struct {
 
 // Server is the admin HTTP server.
 type Server struct {
-	token   string
-	hooks   func() Hooks
-	log     *slog.Logger
-	maxBody int64
-	http    *http.Server
+	hooks func() Hooks
+	log   *slog.Logger
+	http  *http.Server
+
+	// What a reload may change while requests run.
+	token   atomic.Pointer[string]
+	maxBody atomic.Int64
+	slots   atomic.Pointer[chan struct{}] // one per report learned at once
 }
+
+// Limits bound feedback learning: the largest report (admin.max_body) and
+// how many are learned at once (admin.max_concurrent).
+type Limits struct {
+	MaxBody       int64
+	MaxConcurrent int
+}
+
+// Retry-After values (seconds): a busy listener frees a slot in seconds; a
+// store that is down takes longer to come back.
+const (
+	retryBusy        = "5"
+	retryUnavailable = "30"
+)
+
+// slotWait is how long a report waits for a free slot before 503.
+var slotWait = 10 * time.Second
 
 // New returns an admin server. hooks is called per request so a config
 // reload can swap what it reaches.
-func New(token string, maxBody int64, hooks func() Hooks, log *slog.Logger) *Server {
-	s := &Server{token: token, hooks: hooks, log: log, maxBody: maxBody}
+func New(token string, lim Limits, hooks func() Hooks, log *slog.Logger) *Server {
+	s := &Server{hooks: hooks, log: log}
+	s.SetToken(token)
+	s.SetLimits(lim)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("POST /learn/spam", s.auth(s.learn(true)))
@@ -74,6 +99,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// SetToken replaces the bearer token (config reload): requests after it
+// need the new one, the old one stops working. It reports whether the
+// token changed.
+func (s *Server) SetToken(token string) bool {
+	old := s.token.Swap(&token)
+	return old != nil && *old != token
+}
+
+// SetLimits replaces the learning limits (config reload). Reports already
+// learning finish under the old ones.
+func (s *Server) SetLimits(lim Limits) {
+	s.maxBody.Store(lim.MaxBody)
+	n := max(lim.MaxConcurrent, 1)
+	if cur := s.slots.Load(); cur != nil && cap(*cur) == n {
+		return
+	}
+	ch := make(chan struct{}, n)
+	s.slots.Store(&ch)
+}
+
 // Shutdown stops the server.
 func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
 
@@ -83,7 +128,8 @@ func (s *Server) Handler() http.Handler { return s.http.Handler }
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		token := *s.token.Load()
+		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 			http.Error(w, "admin: missing or wrong bearer token", http.StatusUnauthorized)
 			return
@@ -92,6 +138,11 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// learn takes one reported message. A report is acknowledged (200) only
+// once the store has it (see store.Store.Learn); every answer that
+// is not 200 says whether to send it again: 503 with Retry-After (store
+// down, not durable, listener busy), or 400 / 413 (never: the report
+// itself is wrong or too large).
 func (s *Server) learn(spam bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := s.hooks()
@@ -99,21 +150,59 @@ func (s *Server) learn(spam bool) http.HandlerFunc {
 			http.Error(w, "admin: learning is not configured", http.StatusNotImplemented)
 			return
 		}
-		body := http.MaxBytesReader(w, r.Body, s.maxBody)
+		maxBody := s.maxBody.Load()
+		if r.ContentLength > maxBody {
+			http.Error(w, fmt.Sprintf("admin: report of %d bytes exceeds admin.max_body (%d)", r.ContentLength, maxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		// A slot before the body is read: reports beyond max_concurrent
+		// wait in the client's socket, not in our memory.
+		slots := *s.slots.Load()
+		t := time.NewTimer(slotWait)
+		select {
+		case slots <- struct{}{}:
+			t.Stop()
+			defer func() { <-slots }()
+		case <-t.C:
+			w.Header().Set("Retry-After", retryBusy)
+			http.Error(w, fmt.Sprintf("admin: %d reports are being learned (admin.max_concurrent); retry later", cap(slots)), http.StatusServiceUnavailable)
+			return
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		body := http.MaxBytesReader(w, r.Body, maxBody)
 		res, err := h.Learner.Learn(r.Context(), body, spam)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			code := http.StatusBadRequest
-			if errors.As(err, &mbe) {
-				code = http.StatusRequestEntityTooLarge
+			code := learnStatus(err)
+			if code == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", retryUnavailable)
 			}
-			s.log.Warn("admin: learn failed", "spam", spam, "err", err)
+			s.log.Warn("admin: learn failed", "spam", spam, "status", code, "err", err, "remote", r.RemoteAddr)
 			http.Error(w, "admin: "+err.Error(), code)
 			return
 		}
 		s.log.Info("admin: learned", "spam", spam, "result", res, "remote", r.RemoteAddr)
 		writeJSON(w, map[string]any{"ok": true, "result": res})
 	}
+}
+
+// learnStatus maps a learning error to the status that tells a Sieve
+// script or webmail button what to do: retry (503) or not (4xx).
+func learnStatus(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, engine.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, engine.ErrNotMessage):
+		return http.StatusBadRequest
+	case errors.Is(err, engine.ErrNoStore):
+		return http.StatusNotImplemented
+	}
+	// The store down or not durable, a deadline, a failed read of the
+	// request: nothing was acknowledged, and sending it again is safe
+	// (learning the same message twice counts once).
+	return http.StatusServiceUnavailable
 }
 
 func (s *Server) flush(w http.ResponseWriter, r *http.Request) {

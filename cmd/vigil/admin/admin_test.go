@@ -2,13 +2,15 @@ package admin
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/vigilmail/vigil/filters/engine"
 )
 
 type fakeLearner struct{ got []string }
@@ -19,7 +21,7 @@ func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool) (string
 		return "", err
 	}
 	if len(b) == 0 {
-		return "", errors.New("empty message")
+		return "", fmt.Errorf("%w: empty message", engine.ErrNotMessage)
 	}
 	f.got = append(f.got, map[bool]string{true: "spam", false: "ham"}[spam]+":"+string(b))
 	return "learned", nil
@@ -28,7 +30,7 @@ func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool) (string
 func TestAdmin(t *testing.T) {
 	l := &fakeLearner{}
 	flushed := 0
-	s := New("sekret", 100, func() Hooks {
+	s := New("sekret", Limits{MaxBody: 100, MaxConcurrent: 2}, func() Hooks {
 		return Hooks{Learner: l, FlushDNS: func() int { flushed++; return 42 },
 			Metrics: func() map[string]float64 { return map[string]float64{"vigil_messages_total": 3} }}
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -43,7 +45,7 @@ func TestAdmin(t *testing.T) {
 		{"learn spam", "POST", "/learn/spam", "sekret", "Subject: x\r\n\r\nbuy", 200, `"result":"learned"`},
 		{"learn ham", "POST", "/learn/ham", "sekret", "Subject: y\r\n\r\nhi", 200, "learned"},
 		{"empty body", "POST", "/learn/ham", "sekret", "", 400, "empty message"},
-		{"too big", "POST", "/learn/spam", "sekret", strings.Repeat("x", 200), 413, "too large"},
+		{"too big", "POST", "/learn/spam", "sekret", strings.Repeat("x", 200), 413, "exceeds admin.max_body"},
 		{"wrong method", "GET", "/learn/spam", "sekret", "", 405, ""},
 		{"flush", "POST", "/dns/flush", "sekret", "", 200, `"flushed":42`},
 		{"metrics", "GET", "/metrics", "sekret", "", 200, "vigil_messages_total 3"},
@@ -68,7 +70,7 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("flushed %d times", flushed)
 	}
 	// No hooks: 501, not a crash.
-	bare := New("t", 100, func() Hooks { return Hooks{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	bare := New("t", Limits{MaxBody: 100, MaxConcurrent: 1}, func() Hooks { return Hooks{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	req := httptest.NewRequest("POST", "/dns/flush", nil)
 	req.Header.Set("Authorization", "Bearer t")
 	rec := httptest.NewRecorder()

@@ -1,5 +1,5 @@
 // Package config is Vigil's one typed configuration: the YAML keys of
-// DESIGN.md, their defaults, and validation whose errors name the key and
+// docs/config.md, their defaults, and validation whose errors name the key and
 // the bad value. deploy/vigil.yaml documents every key with its default.
 package config
 
@@ -24,6 +24,7 @@ import (
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
+	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
 )
@@ -45,8 +46,10 @@ type Config struct {
 	// built-in lists, with their return codes and why each scores what it
 	// does, are in the example configuration.
 	Blocklists []dnsbl.List `yaml:"blocklists"`
-	// DNSBL is the per-message budget of the nameservers and dnsbl checks.
+	// DNSBL is the dnsbl check's per-message budget and probes.
 	DNSBL dnsbl.Budgets `yaml:"dnsbl"`
+	// Nameservers bounds the NS resolution of the nameservers check.
+	Nameservers nameservers.Config `yaml:"nameservers"`
 	// Auth is SPF, DKIM, DMARC, ARC and the Authentication-Results id.
 	Auth auth.Config `yaml:"auth"`
 	// Content caps MIME and HTML extraction.
@@ -60,6 +63,10 @@ type Config struct {
 	Follow follow.Config `yaml:"follow"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
 	Admin Admin `yaml:"admin"`
+
+	// Warnings are what the file said that still works but should change
+	// (deprecated keys); the commands log them once the logger exists.
+	Warnings []string `yaml:"-"`
 }
 
 // Admin is the admin: section. Off unless listen is set.
@@ -67,13 +74,23 @@ type Admin struct {
 	// Listen is HOST:PORT; "" (default) disables the admin listener.
 	// Keep it on loopback: it accepts feedback that moves reputation.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token every request but /healthz needs.
+	// Token is the bearer token every request but /healthz needs, at least
+	// MinTokenLength characters.
 	Token string `yaml:"token"`
 	// TokenFile reads the token from a file instead (first line).
 	TokenFile string `yaml:"token_file"`
-	// MaxBody caps one reported message. Default 64MiB.
+	// MaxBody caps one reported message: a larger one is refused with 413.
+	// Default 64MiB.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxConcurrent bounds the reports learned at once; more wait briefly,
+	// then get 503 with Retry-After. Memory for learning is about
+	// max_concurrent × max_body. Default 2.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
+
+// MinTokenLength is the shortest admin token accepted: a bearer token
+// guards feedback that moves reputation, and a short one is guessed.
+const MinTokenLength = 16
 
 // Milter is the milter: section.
 type Milter struct {
@@ -161,20 +178,27 @@ func Default() Config {
 			CheckTimeout:   5 * time.Second,
 			MessageTimeout: 15 * time.Second,
 		},
-		Actions:    Actions{Tag: 5, Quarantine: 0, Reject: 15},
-		Scores:     map[string]float64{},
-		Log:        Log{Level: "info", Format: "text"},
-		DNS:        dnsrep.DefaultConfig(),
-		Blocklists: dnsbl.DefaultLists(),
-		DNSBL:      dnsbl.DefaultBudgets(),
-		Auth:       auth.DefaultConfig(),
-		Content:    content.DefaultConfig(),
-		Reputation: reputation.DefaultConfig(),
-		Follow:     follow.DefaultConfig(),
-		Bayes:      bayes.DefaultConfig(),
-		Admin:      Admin{MaxBody: 64 << 20},
+		Actions:     Actions{Tag: 5, Quarantine: 0, Reject: 15},
+		Scores:      map[string]float64{},
+		Log:         Log{Level: "info", Format: "text"},
+		DNS:         dnsrep.DefaultConfig(),
+		Blocklists:  dnsbl.DefaultLists(),
+		DNSBL:       dnsbl.DefaultBudgets(),
+		Nameservers: nameservers.DefaultConfig(),
+		Auth:        auth.DefaultConfig(),
+		Content:     content.DefaultConfig(),
+		Reputation:  reputation.DefaultConfig(),
+		Follow:      follow.DefaultConfig(),
+		Bayes:       bayes.DefaultConfig(),
+		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
 	}
 }
+
+// ErrNoSettings is returned for a file that holds no setting at all (empty,
+// blank or only comments): most likely a file caught half-written, which
+// must not silently become "the defaults" (blocklists, DNS servers and
+// thresholds reverting on a reload). Run without --config for the defaults.
+var ErrNoSettings = errors.New("the file holds no settings (empty or only comments); start without --config to run on the built-in defaults")
 
 // Load reads a config file over the defaults. path "" returns the defaults.
 func Load(path string) (Config, error) {
@@ -202,12 +226,16 @@ func Parse(r io.Reader) (Config, error) {
 	}
 	c := Default()
 	if len(bytes.TrimSpace(data)) == 0 {
-		return c, c.Validate()
+		return Config{}, fmt.Errorf("config: %w", ErrNoSettings)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, fmt.Errorf("config: %w", syntaxError(data, err))
 	}
+	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && (len(root.Content) == 0 || root.Content[0].Tag == "!!null")) {
+		return Config{}, fmt.Errorf("config: %w", ErrNoSettings)
+	}
+	warnings := moveDeprecated(&root)
 	kc := keyChecker{lines: map[string]int{}}
 	kc.check(&root, reflect.TypeOf(c), "")
 	if len(kc.errs) > 0 {
@@ -216,6 +244,7 @@ func Parse(r io.Reader) (Config, error) {
 	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
 	}
+	c.Warnings = warnings
 	if err := c.Validate(); err != nil {
 		return Config{}, withLines(err, kc.lines)
 	}
@@ -285,9 +314,17 @@ func (c *Config) Validate() error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	known := c.knownSymbols()
 	for _, k := range names {
-		if !validSymbol(k) {
+		switch {
+		case !validSymbol(k):
 			bad("scores."+k, c.Scores[k], "symbol names are upper-case letters, digits and _")
+		case !known[k]:
+			why := "no check reports this symbol"
+			if near := nearestSymbol(k, known); near != "" {
+				why += fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			bad("scores."+k, c.Scores[k], why)
 		}
 	}
 	switch c.Log.Level {
@@ -309,7 +346,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -322,8 +359,15 @@ func (c *Config) Validate() error {
 			bad("admin.token", `""`, "admin.listen is set: a token (or admin.token_file) is required")
 		}
 	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < MinTokenLength {
+		// The value is a secret: say how long it is, never what it is.
+		bad("admin.token", fmt.Sprintf("(%d characters)", len(c.Admin.Token)), fmt.Sprintf("too short: use at least %d random characters", MinTokenLength))
+	}
 	if c.Admin.MaxBody <= 0 {
 		bad("admin.max_body", c.Admin.MaxBody, "must be positive")
+	}
+	if c.Admin.MaxConcurrent <= 0 {
+		bad("admin.max_concurrent", c.Admin.MaxConcurrent, "must be positive")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
@@ -369,6 +413,16 @@ func (c *Config) MilterConfig() milter.Config {
 		MaxHeaderBytes:   int(c.Limits.MaxHeaderBytes),
 		MaxRecipients:    c.Limits.MaxRecipients,
 		ProgressInterval: c.Milter.ProgressInterval,
+	}
+}
+
+// MessageLimits bound a message read outside the milter (check, learn, the
+// admin listener) exactly as the milter bounds one from the MTA.
+func (c *Config) MessageLimits() filters.Limits {
+	return filters.Limits{
+		MaxHeaders:     c.Limits.MaxHeaders,
+		MaxHeaderBytes: int64(c.Limits.MaxHeaderBytes),
+		MaxBody:        int64(c.Limits.MaxMessageSize),
 	}
 }
 

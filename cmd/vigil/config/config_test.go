@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"reject below tag", "actions: {tag: 5, reject: 3}", "actions.reject: 3: must be greater than actions.tag"},
 		{"quarantine outside", "actions: {tag: 5, quarantine: 20, reject: 15}", "actions.quarantine: 20"},
 		{"bad symbol", "scores: {bad-name: 1}", "scores.bad-name"},
+		{"misspelt list symbol", "scores:\n  SPAMHAUS_ZNE: 2\n", "scores.SPAMHAUS_ZNE: 2: no check reports this symbol (did you mean SPAMHAUS_ZEN?) (line 2)"},
+		{"misspelt check symbol", "scores: {DKIM_PAS: 1}", "did you mean DKIM_PASS?"},
+		{"unknown symbol, nothing near", "scores: {COMPLETELY_MADE_UP_THING: 1}", "scores.COMPLETELY_MADE_UP_THING: 1: no check reports this symbol (line 1)"},
 		{"scalar for mapping", "milter: 5", "milter: want a mapping"},
 		{"bad level", "log: {level: loud}", `log.level: "loud"`},
 		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
@@ -137,6 +142,82 @@ func TestExampleConfig(t *testing.T) {
 	}
 }
 
+// TestDeprecatedNameserverKeys: the nameservers bounds moved from dnsbl:
+// to nameservers:; old files keep working, each old key with a warning.
+func TestDeprecatedNameserverKeys(t *testing.T) {
+	c, err := Parse(strings.NewReader("dnsbl:\n  max_domains: 7\n  max_ns_per_domain: 2\n  max_addrs_per_ns: 3\n  max_queries: 50\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nameservers.MaxDomains != 7 || c.Nameservers.MaxNSPerDomain != 2 || c.Nameservers.MaxAddrsPerNS != 3 {
+		t.Errorf("nameservers = %+v, want the old dnsbl: values", c.Nameservers)
+	}
+	if c.DNSBL.MaxDomains != 7 || c.DNSBL.MaxQueries != 50 {
+		t.Errorf("dnsbl = %+v", c.DNSBL)
+	}
+	if len(c.Warnings) != 3 || !strings.Contains(strings.Join(c.Warnings, "\n"), "dnsbl.max_ns_per_domain (line 3) is deprecated: it moved to nameservers.max_ns_per_domain") {
+		t.Errorf("warnings = %q", c.Warnings)
+	}
+
+	// The new section wins over the old keys, and the new keys warn of nothing.
+	c, err = Parse(strings.NewReader("dnsbl:\n  max_ns_per_domain: 2\nnameservers:\n  max_ns_per_domain: 5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nameservers.MaxNSPerDomain != 5 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "ignored") {
+		t.Errorf("nameservers = %+v, warnings %q", c.Nameservers, c.Warnings)
+	}
+	c, err = Parse(strings.NewReader("nameservers:\n  max_domains: 9\n"))
+	if err != nil || c.Nameservers.MaxDomains != 9 || c.DNSBL.MaxDomains != 20 || len(c.Warnings) != 0 {
+		t.Errorf("new section: %+v %+v %q %v", c.Nameservers, c.DNSBL, c.Warnings, err)
+	}
+	if _, err := Parse(strings.NewReader("nameservers:\n  max_ns_per_domain: 0\n")); err == nil || !strings.Contains(err.Error(), "nameservers.max_ns_per_domain") {
+		t.Errorf("bad value: %v", err)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a := Default()
+	b := Default()
+	b.DNS.Servers = []string{"127.0.0.1:53"}
+	b.Actions.Reject = 20
+	b.Admin.Token = "a-new-secret-token-value"
+	b.Scores = map[string]float64{"MISSING_MESSAGE_ID": 2}
+	b.Blocklists = b.Blocklists[:1]
+	got := Changed(a, b)
+	want := []string{"actions.reject", "admin.token", "blocklists", "dns.servers", "scores.MISSING_MESSAGE_ID"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changed = %v, want %v", got, want)
+	}
+	if c := Changed(a, Default()); len(c) != 0 {
+		t.Fatalf("Changed of equal configs = %v", c)
+	}
+}
+
+// TestEmptyFileRefused: an empty or comment-only file is an error, never
+// "the defaults" (a file caught half-written on SIGHUP).
+func TestEmptyFileRefused(t *testing.T) {
+	for _, content := range []string{"", "\n\n  \n", "# only a comment\n", "---\n"} {
+		p := filepath.Join(t.TempDir(), "vigil.yaml")
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, err := Load(p); !errors.Is(err, ErrNoSettings) {
+			t.Errorf("Load(%q) = %v, want ErrNoSettings", content, err)
+		}
+	}
+}
+
+func TestAdminTokenLength(t *testing.T) {
+	for token, ok := range map[string]bool{"x": false, "fifteen-chars-x": false, "sixteen-chars-xx": true} {
+		_, err := Parse(strings.NewReader("admin: {listen: \"127.0.0.1:11341\", token: " + token + "}\n"))
+		if (err == nil) != ok {
+			t.Errorf("token of %d characters: %v", len(token), err)
+		}
+		if err != nil && strings.Contains(err.Error(), token) {
+			t.Errorf("the error shows the secret: %v", err)
+		}
+	}
+}
+
 // TestSyntaxErrorLine: a YAML syntax error names the line where the file
 // stops being YAML; yaml.v3 alone names the start of the enclosing block or
 // a line off by one.
@@ -199,5 +280,25 @@ func TestPackaged(t *testing.T) {
 	// An example that no longer has a line the packaging edits fails loudly.
 	if _, err := Packaged([]byte("policy: {dry_run: true}\n")); err == nil {
 		t.Error("Packaged accepted an example without the expected lines")
+	}
+}
+
+// TestScoresKnownSymbols: every kind of name the catalogue holds is
+// accepted in scores: a check's symbol, an error symbol, a configured
+// list's families, and a list that is switched off.
+func TestScoresKnownSymbols(t *testing.T) {
+	yaml := `
+blocklists:
+  - {name: LOCAL_BL, zone: bl.example.test, check: ip, score: 2}
+  - {name: OFF_BL, zone: off.example.test, check: ip, score: 2, enabled: false}
+scores:
+  DKIM_PASS: -1
+  DNSBL_ERROR: 0
+  LOCAL_BL: 3
+  LOCAL_BL_UNKNOWN: 0.5
+  OFF_BL: 1
+`
+	if _, err := Parse(strings.NewReader(yaml)); err != nil {
+		t.Fatalf("known symbols refused: %v", err)
 	}
 }

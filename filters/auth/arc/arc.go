@@ -1,4 +1,4 @@
-// Package arc is the "arc" check (stage auth): RFC 8617 Authenticated
+// Package arc is the "arc" check: RFC 8617 Authenticated
 // Received Chain validation. It checks the structure of the ARC sets, the
 // latest ARC-Message-Signature and every ARC-Seal, with the DKIM
 // canonicalisation and key handling of package dkimsig. A configured list
@@ -22,21 +22,34 @@ import (
 	"github.com/vigilmail/vigil/filters/auth/dkimsig"
 )
 
-// Result is the chain validation status cv= (RFC 8617 §4.4).
-type Result string
+// Result is the chain validation status cv= (filters.ARCStatus, named
+// here as the check uses it).
+type Result = filters.ARCStatus
 
 const (
-	Pass Result = "pass" // every seal and the latest message signature verify
-	Fail Result = "fail" // the chain is broken, malformed or did not verify
-	None Result = "none" // no ARC sets
+	Pass = filters.ARCPass
+	Fail = filters.ARCFail
+	None = filters.ARCNone
 )
 
-// Symbol names and default scores. ARC alone says little about spam: the
-// scores are small; its use is the trusted-forwarder override in DMARC.
-var (
-	Symbols = map[Result]string{Pass: "ARC_PASS", Fail: "ARC_FAIL", None: "ARC_NONE"}
-	Scores  = map[Result]float64{Pass: -0.1, Fail: 0.3, None: 0}
-)
+// Name is the check's name.
+const Name = "arc"
+
+// Symbols names the symbol of each result.
+var Symbols = map[Result]string{Pass: "ARC_PASS", Fail: "ARC_FAIL", None: "ARC_NONE"}
+
+// Spec declares the check and its symbols. ARC alone says little about
+// spam: the scores are small; its use is the trusted-forwarder override in
+// DMARC.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.arc",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.1, Doc: "every ARC seal and the latest message signature verify (RFC 8617 §5.2)"},
+		{Name: Symbols[Fail], Score: 0.3, Doc: "the ARC chain is broken, malformed or does not verify"},
+		{Name: Symbols[None], Score: 0, Doc: "no ARC sets"},
+	},
+})
 
 // MaxInstances is the RFC 8617 §4.2.1 limit on i=.
 const MaxInstances = 50
@@ -59,35 +72,51 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver fetches the keys. Required.
+	Resolver dnsrep.StdResolver
+}
+
 // Check is the "arc" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 	trusted  map[string]bool
 }
 
-// New returns the "arc" check resolving keys through r.
-func New(r dnsrep.StdResolver, cfg Config) *Check {
-	c := &Check{resolver: r, trusted: map[string]bool{}}
+var _ filters.Check = (*Check)(nil)
+
+// New returns the "arc" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("arc: no resolver")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Check{resolver: deps.Resolver, trusted: map[string]bool{}}
 	for _, s := range cfg.TrustedSealers {
 		c.trusted[strings.ToLower(strings.TrimSuffix(s, "."))] = true
 	}
-	return c
+	return c, nil
 }
 
-var _ filters.Check = (*Check)(nil)
-
 // Name implements filters.Check.
-func (c *Check) Name() string { return "arc" }
+func (c *Check) Name() string { return Name }
 
 // Run validates the chain and writes m.Facts.Auth.ARC.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	v := Validate(ctx, c.resolver, m)
-	m.Facts.Auth.ARC = filters.ARCResult{Result: string(v.Result), Detail: v.Detail}
+	m.Facts.Auth.ARC = filters.ARCResult{Result: v.Result, Detail: v.Detail}
 	detail := v.Detail
 	if len(v.Sealers) > 0 {
 		detail = strings.TrimPrefix(detail+"; sealers "+strings.Join(v.Sealers, ","), "; ")
 	}
-	return []filters.Symbol{{Name: Symbols[v.Result], Score: Scores[v.Result], Detail: detail}}, nil
+	syms := []filters.Symbol{Spec.Symbol(Symbols[v.Result], detail)}
+	if v.Temporary {
+		return syms, fmt.Errorf("arc: %w: %s", filters.ErrIncomplete, v.Detail)
+	}
+	return syms, nil
 }
 
 // Validation is the outcome of chain validation.
@@ -97,6 +126,9 @@ type Validation struct {
 	// Sealers are the ARC-Seal d= domains by instance (index 0 is i=1).
 	Sealers []string
 	Detail  string
+	// Temporary: the result is fail because a key lookup failed for now
+	// (DNS), not because a signature was wrong.
+	Temporary bool
 }
 
 // set is one ARC set: header indices into m.Headers.
@@ -257,16 +289,23 @@ func Validate(ctx context.Context, r dnsrep.StdResolver, m *filters.Message) Val
 	}
 	// §5.2 step 3: only the latest AMS must verify.
 	if err := verifyAMS(ctx, r, m, sets[n-1]); err != nil {
-		return withSealers(fail("ARC-Message-Signature i=%d: %v", n, err), v)
+		return temporary(withSealers(fail("ARC-Message-Signature i=%d: %v", n, err), v), err)
 	}
 	// §5.2 step 5: every seal, newest first.
 	for i := n; i >= 1; i-- {
 		if err := verifyAS(ctx, r, m, sets, i); err != nil {
-			return withSealers(fail("ARC-Seal i=%d: %v", i, err), v)
+			return temporary(withSealers(fail("ARC-Seal i=%d: %v", i, err), v), err)
 		}
 	}
 	v.Result = Pass
 	return v
+}
+
+// temporary marks a failure caused by a key that could not be fetched for
+// now: the chain was not disproved, only not checked.
+func temporary(f Validation, err error) Validation {
+	f.Temporary = errors.Is(err, dkimsig.ErrTemporary)
+	return f
 }
 
 func withSealers(f, v Validation) Validation {
@@ -382,7 +421,7 @@ var dmarcPass = regexp.MustCompile(`(?i)(^|[;\s])dmarc[ \t\r\n]*=[ \t\r\n]*pass\
 // ARC-Authentication-Results recorded dmarc=pass, and which sealer. The
 // DMARC check calls it to override a failure caused by forwarding.
 func (c *Check) TrustedForwarder(m *filters.Message) (string, bool) {
-	if len(c.trusted) == 0 || m.Facts.Auth.ARC.Result != string(Pass) {
+	if len(c.trusted) == 0 || m.Facts.Auth.ARC.Result != Pass {
 		return "", false
 	}
 	sets, err := collect(m.Headers)

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -174,11 +175,13 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.build()
-			syms, err := New(z, Config{}).Run(context.Background(), m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			syms, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m)
 			got := m.Facts.Auth.ARC
+			// Only a key that could not be fetched leaves the evidence
+			// incomplete (policy.fail_closed then tempfails).
+			if temp := strings.Contains(got.Detail, "temporary failure"); (err != nil) != temp || (err != nil && !errors.Is(err, filters.ErrIncomplete)) {
+				t.Fatalf("error %v for %s (%s); want filters.ErrIncomplete exactly for a temporary key failure", err, got.Result, got.Detail)
+			}
 			if Result(got.Result) != tc.want || !strings.Contains(got.Detail, tc.detail) {
 				t.Fatalf("got %s (%s), want %s with %q", got.Result, got.Detail, tc.want, tc.detail)
 			}
@@ -210,7 +213,7 @@ func TestTrustedForwarder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := authtest.ParseMessage([]byte(base))
 			seal(t, m, k, tc.sealer, tc.aar)
-			c := New(z, Config{TrustedSealers: tc.trusted})
+			c := must(New(Config{TrustedSealers: tc.trusted}, Deps{Resolver: z}))
 			if _, err := c.Run(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +230,7 @@ func TestTrustedForwarder(t *testing.T) {
 		m := authtest.ParseMessage([]byte(base))
 		seal(t, m, k, "forwarder.example", "dmarc=pass")
 		m.Body = filters.BytesBody("changed\r\n")
-		c := New(z, Config{TrustedSealers: []string{"forwarder.example"}})
+		c := must(New(Config{TrustedSealers: []string{"forwarder.example"}}, Deps{Resolver: z}))
 		c.Run(context.Background(), m)
 		if _, ok := c.TrustedForwarder(m); ok {
 			t.Fatal("trusted a failed chain")
@@ -273,4 +276,13 @@ func BenchmarkValidate(b *testing.B) {
 			b.Fatalf("%+v", v)
 		}
 	}
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

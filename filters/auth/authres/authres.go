@@ -24,10 +24,10 @@ const maxReason = 80
 func Format(authservID string, a filters.AuthResults) string {
 	var parts []string
 	if r := a.SPF.Result; r != "" {
-		s := "spf=" + r
-		if r != "none" || a.SPF.Domain != "" {
+		s := "spf=" + string(r)
+		if r != filters.SPFNone || a.SPF.Domain != "" {
 			prop := "smtp.mailfrom"
-			if a.SPF.Identity == "helo" {
+			if a.SPF.Identity == filters.SPFHelo {
 				prop = "smtp.helo"
 			}
 			if a.SPF.Domain != "" {
@@ -37,7 +37,7 @@ func Format(authservID string, a filters.AuthResults) string {
 		parts = append(parts, s)
 	}
 	for _, d := range a.DKIM {
-		s := "dkim=" + d.Result
+		s := "dkim=" + string(d.Result)
 		if reason := reasonFor(d.Result, d.Detail); reason != "" {
 			s += " reason=" + quote(reason)
 		}
@@ -58,9 +58,9 @@ func Format(authservID string, a filters.AuthResults) string {
 		parts = append(parts, "dkim=none")
 	}
 	if r := a.DMARC.Result; r != "" {
-		s := "dmarc=" + r
+		s := "dmarc=" + string(r)
 		if a.DMARC.Policy != "" {
-			s += " (p=" + a.DMARC.Policy + ")"
+			s += " (p=" + string(a.DMARC.Policy) + ")"
 		}
 		if a.DMARC.Domain != "" {
 			s += " header.from=" + value(a.DMARC.Domain)
@@ -68,7 +68,7 @@ func Format(authservID string, a filters.AuthResults) string {
 		parts = append(parts, s)
 	}
 	if r := a.ARC.Result; r != "" {
-		parts = append(parts, "arc="+r)
+		parts = append(parts, "arc="+string(r))
 	}
 	if len(parts) == 0 {
 		return value(authservID) + "; none"
@@ -76,8 +76,8 @@ func Format(authservID string, a filters.AuthResults) string {
 	return value(authservID) + "; " + strings.Join(parts, "; ")
 }
 
-func reasonFor(result, detail string) string {
-	if result == "pass" || detail == "" {
+func reasonFor(result filters.DKIMStatus, detail string) string {
+	if result == filters.DKIMPass || detail == "" {
 		return ""
 	}
 	if len(detail) > maxReason {

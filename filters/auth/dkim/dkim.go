@@ -1,4 +1,4 @@
-// Package dkim is the "dkim" check (stage auth): RFC 6376 DomainKeys
+// Package dkim is the "dkim" check: RFC 6376 DomainKeys
 // Identified Mail verification with go-msgauth over our resolver, with the
 // RFC 8301 rules (rsa-sha1 and RSA keys under 1024 bits do not verify) and
 // RFC 8463 ed25519-sha256. Every signature up to a cap is verified and
@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
@@ -20,28 +22,41 @@ import (
 	"github.com/vigilmail/vigil/filters/auth/dkimsig"
 )
 
-// Result is the RFC 8601 §2.7.1 result of one signature.
-type Result string
+// Result is the RFC 8601 §2.7.1 result of one signature
+// (filters.DKIMStatus, named here as the check uses it).
+type Result = filters.DKIMStatus
 
 const (
-	Pass      Result = "pass"      // the signature verified
-	Fail      Result = "fail"      // it did not verify (bad hash, RFC 8301 weak crypto)
-	Neutral   Result = "neutral"   // not evaluated (no body, over the cap)
-	TempError Result = "temperror" // the key could not be fetched for now
-	PermError Result = "permerror" // the signature or its key is unusable
-	None      Result = "none"      // no signature at all (overall result only)
+	Pass      = filters.DKIMPass
+	Fail      = filters.DKIMFail
+	Neutral   = filters.DKIMNeutral
+	TempError = filters.DKIMTempError
+	PermError = filters.DKIMPermError
+	None      = filters.DKIMNone
 )
 
-// Symbol names and default scores of the overall result.
-var (
-	Symbols = map[Result]string{
-		Pass: "DKIM_PASS", Fail: "DKIM_FAIL", None: "DKIM_NONE",
-		TempError: "DKIM_TEMPERROR", PermError: "DKIM_PERMERROR",
-	}
-	Scores = map[Result]float64{
-		Pass: -0.5, Fail: 2.0, None: 0.3, TempError: 0, PermError: 1.0,
-	}
-)
+// Name is the check's name.
+const Name = "dkim"
+
+// Symbols names the symbol of each overall result.
+var Symbols = map[Result]string{
+	Pass: "DKIM_PASS", Fail: "DKIM_FAIL", None: "DKIM_NONE",
+	TempError: "DKIM_TEMPERROR", PermError: "DKIM_PERMERROR",
+}
+
+// Spec declares the check and its symbols: one per message, from the best
+// signature (pass, else fail, else temperror, else permerror).
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.dkim",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.5, Doc: "a signature verified"},
+		{Name: Symbols[Fail], Score: 2.0, Doc: "no signature verified and one failed: bad hash or signature, or crypto RFC 8301 forbids"},
+		{Name: Symbols[None], Score: 0.3, Doc: "no DKIM-Signature field"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a key could not be fetched for now"},
+		{Name: Symbols[PermError], Score: 1.0, Doc: "the signatures or their keys are unusable"},
+	},
+})
 
 // Config is the auth.dkim section.
 type Config struct {
@@ -66,24 +81,33 @@ func (c Config) Validate() error {
 // so this only stops abuse).
 const MaxHeaderSize = 8192
 
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver fetches the keys. Required.
+	Resolver dnsrep.StdResolver
+}
+
 // Check is the "dkim" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 	cfg      Config
 }
 
-// New returns the "dkim" check resolving keys through r.
-func New(r dnsrep.StdResolver, cfg Config) *Check {
-	if cfg.MaxSignatures <= 0 {
-		cfg.MaxSignatures = DefaultConfig().MaxSignatures
-	}
-	return &Check{resolver: r, cfg: cfg}
-}
-
 var _ filters.Check = (*Check)(nil)
 
+// New returns the "dkim" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("dkim: no resolver")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Check{resolver: deps.Resolver, cfg: cfg}, nil
+}
+
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dkim" }
+func (c *Check) Name() string { return Name }
 
 // Run verifies the signatures and writes m.Facts.Auth.DKIM.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
@@ -92,9 +116,17 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	overall := Overall(res)
 	var details []string
 	for _, r := range res {
-		details = append(details, r.Domain+"/"+r.Selector+"="+r.Result)
+		details = append(details, r.Domain+"/"+r.Selector+"="+string(r.Result))
 	}
-	return []filters.Symbol{{Name: Symbols[overall], Score: Scores[overall], Detail: strings.Join(details, " ")}}, nil
+	syms := []filters.Symbol{Spec.Symbol(Symbols[overall], strings.Join(details, " "))}
+	for _, r := range res {
+		if r.Result == TempError {
+			// RFC 6376 §6.1.2: a key that could not be fetched for now
+			// may be retried later (tempfail with policy.fail_closed).
+			return syms, fmt.Errorf("dkim: %w: %s/%s temperror", filters.ErrIncomplete, r.Domain, r.Selector)
+		}
+	}
+	return syms, nil
 }
 
 // Overall folds per-signature results: pass if any passed, then fail,
@@ -170,19 +202,30 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 	if extra := len(sigs) - n; extra > 0 {
 		// One entry stands for all signatures over the cap, so a message
 		// with thousands of them cannot bloat the report or the header.
-		out = append(out, filters.DKIMResult{Result: string(Neutral), BodyLength: -1,
+		out = append(out, filters.DKIMResult{Result: Neutral, BodyLength: -1,
 			Detail: fmt.Sprintf("%d more signatures not verified (max_signatures %d)", extra, max)})
 	}
 	if m.Body == nil {
 		for i := range n {
-			out[i].Result, out[i].Detail = string(Neutral), "not verified: body not available (message over size limit)"
+			out[i].Result, out[i].Detail = Neutral, "not verified: body not available (message over size limit)"
 		}
 		return out
 	}
 
+	// The key records the library fetched, by name: what a permanent
+	// failure was about is read from them (keyVerdict), not from the
+	// library's error text.
+	var keysMu sync.Mutex
+	keys := map[string][]string{}
 	opts := &msgdkim.VerifyOptions{
 		LookupTXT: func(name string) ([]string, error) {
-			return r.LookupTXT(ctx, name)
+			txts, err := r.LookupTXT(ctx, name)
+			if err == nil {
+				keysMu.Lock()
+				keys[strings.ToLower(strings.TrimSuffix(name, "."))] = txts
+				keysMu.Unlock()
+			}
+			return txts, err
 		},
 		MaxVerifications: max,
 	}
@@ -192,15 +235,15 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 		// the library may have cleared the error of the signature it was
 		// working on, so no result of this run can count as a pass.
 		for i := range n {
-			out[i].Result, out[i].Detail = string(PermError), "dkim: "+err.Error()
+			out[i].Result, out[i].Detail = PermError, "dkim: "+err.Error()
 		}
 		return out
 	}
 	seen := map[string]bool{}
 	for i := range n {
 		s := sigs[i]
-		res, detail := classify(s, verifs, i)
-		if res == PermError && detail == "domain mismatch" {
+		res, detail := classify(s, verifs, i, keys[keyName(s)])
+		if res == PermError && libraryRefusesIdentifier(s) {
 			// go-msgauth compares i= with d= case-sensitively and without
 			// quoted-printable decoding; RFC 6376 §3.5 does neither, so
 			// verify this one ourselves (streaming the body again).
@@ -215,7 +258,7 @@ func Verify(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, max i
 			}
 			seen[key] = true
 		}
-		out[i].Result, out[i].Detail = string(res), detail
+		out[i].Result, out[i].Detail = res, detail
 	}
 	return out
 }
@@ -228,7 +271,7 @@ func fallback(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, idx
 		return Pass, ""
 	case errors.Is(err, dkimsig.ErrTemporary):
 		return TempError, err.Error()
-	case strings.Contains(err.Error(), "RFC 8301"):
+	case errors.Is(err, dkimsig.ErrRFC8301):
 		return Fail, err.Error()
 	case errors.Is(err, dkimsig.ErrPermanent):
 		return PermError, err.Error()
@@ -236,8 +279,24 @@ func fallback(ctx context.Context, r dnsrep.StdResolver, m *filters.Message, idx
 	return Fail, err.Error()
 }
 
-// classify maps the library's verdict on signature i to our result.
-func classify(s signature, verifs []*msgdkim.Verification, i int) (Result, string) {
+// libraryRefusesIdentifier reports a signature whose i= go-msgauth finds
+// outside d= by its literal comparison (v0.7.0 verify.go: a suffix
+// "@"+d or "."+d, case-sensitive, i= not decoded).
+func libraryRefusesIdentifier(s signature) bool {
+	i, ok := s.tags["i"]
+	if !ok || s.tags == nil {
+		return false
+	}
+	id, d := dkimsig.StripFWS(i), dkimsig.StripFWS(s.tags["d"])
+	return !strings.HasSuffix(id, "@"+d) && !strings.HasSuffix(id, "."+d)
+}
+
+// keyName is where the key of s is published (RFC 6376 §3.6.2.1).
+func keyName(s signature) string { return s.selector + "._domainkey." + s.domain }
+
+// classify maps the library's verdict on signature i to our result. key is
+// the key record the library fetched for it, if any.
+func classify(s signature, verifs []*msgdkim.Verification, i int, key []string) (Result, string) {
 	if s.err != nil {
 		return PermError, s.err.Error()
 	}
@@ -260,14 +319,37 @@ func classify(s signature, verifs []*msgdkim.Verification, i int) (Result, strin
 	switch {
 	case msgdkim.IsTempFail(v.Err):
 		return TempError, msg
-	case strings.Contains(msg, "hash algorithm too weak"):
-		// RFC 8301 §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid.
-		return Fail, "RFC 8301: rsa-sha1 is not accepted"
-	case strings.Contains(msg, "key is too short"):
-		// RFC 8301 §3.2: RSA keys under 1024 bits MUST NOT be valid.
-		return Fail, "RFC 8301: " + msg
 	case msgdkim.IsPermFail(v.Err):
+		if weak := weakCrypto(s, key); weak != "" {
+			return Fail, weak
+		}
 		return PermError, msg
 	}
 	return Fail, msg
+}
+
+// weakCrypto says why a signature the library failed permanently is one RFC
+// 8301 forbids, "" when it is not: the library rejects weak crypto as a
+// permanent failure, RFC 8301 makes it a failed verification. It reads the
+// signature's a= and the key record, never the library's error text.
+func weakCrypto(s signature, key []string) string {
+	if len(key) != 1 {
+		return "" // no usable key record: the failure is about the key
+	}
+	k, err := dkimsig.ParseKey(key[0])
+	switch {
+	case errors.Is(err, dkimsig.ErrRFC8301):
+		// §3.2: RSA keys under 1024 bits MUST NOT be valid.
+		return strings.TrimPrefix(err.Error(), dkimsig.ErrPermanent.Error()+": ")
+	case err != nil:
+		return ""
+	}
+	if s.algo != "rsa-sha1" || k.RSA == nil {
+		return ""
+	}
+	if k.HashAlgos != nil && !slices.Contains(k.HashAlgos, "sha1") {
+		return "" // the key refuses sha1 itself (RFC 6376 §3.6.1 h=)
+	}
+	// §3.1: verifiers MUST NOT consider rsa-sha1 signatures valid.
+	return "RFC 8301: rsa-sha1 is not accepted"
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/auth/internal/authtest"
 	"github.com/vigilmail/vigil/filters/auth/internal/fakedns"
 )
@@ -92,46 +94,50 @@ func TestVerify(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  string
-		want []string // per-signature results
+		want []Result // per-signature results
 		all  Result
 	}{
-		{"rsa-sha256 pass", good, []string{"pass"}, Pass},
-		{"relaxed pass", relaxed, []string{"pass"}, Pass},
-		{"ed25519 pass, d= case-insensitive", edSigned, []string{"pass"}, Pass},
-		{"two signatures", bothSigned, []string{"pass", "pass"}, Pass},
-		{"body modified", tampered, []string{"fail"}, Fail},
-		{"key without k=", sign(t, plain, rsa("nok")), []string{"pass"}, Pass},
-		{"key k=ed25519-sha256", sign(t, plain, rsa("badk")), []string{"permerror"}, PermError},
-		{"key bad version", sign(t, plain, rsa("badversion")), []string{"permerror"}, PermError},
-		{"key truncated", sign(t, plain, rsa("badkey")), []string{"permerror"}, PermError},
-		{"key for another service", sign(t, plain, rsa("tlsrpt")), []string{"permerror"}, PermError},
-		{"garbage key record", sign(t, plain, rsa("garbage")), []string{"permerror"}, PermError},
-		{"two key records", sign(t, plain, rsa("two")), []string{"permerror"}, PermError},
-		{"no key", sign(t, plain, rsa("missing")), []string{"permerror"}, PermError},
-		{"key lookup timeout", sign(t, plain, rsa("slow")), []string{"temperror"}, TempError},
-		{"key lookup servfail", sign(t, plain, rsa("broken")), []string{"temperror"}, TempError},
-		{"malformed tags", "DKIM-Signature: v=1; a=rsa-sha256; garbage\r\n" + plain, []string{"permerror"}, PermError},
-		{"missing required tags", "DKIM-Signature: v=1; d=example.com; s=good\r\n" + plain, []string{"permerror"}, PermError},
-		{"duplicate tag", "DKIM-Signature: v=1; d=example.com; d=example.net; s=good\r\n" + plain, []string{"permerror"}, PermError},
-		{"oversized", "DKIM-Signature: v=1; d=example.com; s=good; z=" + strings.Repeat("a", MaxHeaderSize) + "\r\n" + plain, []string{"permerror"}, PermError},
-		{"duplicated signature header", sigLine + good, []string{"pass", "permerror"}, Pass},
-		{"l= is reported and refused like the library does", withL, []string{"fail"}, Fail},
+		{"rsa-sha256 pass", good, []Result{"pass"}, Pass},
+		{"relaxed pass", relaxed, []Result{"pass"}, Pass},
+		{"ed25519 pass, d= case-insensitive", edSigned, []Result{"pass"}, Pass},
+		{"two signatures", bothSigned, []Result{"pass", "pass"}, Pass},
+		{"body modified", tampered, []Result{"fail"}, Fail},
+		{"key without k=", sign(t, plain, rsa("nok")), []Result{"pass"}, Pass},
+		{"key k=ed25519-sha256", sign(t, plain, rsa("badk")), []Result{"permerror"}, PermError},
+		{"key bad version", sign(t, plain, rsa("badversion")), []Result{"permerror"}, PermError},
+		{"key truncated", sign(t, plain, rsa("badkey")), []Result{"permerror"}, PermError},
+		{"key for another service", sign(t, plain, rsa("tlsrpt")), []Result{"permerror"}, PermError},
+		{"garbage key record", sign(t, plain, rsa("garbage")), []Result{"permerror"}, PermError},
+		{"two key records", sign(t, plain, rsa("two")), []Result{"permerror"}, PermError},
+		{"no key", sign(t, plain, rsa("missing")), []Result{"permerror"}, PermError},
+		{"key lookup timeout", sign(t, plain, rsa("slow")), []Result{"temperror"}, TempError},
+		{"key lookup servfail", sign(t, plain, rsa("broken")), []Result{"temperror"}, TempError},
+		{"malformed tags", "DKIM-Signature: v=1; a=rsa-sha256; garbage\r\n" + plain, []Result{"permerror"}, PermError},
+		{"missing required tags", "DKIM-Signature: v=1; d=example.com; s=good\r\n" + plain, []Result{"permerror"}, PermError},
+		{"duplicate tag", "DKIM-Signature: v=1; d=example.com; d=example.net; s=good\r\n" + plain, []Result{"permerror"}, PermError},
+		{"oversized", "DKIM-Signature: v=1; d=example.com; s=good; z=" + strings.Repeat("a", MaxHeaderSize) + "\r\n" + plain, []Result{"permerror"}, PermError},
+		{"duplicated signature header", sigLine + good, []Result{"pass", "permerror"}, Pass},
+		{"l= is reported and refused like the library does", withL, []Result{"fail"}, Fail},
 		{"unsigned", plain, nil, None},
 		{"d= in upper case with i= (library gap, verified by the fallback)", sign(t, plain, &msgdkim.SignOptions{
-			Domain: "EXAMPLE.COM", Selector: "good", Signer: rsaKey, Identifier: "joe@mail.example.com"}), []string{"pass"}, Pass},
+			Domain: "EXAMPLE.COM", Selector: "good", Signer: rsaKey, Identifier: "joe@mail.example.com"}), []Result{"pass"}, Pass},
 		{"i= outside d= stays permerror", sign(t, plain, &msgdkim.SignOptions{
-			Domain: "EXAMPLE.COM", Selector: "good", Signer: rsaKey, Identifier: "joe@example.org"}), []string{"permerror"}, PermError},
+			Domain: "EXAMPLE.COM", Selector: "good", Signer: rsaKey, Identifier: "joe@example.org"}), []Result{"permerror"}, PermError},
 		{"i= quoted-printable (RFC 6376 §2.11)", sign(t, plain, &msgdkim.SignOptions{
-			Domain: "example.com", Selector: "good", Signer: rsaKey, Identifier: "joe@ex=61mple.com"}), []string{"pass"}, Pass},
+			Domain: "example.com", Selector: "good", Signer: rsaKey, Identifier: "joe@ex=61mple.com"}), []Result{"pass"}, Pass},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := authtest.ParseMessage([]byte(tc.msg))
-			syms, err := New(z, DefaultConfig()).Run(context.Background(), m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			syms, err := must(New(DefaultConfig(), Deps{Resolver: z})).Run(context.Background(), m)
 			res := m.Facts.Auth.DKIM
+			temp := false
+			for _, r := range res {
+				temp = temp || r.Result == TempError
+			}
+			if (err != nil) != temp || (err != nil && !errors.Is(err, filters.ErrIncomplete)) {
+				t.Fatalf("error %v; want filters.ErrIncomplete exactly when a signature is temperror (%+v)", err, res)
+			}
 			if len(res) != len(tc.want) {
 				t.Fatalf("got %+v, want %v", res, tc.want)
 			}
@@ -169,12 +175,12 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("got %d results: %+v", len(res), res)
 		}
 		for i, r := range res {
-			want := "permerror" // byte-identical duplicates of the first
+			want := PermError // byte-identical duplicates of the first
 			switch {
 			case i == 0:
-				want = "pass"
+				want = Pass
 			case i == 5:
-				want = "neutral" // the two over the cap, summarised, not verified
+				want = Neutral // the two over the cap, summarised, not verified
 			}
 			if r.Result != want {
 				t.Errorf("entry %d: got %s (%s), want %s", i, r.Result, r.Detail, want)
@@ -219,4 +225,13 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -94,7 +94,7 @@ func VerifyDKIM(ctx context.Context, r TXTResolver, hs []filters.Header, body io
 	case "rsa-sha256", "ed25519-sha256":
 	case "rsa-sha1":
 		// RFC 8301 §3.1: rsa-sha1 signatures MUST NOT be considered valid.
-		return fmt.Errorf("%w: RFC 8301: rsa-sha1 is not accepted", ErrVerify)
+		return fmt.Errorf("%w: %w: rsa-sha1 is not accepted", ErrVerify, ErrRFC8301)
 	default:
 		return fmt.Errorf("%w: unsupported algorithm %q", ErrPermanent, algo)
 	}

@@ -24,6 +24,10 @@ var (
 	ErrPermanent = errors.New("dkimsig: permanent failure")
 	// ErrVerify wraps hash and signature mismatches.
 	ErrVerify = errors.New("dkimsig: signature did not verify")
+	// ErrRFC8301 wraps what RFC 8301 forbids verifiers to accept: rsa-sha1
+	// signatures (§3.1) and RSA keys under 1024 bits (§3.2). It comes
+	// with ErrVerify or ErrPermanent; a verifier reports it as fail.
+	ErrRFC8301 = errors.New("RFC 8301")
 )
 
 // TXTResolver is the part of dnsrep.StdResolver key lookups need.
@@ -116,7 +120,7 @@ func ParseKey(rec string) (*Key, error) {
 			return nil, fmt.Errorf("%w: key p= is not an RSA public key", ErrPermanent)
 		}
 		if rk.N.BitLen() < MinRSABits {
-			return nil, fmt.Errorf("%w: RFC 8301: RSA key of %d bits", ErrPermanent, rk.N.BitLen())
+			return nil, fmt.Errorf("%w: %w: RSA key of %d bits", ErrPermanent, ErrRFC8301, rk.N.BitLen())
 		}
 		k.RSA = rk
 	case "ed25519":

@@ -1,6 +1,6 @@
-// Package dmarc is the "dmarc" check (stage policy): RFC 7489 Domain-based
+// Package dmarc is the "dmarc" check: RFC 7489 Domain-based
 // Message Authentication, Reporting and Conformance, with the np= tag of
-// RFC 9091. It reads the SPF and DKIM facts of stage auth, discovers the
+// RFC 9091. It reads the SPF and DKIM facts, discovers the
 // policy of the RFC5322.From domain (falling back to its organizational
 // domain from the Public Suffix List, ICANN section), checks identifier
 // alignment and reports the result and the policy. By default a failing
@@ -14,56 +14,69 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
-	"net/mail"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"golang.org/x/net/publicsuffix"
-
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
-// Result is the DMARC result (RFC 7489 §11.2, RFC 8601 §2.7.5).
-type Result string
+// Result is the DMARC result (filters.DMARCStatus, named here as the
+// check uses it).
+type Result = filters.DMARCStatus
 
 const (
-	Pass      Result = "pass"      // an aligned SPF or DKIM identifier passed
-	Fail      Result = "fail"      // a policy exists and nothing aligned passed
-	None      Result = "none"      // no policy record was found
-	TempError Result = "temperror" // DNS failure during policy discovery or of an aligned check
-	PermError Result = "permerror" // unusable record, or no usable From domain
+	Pass      = filters.DMARCPass
+	Fail      = filters.DMARCFail
+	None      = filters.DMARCNone
+	TempError = filters.DMARCTempError
+	PermError = filters.DMARCPermError
 )
 
-// Policy is a requested disposition (RFC 7489 §6.3 p=).
-type Policy string
+// Policy is a requested disposition (filters.DMARCPolicy).
+type Policy = filters.DMARCPolicy
 
 const (
-	PolicyNone       Policy = "none"
-	PolicyQuarantine Policy = "quarantine"
-	PolicyReject     Policy = "reject"
+	PolicyNone       = filters.DMARCPolicyNone
+	PolicyQuarantine = filters.DMARCPolicyQuarantine
+	PolicyReject     = filters.DMARCPolicyReject
 )
 
-// Symbol names and default scores: a failure with p=reject weighs heavily
-// on its own, so that even with enforce off it usually reaches the reject
-// threshold.
+// Name is the check's name.
+const Name = "dmarc"
+
+// Symbols names the symbol of each result, PolicySymbols that of each
+// applied policy.
 var (
 	Symbols = map[Result]string{
 		Pass: "DMARC_PASS", Fail: "DMARC_FAIL", None: "DMARC_NONE",
 		TempError: "DMARC_TEMPERROR", PermError: "DMARC_PERMERROR",
 	}
-	Scores = map[Result]float64{
-		Pass: -1.0, Fail: 2.0, None: 0, TempError: 0, PermError: 0.5,
-	}
 	PolicySymbols = map[Policy]string{
 		PolicyNone: "DMARC_POLICY_NONE", PolicyQuarantine: "DMARC_POLICY_QUARANTINE", PolicyReject: "DMARC_POLICY_REJECT",
 	}
-	PolicyScores = map[Policy]float64{
-		PolicyNone: 0, PolicyQuarantine: 3.0, PolicyReject: 8.0,
-	}
 )
+
+// Spec declares the check and its symbols: the result, and with a failure
+// the policy applied. A failure with p=reject weighs heavily on its own, so
+// that even with enforce off it usually reaches the reject threshold.
+var Spec = filters.Declare(filters.CheckSpec{
+	Name:   Name,
+	Config: "auth.dmarc",
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -1.0, Doc: "an aligned SPF or DKIM identifier passed (RFC 7489 §3.1)"},
+		{Name: Symbols[Fail], Score: 2.0, Doc: "a policy exists and nothing aligned passed"},
+		{Name: Symbols[None], Score: 0, Doc: "no DMARC record for the From domain or its organizational domain"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a DNS failure during policy discovery or of an aligned check"},
+		{Name: Symbols[PermError], Score: 0.5, Doc: "an unusable record, or no usable From domain"},
+		{Name: PolicySymbols[PolicyReject], Score: 8.0, Doc: "with DMARC_FAIL: p=reject applies; forces reject when auth.dmarc.enforce"},
+		{Name: PolicySymbols[PolicyQuarantine], Score: 3.0, Doc: "with DMARC_FAIL: p=quarantine applies; forces quarantine when auth.dmarc.enforce"},
+		{Name: PolicySymbols[PolicyNone], Score: 0, Doc: "with DMARC_FAIL: p=none, a pct downgrade, or a trusted ARC sealer's override"},
+	},
+})
 
 // Config is the auth.dmarc section.
 type Config struct {
@@ -87,11 +100,22 @@ type Check struct {
 	sample func(m *filters.Message, domain string) int
 }
 
-// New returns the "dmarc" check. trustedARC, when not nil, reports whether
-// the message's validated ARC chain comes from a trusted forwarder that saw
-// DMARC pass (see package arc), and which sealer that was.
-func New(r dnsrep.StdResolver, cfg Config, trustedARC func(m *filters.Message) (string, bool)) *Check {
-	return &Check{resolver: r, cfg: cfg, trusted: trustedARC, sample: Sample}
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver finds the policies. Required.
+	Resolver dnsrep.StdResolver
+	// TrustedARC, when not nil, reports whether the message's validated ARC
+	// chain comes from a trusted forwarder that saw DMARC pass (see package
+	// arc), and which sealer that was.
+	TrustedARC func(m *filters.Message) (string, bool)
+}
+
+// New returns the "dmarc" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("dmarc: no resolver")
+	}
+	return &Check{resolver: deps.Resolver, cfg: cfg, trusted: deps.TrustedARC, sample: Sample}, nil
 }
 
 // Sample is the pct draw for m (RFC 7489 §6.6.4): a hash of the message's
@@ -111,7 +135,7 @@ func Sample(m *filters.Message, domain string) int {
 var _ filters.Check = (*Check)(nil)
 
 // Name implements filters.Check.
-func (c *Check) Name() string { return "dmarc" }
+func (c *Check) Name() string { return Name }
 
 // Evaluation is the full outcome for one message.
 type Evaluation struct {
@@ -132,18 +156,26 @@ type Evaluation struct {
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	ev := c.Evaluate(ctx, m)
 	m.Facts.Auth.DMARC = filters.DMARCResult{
-		Result: string(ev.Result), Policy: string(ev.Policy), Domain: ev.Domain, Detail: ev.Detail,
+		Result: ev.Result, Policy: ev.Policy, Domain: ev.Domain, Detail: ev.Detail,
+	}
+	if ev.Domain != "" {
+		m.Facts.Auth.DMARC.OrgDomain = OrganizationalDomain(ev.Domain)
 	}
 	detail := ev.Domain
 	if ev.Detail != "" {
 		detail += ": " + ev.Detail
 	}
-	main := filters.Symbol{Name: Symbols[ev.Result], Score: Scores[ev.Result], Detail: detail}
+	main := Spec.Symbol(Symbols[ev.Result], detail)
 	syms := []filters.Symbol{main}
+	if ev.Result == TempError {
+		// RFC 7489 §6.6.3 and §6.7: policy discovery or an aligned check
+		// failed for now; tempfail when policy.fail_closed lists "dmarc".
+		return syms, fmt.Errorf("dmarc: %w: %s", filters.ErrIncomplete, detail)
+	}
 	if ev.Result != Fail {
 		return syms, nil
 	}
-	ps := filters.Symbol{Name: PolicySymbols[ev.Applied], Score: PolicyScores[ev.Applied], Detail: detail}
+	ps := Spec.Symbol(PolicySymbols[ev.Applied], detail)
 	if ev.Override != "" {
 		// RFC 7489 §6.7: a local policy may override the domain's; the
 		// failure stays visible but weighs nothing.
@@ -251,23 +283,23 @@ func (c *Check) evaluateDomain(ctx context.Context, m *filters.Message, from str
 
 	spf := m.Facts.Auth.SPF
 	spfAligned := aligned(spf.Domain, from, org, rec.aspf)
-	if spf.Result == "pass" && spfAligned {
+	if spf.Result == filters.SPFPass && spfAligned {
 		ev.Result, ev.Detail = Pass, "spf aligned ("+spf.Domain+")"
 		return ev
 	}
 	var temp []string
-	if spf.Result == "temperror" && spfAligned {
+	if spf.Result == filters.SPFTempError && spfAligned {
 		temp = append(temp, "spf")
 	}
 	for _, d := range m.Facts.Auth.DKIM {
 		if !aligned(d.Domain, from, org, rec.adkim) {
 			continue
 		}
-		if d.Result == "pass" {
+		if d.Result == filters.DKIMPass {
 			ev.Result, ev.Detail = Pass, "dkim aligned ("+d.Domain+")"
 			return ev
 		}
-		if d.Result == "temperror" {
+		if d.Result == filters.DKIMTempError {
 			temp = append(temp, "dkim "+d.Domain)
 		}
 	}
@@ -457,60 +489,29 @@ func (c *Check) nonExistent(ctx context.Context, d string) bool {
 	return notFound(err)
 }
 
-// OrganizationalDomain is RFC 7489 §3.2 with the ICANN section of the
-// Public Suffix List: the public suffix plus one label. Private-section
-// rules (e.g. blogspot.com) are ignored.
+// OrganizationalDomain is RFC 7489 §3.2: the registrable domain of d in
+// the ICANN section of the Public Suffix List (urlcheck.Registry says
+// why). A public suffix, or a name without one, is its own organizational
+// domain, so that two such names align only when equal.
 func OrganizationalDomain(d string) string {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
-	suffix := icannSuffix(d)
-	if suffix == d || suffix == "" {
-		return d
+	if org := urlcheck.RegistrableDomain(d, urlcheck.Registry); org != "" {
+		return org
 	}
-	rest := strings.TrimSuffix(d, "."+suffix)
-	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	return rest + "." + suffix
+	return strings.ToLower(strings.TrimSuffix(d, "."))
 }
 
-func icannSuffix(d string) string {
-	s, icann := publicsuffix.PublicSuffix(d)
-	for !icann {
-		// A private rule matched (or none, giving the last label): retry
-		// one label shorter until an ICANN rule or a single label is left.
-		i := strings.IndexByte(s, '.')
-		if i < 0 {
-			return s
-		}
-		s, icann = publicsuffix.PublicSuffix(s[i+1:])
-	}
-	return s
-}
-
-var atDomain = regexp.MustCompile(`@([A-Za-z0-9._-]+)`)
-
-// FromDomains returns the distinct RFC5322.From domains, lower-cased and
-// sorted. A From field that does not parse is not a way around DMARC: every
-// "@domain" in it is taken (§6.6.1 lets receivers evaluate all of them).
+// FromDomains returns the distinct RFC5322.From domains, sorted. A From
+// field that does not parse is not a way around DMARC: every "@domain" in
+// it counts (§6.6.1 lets receivers evaluate all of them; the identity view
+// reads such fields that way).
 func FromDomains(m *filters.Message) ([]string, error) {
-	vals := m.HeaderValues("From")
-	if len(vals) == 0 {
+	id := m.Identities()
+	if id.FromFields == 0 {
 		return nil, errors.New("dmarc: no From header field (RFC 7489 §6.6.1)")
 	}
 	set := map[string]bool{}
-	for _, v := range vals {
-		addrs, err := mail.ParseAddressList(v)
-		if err == nil {
-			for _, a := range addrs {
-				if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
-					set[strings.ToLower(strings.TrimSuffix(a.Address[i+1:], "."))] = true
-				}
-			}
-			continue
-		}
-		for _, mm := range atDomain.FindAllStringSubmatch(v, -1) {
-			set[strings.ToLower(strings.TrimSuffix(mm[1], "."))] = true
-		}
+	for _, a := range id.From {
+		set[a.Domain] = true
 	}
 	delete(set, "")
 	if len(set) == 0 {

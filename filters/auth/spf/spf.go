@@ -1,4 +1,4 @@
-// Package spf is the "spf" check (stage auth): RFC 7208 Sender Policy
+// Package spf is the "spf" check: RFC 7208 Sender Policy
 // Framework for the MAIL FROM identity, or the HELO identity when MAIL FROM
 // is the null reverse-path. Evaluation is blitiri.com.ar/go/spf over our
 // resolver, with a full-record syntax check in front of it because the
@@ -22,49 +22,76 @@ import (
 	"github.com/vigilmail/vigil/filters"
 )
 
-// Result is an RFC 7208 §2.6 result.
-type Result string
+// Result is an RFC 7208 §2.6 result (filters.SPFStatus, named here as
+// the check uses it).
+type Result = filters.SPFStatus
 
 const (
-	Pass      Result = "pass"      // §2.6.3: the client is authorized
-	Fail      Result = "fail"      // §2.6.4: the client is not authorized
-	SoftFail  Result = "softfail"  // §2.6.5: probably not authorized
-	Neutral   Result = "neutral"   // §2.6.2: no assertion
-	None      Result = "none"      // §2.6.1: no record, or no valid domain
-	TempError Result = "temperror" // §2.6.6: transient DNS error
-	PermError Result = "permerror" // §2.6.7: the record could not be interpreted
+	Pass      = filters.SPFPass
+	Fail      = filters.SPFFail
+	SoftFail  = filters.SPFSoftFail
+	Neutral   = filters.SPFNeutral
+	None      = filters.SPFNone
+	TempError = filters.SPFTempError
+	PermError = filters.SPFPermError
 )
 
-// Symbol names and their default scores (pass slightly negative, fail positive).
-var (
-	Symbols = map[Result]string{
-		Pass: "SPF_PASS", Fail: "SPF_FAIL", SoftFail: "SPF_SOFTFAIL", Neutral: "SPF_NEUTRAL",
-		None: "SPF_NONE", TempError: "SPF_TEMPERROR", PermError: "SPF_PERMERROR",
-	}
-	Scores = map[Result]float64{
-		Pass: -0.5, Fail: 3.0, SoftFail: 1.5, Neutral: 0.2,
-		None: 0.5, TempError: 0, PermError: 1.0,
-	}
-)
+// Name is the check's name.
+const Name = "spf"
+
+// Symbols names the symbol of each result.
+var Symbols = map[Result]string{
+	Pass: "SPF_PASS", Fail: "SPF_FAIL", SoftFail: "SPF_SOFTFAIL", Neutral: "SPF_NEUTRAL",
+	None: "SPF_NONE", TempError: "SPF_TEMPERROR", PermError: "SPF_PERMERROR",
+}
+
+// Spec declares the check and its symbols: one per message, the result for
+// the identity checked (pass slightly negative, fail positive).
+var Spec = filters.Declare(filters.CheckSpec{
+	Name: Name,
+	Symbols: []filters.SymbolSpec{
+		{Name: Symbols[Pass], Score: -0.5, Doc: "the client is authorized (RFC 7208 §2.6.3)"},
+		{Name: Symbols[Fail], Score: 3.0, Doc: "the client is not authorized (§2.6.4)"},
+		{Name: Symbols[SoftFail], Score: 1.5, Doc: "the client is probably not authorized (§2.6.5)"},
+		{Name: Symbols[Neutral], Score: 0.2, Doc: "the domain asserts nothing about the client (§2.6.2)"},
+		{Name: Symbols[None], Score: 0.5, Doc: "no SPF record, or no valid domain to check (§2.6.1)"},
+		{Name: Symbols[TempError], Score: 0, Doc: "a transient DNS error (§2.6.6)"},
+		{Name: Symbols[PermError], Score: 1.0, Doc: "the record could not be interpreted (§2.6.7)"},
+	},
+})
+
+// Config is the check's configuration: it has no keys.
+type Config struct{}
+
+// Deps are the check's collaborators.
+type Deps struct {
+	// Resolver answers the SPF lookups. Required.
+	Resolver dnsrep.StdResolver
+}
 
 // Check is the "spf" check.
 type Check struct {
 	resolver dnsrep.StdResolver
 }
 
-// New returns the "spf" check resolving through r.
-func New(r dnsrep.StdResolver) *Check { return &Check{resolver: r} }
-
 var _ filters.Check = (*Check)(nil)
 
+// New returns the "spf" check.
+func New(cfg Config, deps Deps) (*Check, error) {
+	if deps.Resolver == nil {
+		return nil, errors.New("spf: no resolver")
+	}
+	return &Check{resolver: deps.Resolver}, nil
+}
+
 // Name implements filters.Check.
-func (c *Check) Name() string { return "spf" }
+func (c *Check) Name() string { return Name }
 
 // Run evaluates SPF and writes m.Facts.Auth.SPF.
 func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, error) {
 	if !m.Envelope.ClientIP.IsValid() {
 		// Local submission: there is no client to authorize.
-		m.Facts.Auth.SPF = filters.SPFResult{Result: string(None), Detail: "no client address"}
+		m.Facts.Auth.SPF = filters.SPFResult{Result: None, Detail: "no client address"}
 		return nil, nil
 	}
 	ev := EvaluateExplained(ctx, c.resolver, m.Envelope.ClientIP, m.Envelope.Helo, m.Envelope.MailFrom)
@@ -74,31 +101,37 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	}
 	m.Facts.Auth.SPF = res
 	r := Result(res.Result)
-	detail := res.Identity + "=" + res.Domain
+	detail := string(res.Identity) + "=" + res.Domain
 	if res.Detail != "" {
 		detail += ": " + res.Detail
 	}
-	return []filters.Symbol{{Name: Symbols[r], Score: Scores[r], Detail: detail}}, nil
+	syms := []filters.Symbol{Spec.Symbol(Symbols[r], detail)}
+	if r == TempError {
+		// RFC 7208 §8.6: a temperror may be answered with a 4xx; so it is
+		// when policy.fail_closed lists "spf".
+		return syms, fmt.Errorf("spf: %w: %s", filters.ErrIncomplete, detail)
+	}
+	return syms, nil
 }
 
 // Identity returns the identity RFC 7208 checks and its domain: MAIL FROM
 // (§2.4), or postmaster@HELO when MAIL FROM is empty (§2.4, §4.3). A
 // MAIL FROM without a local-part gets "postmaster" (§4.3).
-func Identity(helo, mailFrom string) (kind, sender, domain string) {
+func Identity(helo, mailFrom string) (kind filters.SPFIdentity, sender, domain string) {
 	if mailFrom == "" {
-		return "helo", "postmaster@" + helo, helo
+		return filters.SPFHelo, "postmaster@" + helo, helo
 	}
 	i := strings.LastIndexByte(mailFrom, '@')
 	if i < 0 {
 		// No domain part: RFC 5321 forbids it; use the HELO domain as the
 		// library does, keeping the local-part for macros.
-		return "mailfrom", mailFrom + "@" + helo, helo
+		return filters.SPFMailFrom, mailFrom + "@" + helo, helo
 	}
 	if i == 0 {
 		mailFrom = "postmaster" + mailFrom
 		i = len("postmaster")
 	}
-	return "mailfrom", mailFrom, mailFrom[i+1:]
+	return filters.SPFMailFrom, mailFrom, mailFrom[i+1:]
 }
 
 // Evaluation is an SPF result with the exp= explanation of a fail.
@@ -122,13 +155,14 @@ func EvaluateExplained(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr,
 	// RFC 7208 §4.3: a malformed or single-label domain gives "none"
 	// without any lookup.
 	if err := checkDomain(domain); err != nil {
-		out.Result, out.Detail = string(None), err.Error()
+		out.Result, out.Detail = None, err.Error()
 		return Evaluation{SPFResult: out}
 	}
 	vr := &validatingResolver{StdResolver: r}
 	res, err := bspf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, sender,
 		bspf.WithContext(ctx), bspf.WithResolver(vr))
-	out.Result = string(res)
+	// blitiri.com.ar/go/spf results are the RFC 7208 §2.6 names.
+	out.Result = filters.SPFStatus(res)
 	switch {
 	case res == bspf.PermError && vr.syntaxError() != nil:
 		out.Detail = vr.syntaxError().Error()
@@ -139,7 +173,7 @@ func EvaluateExplained(ctx context.Context, r dnsrep.StdResolver, ip netip.Addr,
 	}
 	if ctx.Err() != nil && (res == bspf.TempError || res == bspf.PermError) {
 		// The deadline cut the evaluation short: that is transient.
-		out.Result, out.Detail = string(TempError), "timeout: "+ctx.Err().Error()
+		out.Result, out.Detail = TempError, "timeout: "+ctx.Err().Error()
 	}
 	ev := Evaluation{SPFResult: out}
 	if res == bspf.Fail {

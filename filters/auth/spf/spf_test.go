@@ -2,6 +2,7 @@ package spf
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestRun(t *testing.T) {
 	tests := []struct {
 		name, ip, helo, from string
 		want                 Result
-		identity             string
+		identity             filters.SPFIdentity
 	}{
 		{"pass", "192.0.2.10", "mail.example.com", "a@example.com", Pass, "mailfrom"},
 		{"fail", "203.0.113.1", "mail.example.com", "a@example.com", Fail, "mailfrom"},
@@ -68,11 +69,11 @@ func TestRun(t *testing.T) {
 			m := &filters.Message{Envelope: filters.Envelope{
 				ClientIP: netip.MustParseAddr(tc.ip), Helo: tc.helo, MailFrom: tc.from,
 			}}
-			syms, err := New(z).Run(context.Background(), m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			syms, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m)
 			got := m.Facts.Auth.SPF
+			if temp := got.Result == TempError; (err != nil) != temp || (err != nil && !errors.Is(err, filters.ErrIncomplete)) {
+				t.Fatalf("error %v for %s; want filters.ErrIncomplete exactly for temperror", err, got.Result)
+			}
 			if Result(got.Result) != tc.want || got.Identity != tc.identity {
 				t.Fatalf("got %s/%s (%s), want %s/%s", got.Result, got.Identity, got.Detail, tc.want, tc.identity)
 			}
@@ -85,7 +86,7 @@ func TestRun(t *testing.T) {
 
 func TestNoClientIP(t *testing.T) {
 	m := &filters.Message{Envelope: filters.Envelope{MailFrom: "a@example.com"}}
-	syms, err := New(testZone()).Run(context.Background(), m)
+	syms, err := must(New(Config{}, Deps{Resolver: testZone()})).Run(context.Background(), m)
 	if err != nil || len(syms) != 0 || m.Facts.Auth.SPF.Result != "none" {
 		t.Fatalf("got %v %v %+v", syms, err, m.Facts.Auth.SPF)
 	}
@@ -95,7 +96,7 @@ func TestCanceledContextIsTempError(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	got := Evaluate(ctx, testZone(), netip.MustParseAddr("192.0.2.10"), "x", "a@example.com")
-	if got.Result != string(TempError) {
+	if got.Result != TempError {
 		t.Fatalf("got %+v, want temperror", got)
 	}
 }
@@ -175,10 +176,19 @@ func TestExplanationInDetail(t *testing.T) {
 	z.AddTXT("exp.example.com", "v=spf1 -all exp=why.%{d}")
 	z.AddTXT("why.exp.example.com", "%{i} may not send for %{d}")
 	m := &filters.Message{Envelope: filters.Envelope{ClientIP: netip.MustParseAddr("203.0.113.5"), Helo: "x.example", MailFrom: "a@exp.example.com"}}
-	if _, err := New(z).Run(context.Background(), m); err != nil {
+	if _, err := must(New(Config{}, Deps{Resolver: z})).Run(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.Facts.Auth.SPF; got.Result != "fail" || !strings.Contains(got.Detail, "explanation: 203.0.113.5 may not send for exp.example.com") {
 		t.Fatalf("got %+v", got)
 	}
+}
+
+// must is a check constructor's result in a test: the configurations
+// here are valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is the shared backend. Each key is a hash {s, h, t}: spam and
+// ham counts decayed to time t (unix seconds). Writes run as Lua scripts,
+// which Redis executes atomically, so concurrent nodes never lose an
+// increment and decay is applied exactly once per write. Keys expire after
+// TTL without writes. Learned messages are "<prefix>m:<digest>" strings.
+//
+// Scripts touch only the keys they are given, but those keys are not in one
+// hash slot: use a standalone Redis (or Sentinel), not Redis Cluster.
+type RedisStore struct {
+	rdb      *redis.Client
+	addr     string
+	prefix   string
+	halfLife time.Duration
+	ttl      time.Duration
+	now      func() time.Time
+	// dur enforces reputation.redis.persistence and wait_replicas.
+	dur durability
+}
+
+// OpenRedis connects to the configured Redis. It does not fail when the
+// server is down: calls do, with ErrUnavailable, until it is back.
+func OpenRedis(cfg Config) (*RedisStore, error) {
+	rc := cfg.Redis
+	opt := &redis.Options{
+		Addr:         rc.Addr,
+		Password:     rc.Password,
+		DB:           rc.DB,
+		DialTimeout:  time.Duration(rc.Timeout),
+		ReadTimeout:  time.Duration(rc.Timeout),
+		WriteTimeout: time.Duration(rc.Timeout),
+		// A down store must cost one deadline, not a retry ladder.
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
+	}
+	if path, ok := strings.CutPrefix(rc.Addr, "unix:"); ok {
+		opt.Network, opt.Addr = "unix", path
+	}
+	mode := rc.Persistence
+	if mode == "" {
+		mode = PersistenceWarn
+	}
+	return &RedisStore{
+		rdb:      redis.NewClient(opt),
+		addr:     rc.Addr,
+		prefix:   rc.Prefix,
+		halfLife: time.Duration(cfg.HalfLife),
+		ttl:      cfg.RedisTTL(),
+		now:      time.Now,
+		dur:      durability{mode: mode, replicas: rc.WaitReplicas, wait: time.Duration(rc.WaitTimeout)},
+	}, nil
+}
+
+func (s *RedisStore) countKey(id string) string { return s.prefix + "k:" + id }
+func (s *RedisStore) msgKey(digest string) string {
+	return s.prefix + "m:" + digest
+}
+
+func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
+
+// Counts implements Store: one pipelined round trip of HMGETs.
+func (s *RedisStore) Counts(ctx context.Context, ids []string) ([]Counts, error) {
+	out := make([]Counts, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.countKey(id), "s", "h", "t")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	now := s.now()
+	for i, cmd := range cmds {
+		v := cmd.Val()
+		if len(v) != 3 {
+			continue
+		}
+		sp, ok1 := redisFloat(v[0])
+		hm, ok2 := redisFloat(v[1])
+		t, ok3 := redisFloat(v[2])
+		if !ok1 || !ok2 || !ok3 || !validCount(sp) || !validCount(hm) {
+			continue
+		}
+		at := time.Unix(0, int64(t*1e9))
+		f := decay(now.Sub(at), s.halfLife)
+		out[i] = Counts{Spam: sp * f, Ham: hm * f}
+	}
+	return out, nil
+}
+
+func redisFloat(v any) (float64, bool) {
+	str, ok := v.(string)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(str, 64)
+	return f, err == nil && isFinite(f)
+}
+
+// applyLua decays each count key to now and adds its delta. It is the tail
+// of both scripts; KEYS[first..] are count keys and ARGV[a0+2i], ARGV[a0+2i+1]
+// their spam and ham deltas.
+const applyLua = `
+local now = tonumber(ARGV[1])
+local hl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+for i = first, #KEYS do
+  local j = a0 + 2 * (i - first)
+  local v = redis.call('HMGET', KEYS[i], 's', 'h', 't')
+  local s = tonumber(v[1]) or 0
+  local h = tonumber(v[2]) or 0
+  local t = tonumber(v[3]) or now
+  if hl > 0 and now > t then
+    local f = math.pow(2, -(now - t) / hl)
+    s = s * f
+    h = h * f
+  end
+  if t < now then t = now end
+  s = s + tonumber(ARGV[j])
+  h = h + tonumber(ARGV[j + 1])
+  if s < 0 then s = 0 end
+  if h < 0 then h = 0 end
+  if s < 1e-9 and h < 1e-9 then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('HSET', KEYS[i], 's', string.format('%.17g', s), 'h', string.format('%.17g', h), 't', string.format('%.17g', t))
+    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  end
+end
+`
+
+// addScript: ARGV = now, half-life s, ttl s, then deltas; KEYS = count keys.
+var addScript = redis.NewScript(`local first = 1
+local a0 = 4
+` + applyLua + `return 1`)
+
+// learnScript: KEYS[1] is the message record; it proceeds only when the
+// record still is ARGV[4] (what the client read, "" for none), so two nodes
+// learning the same message at once cannot both count it. ARGV[5] is the
+// new record; deltas start at ARGV[6].
+var learnScript = redis.NewScript(`local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[4] then return 0 end
+local first = 2
+local a0 = 6
+` + applyLua + `
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[5])
+end
+return 1`)
+
+func (s *RedisStore) scriptArgs(now time.Time) []any {
+	return []any{
+		strconv.FormatFloat(float64(now.UnixNano())/1e9, 'f', -1, 64),
+		strconv.FormatFloat(s.halfLife.Seconds(), 'f', -1, 64),
+		strconv.FormatInt(int64(math.Ceil(s.ttl.Seconds())), 10),
+	}
+}
+
+func appendDeltas(keys []string, args []any, deltas []Delta, s *RedisStore) ([]string, []any, error) {
+	for _, d := range deltas {
+		if !isFinite(d.Spam) || !isFinite(d.Ham) {
+			return nil, nil, fmt.Errorf("reputation: delta for %q is not finite", d.ID)
+		}
+		keys = append(keys, s.countKey(d.ID))
+		args = append(args, strconv.FormatFloat(d.Spam, 'g', -1, 64), strconv.FormatFloat(d.Ham, 'g', -1, 64))
+	}
+	return keys, args, nil
+}
+
+// Add implements Store.
+func (s *RedisStore) Add(ctx context.Context, deltas []Delta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	keys, args, err := appendDeltas(nil, s.scriptArgs(s.now()), deltas, s)
+	if err != nil {
+		return err
+	}
+	if err := addScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Learn implements Store. It reads the message record, then runs the
+// learn script conditioned on that record; when another node changed the
+// record in between, it reads again (a few times). It returns once Redis
+// acknowledged the write and, with reputation.redis.wait_replicas, once
+// that many replicas have it; with reputation.redis.persistence: fsync it
+// refuses to learn into a server that would lose the write in a crash.
+func (s *RedisStore) Learn(ctx context.Context, digest string, class Class, keys []Key) (Outcome, error) {
+	if digest == "" {
+		return "", errors.New("reputation: empty message digest")
+	}
+	if err := s.beforeLearn(ctx); err != nil {
+		return "", err
+	}
+	if s.dur.replicas <= 0 {
+		return s.learn(ctx, s.rdb, digest, class, keys)
+	}
+	// WAIT counts the replicas that have this connection's writes: write
+	// and wait on one connection.
+	conn := s.rdb.Conn()
+	defer conn.Close()
+	outcome, err := s.learn(ctx, conn, digest, class, keys)
+	if err != nil {
+		return outcome, err
+	}
+	if err := s.afterLearn(ctx, func(ctx context.Context, n int, d time.Duration) (int64, error) {
+		return conn.Wait(ctx, n, d).Result()
+	}); err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+// redisConn is what learning needs of a client or a single connection.
+type redisConn interface {
+	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
+}
+
+func (s *RedisStore) learn(ctx context.Context, rc redisConn, digest string, class Class, keys []Key) (Outcome, error) {
+	mk := s.msgKey(digest)
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := rc.Get(ctx, mk).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return "", unavailable(err)
+		}
+		var old *record
+		if cur != "" {
+			old = new(record)
+			if err := json.Unmarshal([]byte(cur), old); err != nil {
+				return "", fmt.Errorf("reputation: record of %s: %w", digest, err)
+			}
+		}
+		now := s.now()
+		deltas, outcome := learnDeltas(old, class, keys, now, s.halfLife)
+		if outcome == Duplicate {
+			return Duplicate, nil
+		}
+		rec, err := json.Marshal(newRecord(class, keys, now))
+		if err != nil {
+			return "", err
+		}
+		args := append(s.scriptArgs(now), cur, string(rec))
+		rkeys, args, err := appendDeltas([]string{mk}, args, deltas, s)
+		if err != nil {
+			return "", err
+		}
+		n, err := learnScript.Run(ctx, rc, rkeys, args...).Int()
+		if err != nil {
+			return "", unavailable(err)
+		}
+		if n == 1 {
+			return outcome, nil
+		}
+	}
+	return "", fmt.Errorf("reputation: learn %s: record kept changing under concurrent learning", digest)
+}
+
+// Ping checks that the server answers.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *RedisStore) Close() error { return s.rdb.Close() }
+
+// Open opens the configured backend.
+func Open(cfg Config) (Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch cfg.Backend {
+	case "redis":
+		return OpenRedis(cfg)
+	default:
+		return OpenBolt(cfg.Path, time.Duration(cfg.HalfLife), 2*time.Second)
+	}
+}

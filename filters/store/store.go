@@ -1,0 +1,197 @@
+// Package store keeps Vigil's feedback-learned evidence: decayed spam and
+// ham counts per key ("kind:value"), the record of every learned message
+// (so that learning is idempotent and a message can move to the other
+// class), and small expiring results next to them. The checks that read
+// and write it (reputation, bayes, follow) decide what the keys are.
+//
+// Counts decay with a configured half-life. A message is learned once per
+// digest of its content; learning it again as the same class changes
+// nothing, learning it as the other class moves its contribution.
+//
+// Two backends implement Store: bbolt, embedded in the data directory (one
+// fsynced transaction per learned message), and Redis, shared by many nodes
+// (atomic Lua scripts, one round trip per read).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Class is what a user said about a message.
+type Class string
+
+const (
+	// Spam: the message was unwanted.
+	Spam Class = "spam"
+	// Ham: the message was wanted.
+	Ham Class = "ham"
+)
+
+// ParseClass parses "spam" or "ham".
+func ParseClass(s string) (Class, error) {
+	switch c := Class(s); c {
+	case Spam, Ham:
+		return c, nil
+	}
+	return "", fmt.Errorf("reputation: unknown class %q (want spam or ham)", s)
+}
+
+// Kind is the namespace of a key: the check that owns the key decides its
+// kinds (reputation.KindIP, bayes.KindToken, ...).
+type Kind string
+
+// Key is one reputation key of a message with its learning weight.
+type Key struct {
+	Kind  Kind
+	Value string
+	// Weight is how much one learned message adds to this key's count
+	// (1 for most keys, less for unauthenticated identities).
+	Weight float64
+}
+
+// ID is the key as stored: "kind:value".
+func (k Key) ID() string { return string(k.Kind) + ":" + k.Value }
+
+// Counts are the decayed spam and ham evidence of one key.
+type Counts struct {
+	Spam float64
+	Ham  float64
+}
+
+// Total is the evidence in both classes.
+func (c Counts) Total() float64 { return c.Spam + c.Ham }
+
+// Delta is a change to the counts of one key (negative to take back).
+type Delta struct {
+	ID   string
+	Spam float64
+	Ham  float64
+}
+
+// Outcome says what learning a message did.
+type Outcome string
+
+const (
+	// Learned: the message was new; its keys gained counts.
+	Learned Outcome = "learned"
+	// Duplicate: the message was already learned as this class; nothing changed.
+	Duplicate Outcome = "duplicate"
+	// Moved: the message was learned as the other class; its earlier
+	// contribution was taken back and it now counts for the new class.
+	Moved Outcome = "moved"
+)
+
+// ErrUnavailable wraps every error of a store that could not be reached or
+// did not answer in time.
+var ErrUnavailable = errors.New("reputation: store unavailable")
+
+// Store holds decayed spam/ham counts per key and the record of learned
+// messages. Every method honours ctx's deadline.
+type Store interface {
+	// Counts returns the counts of ids in order, decayed to now; an unknown
+	// id has zero counts. It is one round trip whatever len(ids).
+	Counts(ctx context.Context, ids []string) ([]Counts, error)
+	// Add atomically applies deltas (counts never go below zero).
+	Add(ctx context.Context, deltas []Delta) error
+	// Learn records the message with the given digest as class with keys,
+	// idempotently: see Outcome. It returns only once the change is durable
+	// (bbolt: fsynced; Redis: acknowledged by the server).
+	Learn(ctx context.Context, digest string, class Class, keys []Key) (Outcome, error)
+	Close() error
+}
+
+// decay is the factor by which evidence of age age has shrunk under
+// half-life hl (hl <= 0: no decay).
+func decay(age, hl time.Duration) float64 {
+	if hl <= 0 || age <= 0 {
+		return 1
+	}
+	return math.Exp2(-age.Seconds() / hl.Seconds())
+}
+
+// record is what a store keeps about a learned message: enough to take its
+// contribution back when it is relearned as the other class.
+type record struct {
+	Class Class  `json:"c"`
+	Time  int64  `json:"t"` // unix nanoseconds
+	Keys  []wkey `json:"k"`
+}
+
+type wkey struct {
+	ID     string  `json:"id"`
+	Weight float64 `json:"w"`
+}
+
+// learnDeltas computes the count changes of learning keys as class at now,
+// given the earlier record (nil when the message is new). It reports
+// Duplicate (and no deltas) when old already has class.
+func learnDeltas(old *record, class Class, keys []Key, now time.Time, hl time.Duration) ([]Delta, Outcome) {
+	outcome := Learned
+	sum := map[string]*Delta{}
+	get := func(id string) *Delta {
+		d := sum[id]
+		if d == nil {
+			d = &Delta{ID: id}
+			sum[id] = d
+		}
+		return d
+	}
+	if old != nil {
+		if old.Class == class {
+			return nil, Duplicate
+		}
+		outcome = Moved
+		// The earlier contribution has decayed like everything else since
+		// it was learned: take back only what is left of it.
+		f := decay(now.Sub(time.Unix(0, old.Time)), hl)
+		for _, k := range old.Keys {
+			d := get(k.ID)
+			if old.Class == Spam {
+				d.Spam -= k.Weight * f
+			} else {
+				d.Ham -= k.Weight * f
+			}
+		}
+	}
+	for _, k := range dedupKeys(keys) {
+		d := get(k.ID())
+		if class == Spam {
+			d.Spam += k.Weight
+		} else {
+			d.Ham += k.Weight
+		}
+	}
+	out := make([]Delta, 0, len(sum))
+	for _, d := range sum {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, outcome
+}
+
+func newRecord(class Class, keys []Key, now time.Time) record {
+	r := record{Class: class, Time: now.UnixNano(), Keys: make([]wkey, 0, len(keys))}
+	for _, k := range dedupKeys(keys) {
+		r.Keys = append(r.Keys, wkey{ID: k.ID(), Weight: k.Weight})
+	}
+	return r
+}
+
+// dedupKeys keeps the first occurrence of each key id.
+func dedupKeys(keys []Key) []Key {
+	seen := make(map[string]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if seen[k.ID()] {
+			continue
+		}
+		seen[k.ID()] = true
+		out = append(out, k)
+	}
+	return out
+}
