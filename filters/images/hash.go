@@ -31,6 +31,7 @@ import (
 	"math"
 	"math/bits"
 	"sort"
+	"strconv"
 )
 
 // Hash is the perceptual fingerprint of one picture.
@@ -335,4 +336,23 @@ func transpose(g *[grid * grid]float32) *[grid * grid]float32 {
 		}
 	}
 	return &t
+}
+
+// ParseHex reads the hex forms PHex and DHex wrote.
+func ParseHex(p, d string) (Hash, error) {
+	var h Hash
+	if len(p) != 16 || len(d) != 32 {
+		return Hash{}, fmt.Errorf("images: phash %q and dhash %q are not 16 and 32 hex digits", p, d)
+	}
+	for i, part := range []struct {
+		s   string
+		dst *uint64
+	}{{p, &h.P}, {d[:16], &h.DX}, {d[16:], &h.DY}} {
+		v, err := strconv.ParseUint(part.s, 16, 64)
+		if err != nil {
+			return Hash{}, fmt.Errorf("images: hash part %d %q: %w", i, part.s, err)
+		}
+		*part.dst = v
+	}
+	return h, nil
 }
