@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -87,7 +89,8 @@ const (
 
 // Check is the "content" check. It needs no DNS.
 type Check struct {
-	cfg Config
+	cfg    Config
+	hasher *images.Hasher
 }
 
 // Deps are the check's collaborators: it needs none.
@@ -100,7 +103,7 @@ func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{cfg: cfg}, nil
+	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
 }
 
 // Name implements filters.Check.
@@ -114,7 +117,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if m.Body != nil {
 		body = m.Body.Reader()
 	}
-	r, err := Extract(ctx, c.cfg, m.Headers, body)
+	r, err := extract(ctx, c.cfg, c.hasher, m.Headers, body)
 	if err != nil {
 		return nil, err
 	}
@@ -132,9 +135,20 @@ type Result struct {
 
 // Extract walks the message given as parsed header fields and the body
 // stream (nil for none). It fails only when ctx is done; malformed input
-// yields symbols, never an error.
+// yields symbols, never an error. Images are hashed without the cache of
+// a Check.
 func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.Reader) (*Result, error) {
+	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), headers, body)
+}
+
+func extract(ctx context.Context, cfg Config, hasher *images.Hasher, headers []filters.Header, body io.Reader) (*Result, error) {
 	x := newExtractor(ctx, cfg)
+	x.hasher = hasher
+	defer func() {
+		if x.pictureCancel != nil {
+			x.pictureCancel()
+		}
+	}()
 	var h textproto.Header
 	// textproto.Header.Add prepends, so add in reverse to keep Get
 	// returning the first field, as RFC 2045 readers do.
@@ -177,12 +191,20 @@ type extractor struct {
 	kept      bytes.Buffer
 	textRunes int
 
-	images   []filters.Image
-	imgSeen  map[string]int // src -> index
-	imgLost  int
-	cidRefs  []string
-	hasPlain bool
-	hasHTML  bool
+	images  []filters.Image
+	imgSeen map[string]int // src -> index
+	imgLost int
+	hasher  *images.Hasher
+	hashed  int // images given to the hasher (content.max_hashed_images)
+	// pictureCtx ends when the message's time for decoding images
+	// (content.image_hash_timeout) is spent; made at the first picture.
+	pictureCtx    context.Context
+	pictureCancel context.CancelFunc
+	// bigImages counts decoded images of ImageHeavyMinPixels and more.
+	bigImages int
+	cidRefs   []string
+	hasPlain  bool
+	hasHTML   bool
 
 	hidden      int
 	hiddenWhy   map[string]bool
@@ -260,8 +282,11 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *
 		child := &filters.MIMEPart{}
 		node.Parts = append(node.Parts, child)
 		x.entity(inner, br, depth+1, child)
-	case strings.HasPrefix(mediaType, "image/"):
-		x.imagePart(h, mediaType, dparams, cte, body)
+	case strings.HasPrefix(mediaType, "image/"),
+		// An attached picture sent with the generic type: its name says
+		// what it is (the decoder trusts only the bytes).
+		mediaType == "application/octet-stream" && (isImageName(decodeWords(dparams["filename"])) || isImageName(decodeWords(params["name"]))):
+		x.imagePart(h, dparams, cte, body)
 	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
 		b := x.readText(cte, params["charset"], body, true)
 		if !attachment {
@@ -426,8 +451,10 @@ func toUTF8(b []byte, cs string) []byte {
 	return out
 }
 
-// imagePart records an image part: its Content-ID, decoded size and hash.
-func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[string]string, cte string, body io.Reader) {
+// imagePart records an image part: its Content-ID, decoded size and
+// hash, and when it is among the first content.max_hashed_images and
+// small enough, its perceptual hash.
+func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte string, body io.Reader) {
 	src := ""
 	if cid := strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"); cid != "" {
 		src = "cid:" + cid
@@ -440,7 +467,13 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 	img := filters.Image{Kind: "inline", Src: src}
 	if max > 0 {
 		hash := sha256.New()
-		n, err := io.Copy(hash, io.LimitReader(x.decoder(cte, body), max+1))
+		var w io.Writer = hash
+		var kept bytes.Buffer
+		keep := x.wantPicture()
+		if keep {
+			w = io.MultiWriter(hash, &limitedWriter{w: &kept, n: int(x.cfg.MaxHashBytes) + 1})
+		}
+		n, err := io.Copy(w, io.LimitReader(x.decoder(cte, body), max+1))
 		if err != nil {
 			x.bad("image part: " + err.Error())
 		}
@@ -448,7 +481,12 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 		switch {
 		case n <= max && err == nil:
 			img.Size = n
-			img.SHA256 = hex.EncodeToString(hash.Sum(nil))
+			var sum [sha256.Size]byte
+			hash.Sum(sum[:0])
+			img.SHA256 = hex.EncodeToString(sum[:])
+			if keep && n <= x.cfg.MaxHashBytes {
+				x.picture(&img, kept.Bytes(), sum)
+			}
 		case n > max && max < x.cfg.MaxImageBytes:
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
 			x.stopped = true
@@ -465,11 +503,59 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 	x.addImage(img)
 }
 
+// wantPicture reports whether the next image may be decoded for a
+// perceptual hash.
+func (x *extractor) wantPicture() bool {
+	return x.cfg.ImageHashes && x.hashed < x.cfg.MaxHashedImages && x.hasher != nil
+}
+
+// picture decodes data (at most content.max_hash_bytes, whose SHA-256 is
+// sum) for img's perceptual hash and size. Bytes that are no picture, a
+// bomb refused from its header or a decode past its deadline leave img
+// with its SHA-256 only.
+func (x *extractor) picture(img *filters.Image, data []byte, sum [sha256.Size]byte) {
+	x.hashed++
+	if x.pictureCtx == nil {
+		x.pictureCtx, x.pictureCancel = context.WithTimeout(x.ctx, time.Duration(x.cfg.ImageHashTimeout))
+	}
+	p := x.hasher.Hash(x.pictureCtx, data, sum)
+	img.Width, img.Height, img.Perceptual = p.Width, p.Height, p.Hash
+	if int64(p.Width)*int64(p.Height) >= x.cfg.ImageHeavyMinPixels {
+		x.bigImages++
+	}
+}
+
+// imageNames are the file name extensions of the formats the decoder
+// reads, for attachments sent as application/octet-stream.
+var imageNames = []string{".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp"}
+
+func isImageName(name string) bool {
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, ext := range imageNames {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// imageKey tells images apart: by Src, and for data: images, whose Src is
+// only the media type, by their bytes too.
+func imageKey(img filters.Image) string {
+	if img.Kind == "data" {
+		return img.Src + "#" + img.SHA256
+	}
+	return img.Src
+}
+
 func (x *extractor) addImage(img filters.Image) {
-	if i, ok := x.imgSeen[img.Src]; ok {
-		// A cid: reference seen in HTML first gets the part's size and hash.
+	if i, ok := x.imgSeen[imageKey(img)]; ok {
+		// A cid: reference seen in HTML first gets the part's size and
+		// hashes.
 		if x.images[i].SHA256 == "" && img.SHA256 != "" {
-			x.images[i].Size, x.images[i].SHA256 = img.Size, img.SHA256
+			seen := &x.images[i]
+			seen.Size, seen.SHA256 = img.Size, img.SHA256
+			seen.Width, seen.Height, seen.Perceptual = img.Width, img.Height, img.Perceptual
 		}
 		return
 	}
@@ -477,7 +563,7 @@ func (x *extractor) addImage(img filters.Image) {
 		x.imgLost++
 		return
 	}
-	x.imgSeen[img.Src] = len(x.images)
+	x.imgSeen[imageKey(img)] = len(x.images)
 	x.images = append(x.images, img)
 }
 
@@ -689,10 +775,12 @@ func (x *extractor) finish() *Result {
 			visible++
 		}
 	}
-	if x.shownImages > 0 && visible < x.cfg.ImageHeavyMaxText {
+	if (x.shownImages > 0 || x.bigImages > 0) && visible < x.cfg.ImageHeavyMaxText {
+		c.ImageHeavy = true
 		// Listed images include what a reader never sees (tracking
-		// pixels, srcset alternatives, unused CSS), so say both counts.
-		add(SymImageHeavy, fmt.Sprintf("%d of %d images shown, %d visible characters", x.shownImages, len(x.images), visible))
+		// pixels, srcset alternatives, unused CSS), so say both counts;
+		// a large attached picture counts as shown.
+		add(SymImageHeavy, fmt.Sprintf("%d of %d images shown, %d visible characters", max(x.shownImages, x.bigImages), len(x.images), visible))
 	}
 	if x.pixels > 0 {
 		add(SymTrackingPixel, fmt.Sprintf("%d", x.pixels))

@@ -139,7 +139,7 @@ func (x *extractor) imageRef(src, kind string, shown, pixel bool) {
 		// RFC 2392: the cid URL is the percent-encoded Content-ID.
 		x.addImage(filters.Image{Kind: "inline", Src: "cid:" + strings.Trim(percentDecodeLoose(src[4:]), "<>")})
 	case strings.HasPrefix(lower, "data:"):
-		x.addImage(dataImage(src))
+		x.addImage(x.dataImage(src))
 	default:
 		if strings.HasPrefix(src, "//") {
 			src = "http:" + src
@@ -159,8 +159,8 @@ func (x *extractor) imageRef(src, kind string, shown, pixel bool) {
 }
 
 // dataImage decodes an RFC 2397 data: URI. Src keeps only the media type,
-// not the payload; the hash identifies the bytes.
-func dataImage(src string) filters.Image {
+// not the payload; the hashes identify the bytes.
+func (x *extractor) dataImage(src string) filters.Image {
 	head, payload, _ := strings.Cut(src, ",")
 	img := filters.Image{Kind: "data", Src: strings.ToLower(strings.ReplaceAll(head, " ", ""))}
 	var r io.Reader = strings.NewReader(percentDecodeLoose(payload))
@@ -168,9 +168,20 @@ func dataImage(src string) filters.Image {
 		r = &base64Reader{r: r}
 	}
 	h := sha256.New()
-	n, _ := io.Copy(h, r)
+	var w io.Writer = h
+	var kept bytes.Buffer
+	keep := x.wantPicture()
+	if keep {
+		w = io.MultiWriter(h, &limitedWriter{w: &kept, n: int(x.cfg.MaxHashBytes) + 1})
+	}
+	n, _ := io.Copy(w, r)
 	img.Size = n
-	img.SHA256 = hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	img.SHA256 = hex.EncodeToString(sum[:])
+	if _, seen := x.imgSeen[imageKey(img)]; !seen && keep && n <= x.cfg.MaxHashBytes {
+		x.picture(&img, kept.Bytes(), sum)
+	}
 	return img
 }
 
