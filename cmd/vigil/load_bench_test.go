@@ -66,9 +66,11 @@ func serveNull(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-func serveVigil(b testing.TB) string {
+// serveVigil runs Vigil in this process with the load configuration and
+// extra YAML lines added to it.
+func serveVigil(b testing.TB, extra ...string) string {
 	srv := dnstest.NewServer(b, loadZone)
-	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir())))
+	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir()) + strings.Join(extra, "\n")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +109,11 @@ func serveVigilProcess(b *testing.B) string { return startVigilProcess(b, false)
 func serveVigilTrained(b *testing.B) string { return startVigilProcess(b, true) }
 
 func startVigilProcess(b *testing.B, trained bool) string {
-	bin := vigilBinary(b)
+	return startVigilBinary(b, vigilBinary(b), trained)
+}
+
+// startVigilBinary runs bin as `vigil serve` with the load configuration.
+func startVigilBinary(b *testing.B, bin string, trained bool) string {
 	srv := dnstest.NewServer(b, loadZone)
 	dir := b.TempDir()
 	if trained {
