@@ -109,11 +109,14 @@ func serveVigilProcess(b *testing.B) string { return startVigilProcess(b, false)
 func serveVigilTrained(b *testing.B) string { return startVigilProcess(b, true) }
 
 func startVigilProcess(b *testing.B, trained bool) string {
-	return startVigilBinary(b, vigilBinary(b), trained)
+	addr, _ := startVigilBinary(b, vigilBinary(b), trained, os.Stderr)
+	return addr
 }
 
-// startVigilBinary runs bin as `vigil serve` with the load configuration.
-func startVigilBinary(b *testing.B, bin string, trained bool) string {
+// startVigilBinary runs bin as `vigil serve` with the load configuration
+// and extra YAML lines, its log to logs, and returns its milter address and
+// process id.
+func startVigilBinary(b *testing.B, bin string, trained bool, logs io.Writer, extra ...string) (string, int) {
 	srv := dnstest.NewServer(b, loadZone)
 	dir := b.TempDir()
 	if trained {
@@ -139,12 +142,12 @@ func startVigilBinary(b *testing.B, bin string, trained bool) string {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(b))
 	cfg := filepath.Join(dir, "vigil.yaml")
-	body := fmt.Sprintf(loadBenchConfig, srv.Addr(), dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr)
+	body := fmt.Sprintf(loadBenchConfig, srv.Addr(), dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr) + strings.Join(extra, "\n")
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +157,7 @@ func startVigilBinary(b *testing.B, bin string, trained bool) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return addr, cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			b.Fatal("vigil did not start")

@@ -64,7 +64,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymURLMixed, Score: 1.5, Doc: "a host label mixing Latin, Cyrillic or Greek letters (a homograph such as pаypal.com)"},
 		{Name: SymURLObfuscated, Score: 1.5, Doc: "a defanged link in text (hxxp://, [.], (dot)); obfuscated e-mail addresses do not count"},
 		{Name: SymHiddenText, Score: 1.0, Doc: "text a reader cannot see: display:none, visibility:hidden, zero font size, opacity:0, hidden, text in the background colour"},
-		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text"},
+		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown (or a picture of content.image_heavy_min_pixels attached) and little visible text; the reputation check then scores the pictures as the message"},
 		{Name: SymURLIP, Score: 0.5, Doc: "a URL whose host is an IP address"},
 		{Name: SymMIMEMalformed, Score: 0.5, Doc: "broken MIME: missing boundary, unterminated parts, base64 junk, unknown transfer encoding"},
 		{Name: SymLimitParts, Score: 0.5, Doc: "more MIME parts than content.max_parts; the rest were not read"},
