@@ -5,10 +5,19 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/images/imagestest"
 )
+
+// pictureConfig is DefaultConfig with a decode time no loaded machine
+// under -race reaches: these tests count decodes, not time.
+func pictureConfig() Config {
+	cfg := DefaultConfig()
+	cfg.ImageHashTimeout = filters.Duration(time.Minute)
+	return cfg
+}
 
 // attachedPicture is a message that is one attached picture and a line of
 // text.
@@ -40,7 +49,7 @@ func TestAttachedPicture(t *testing.T) {
 		{"over max_hash_bytes", "image/jpeg", "holiday.jpg", func(c *Config) { c.MaxHashBytes = 1024 }, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := pictureConfig()
 			if tc.mod != nil {
 				tc.mod(&cfg)
 			}
@@ -82,7 +91,7 @@ func TestPicturesCapped(t *testing.T) {
 		parts.WriteString("--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.StdEncoding.EncodeToString(pic) + "\r\n")
 	}
 	parts.WriteString("--b--\r\n")
-	c, err := New(DefaultConfig(), Deps{})
+	c, err := New(pictureConfig(), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
