@@ -29,43 +29,19 @@ import (
 // bbolt store) with the daemon's metrics and overview rates, and with the
 // history recorder when withHistory, as vigil serve wires them.
 func serveObserved(b *testing.B, withHistory bool) (addr string, rec *history.Recorder) {
-	srv := dnstest.NewServer(b, loadZone)
-	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir())))
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := openStore(c, log, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dm := newDaemonMetrics()
-	obs := observers{metrics: dm.engine, observers: []engine.VerdictObserver{history.NewRates()}}
-	if withHistory {
-		rec = history.NewRecorder(st.(store.HistoryStore), c.History, log)
-		rec.Start()
-		obs.observers = append(obs.observers, rec)
-	}
-	rt, err := buildObserved(c, log, st, obs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt.engine.Start()
+	e, rec, c := observedEngine(b, withHistory)
+	e.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := milter.NewServer(c.MilterConfig(), rt.engine, log)
+	ms := milter.NewServer(c.MilterConfig(), e, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go ms.Serve(ln)
+	// Runs before observedEngine's cleanup: the milter stops first.
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ms.Shutdown(ctx)
-		rt.close()
-		if rec != nil {
-			rec.Close(ctx)
-		}
-		st.Close()
 	})
 	return ln.Addr().String(), rec
 }
@@ -146,8 +122,8 @@ func rounded(v []float64) []int {
 //
 //	go test -run '^$' -bench HistoryCPU -benchtime 5x ./cmd/vigil
 func BenchmarkHistoryCPU(b *testing.B) {
-	off, _ := observedEngine(b, false)
-	on, rec := observedEngine(b, true)
+	off, _, _ := observedEngine(b, false)
+	on, rec, _ := observedEngine(b, true)
 	raw := []byte(defaultLoadMessage)
 	judge := func(e *engine.Engine) {
 		m, err := filters.ParseMessage(bytes.NewReader(raw), 1<<20)
@@ -223,7 +199,7 @@ func cpuTime() time.Duration {
 }
 
 // observedEngine is the engine of serveObserved, without the milter.
-func observedEngine(b *testing.B, withHistory bool) (*engine.Engine, *history.Recorder) {
+func observedEngine(b *testing.B, withHistory bool) (*engine.Engine, *history.Recorder, *config.Config) {
 	srv := dnstest.NewServer(b, loadZone)
 	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir())))
 	if err != nil {
@@ -253,5 +229,5 @@ func observedEngine(b *testing.B, withHistory bool) (*engine.Engine, *history.Re
 		}
 		st.Close()
 	})
-	return rt.engine, rec
+	return rt.engine, rec, &c
 }

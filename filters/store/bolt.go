@@ -41,7 +41,20 @@ func OpenBolt(dir string, halfLife, lockWait time.Duration) (*BoltStore, error) 
 		return nil, fmt.Errorf("reputation: data directory: %w", err)
 	}
 	path := filepath.Join(dir, BoltFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: lockWait,
+		// The history appends megabytes a minute and trims as much: the
+		// file grows to its size and then reuses freed pages. Mapping 1 GiB
+		// of address space from the start (no memory: the file is mapped,
+		// not read) spares the remaps that grew it, each of which waits for
+		// every reader (the message path's reputation reads) to finish;
+		// the free list is rebuilt at open rather than written at every
+		// commit, and kept as a map (freeing and allocating by the
+		// thousand pages).
+		InitialMmapSize: 1 << 30,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("reputation: %s is locked by another process (is vigil serve running? send feedback to its admin endpoint): %w", path, err)
