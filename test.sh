@@ -6,8 +6,8 @@
 # Steps, in order (each counted in that line):
 #   1. installs what the end-to-end tests need, as root on Debian: postfix,
 #      redis-server, m4, libwrap0, man-db and lintian (the package test),
-#      and an unpacked Sendmail (never installed
-#      as a package: it conflicts with postfix);
+#      chromium (the dashboard's browser test), and an unpacked Sendmail
+#      (never installed as a package: it conflicts with postfix);
 #   2. gofmt and go vet;
 #   3. the race pass: go test -race over every package, every test but the
 #      corpus and conformance tests (the end-to-end tests against a real
@@ -158,6 +158,8 @@ install_deps() {
 	# The package test: man -l renders the pages, lintian checks the .deb.
 	have man || missing+=(man-db)
 	have lintian || missing+=(lintian)
+	# The dashboard's browser test drives Debian's chromium headless.
+	have chromium || missing+=(chromium)
 	local why=""
 	if [ -n "${VIGIL_TEST_NO_INSTALL:-}" ]; then
 		why="VIGIL_TEST_NO_INSTALL is set"
