@@ -187,6 +187,7 @@ type Recorder struct {
 	startOnce sync.Once
 	stop      chan struct{}
 	done      chan struct{}
+	flushReq  chan chan struct{}
 	// errWarn rate-limits the log line of failing appends.
 	errWarn atomic.Int64
 }
@@ -197,7 +198,7 @@ func NewRecorder(st store.HistoryStore, cfg Config, log *slog.Logger) *Recorder 
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Recorder{st: st, log: log, queue: make(chan pending, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Recorder{st: st, log: log, queue: make(chan pending, queueSize), stop: make(chan struct{}), done: make(chan struct{}), flushReq: make(chan chan struct{})}
 	r.SetConfig(cfg)
 	return r
 }
@@ -345,6 +346,25 @@ func clip(s string, n int) string {
 	return s + "…"
 }
 
+// Flush writes what was observed before it was called, without waiting
+// for the batch to fill or the flush interval to pass (benchmarks end a
+// turn with it, tests use it to read what they sent).
+func (r *Recorder) Flush(ctx context.Context) {
+	r.Start()
+	done := make(chan struct{})
+	select {
+	case r.flushReq <- done:
+	case <-r.done:
+		return
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
 func (r *Recorder) loop() {
 	defer close(r.done)
 	defer func() {
@@ -370,6 +390,16 @@ func (r *Recorder) loop() {
 			}
 		case <-t.C:
 			flush()
+		case done := <-r.flushReq:
+			// What was queued before the request is in the queue now.
+			for n := len(r.queue); n > 0; n-- {
+				batch = append(batch, <-r.queue)
+				if len(batch) >= batchSize {
+					flush()
+				}
+			}
+			flush()
+			close(done)
 		case <-r.stop:
 			for {
 				select {
