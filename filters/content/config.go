@@ -17,13 +17,14 @@ type Config struct {
 	// MaxDepth is the MIME nesting depth walked, counting multiparts and
 	// message/rfc822 (default 16); deeper parts yield CONTENT_LIMIT_DEPTH.
 	MaxDepth int `yaml:"max_depth"`
-	// MaxPartBytes is how much decoded text of one text part is kept for
-	// URL and HTML extraction (default 1 MiB); the tail of a bigger part is
-	// not read and CONTENT_LIMIT_SIZE is reported.
+	// MaxPartBytes is how much decoded text of one text part is kept and
+	// parsed (default 1 MiB); the rest of a bigger part is only scanned for
+	// links, and CONTENT_LIMIT_SIZE is reported.
 	MaxPartBytes int64 `yaml:"max_part_bytes"`
-	// MaxDecodedBytes is the total number of decoded bytes read from all
-	// parts, images included (default 32 MiB); past it the walk stops with
-	// CONTENT_LIMIT_SIZE.
+	// MaxDecodedBytes is the total number of decoded bytes kept from all
+	// parts, images included (default 32 MiB); past it, with
+	// CONTENT_LIMIT_SIZE, text parts are only scanned for links and
+	// images are not read.
 	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
 	// MaxImageBytes is the largest image part whose bytes are hashed
 	// (default 8 MiB); bigger ones are listed without a hash.

@@ -288,18 +288,20 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *
 		mediaType == "application/octet-stream" && (isImageName(decodeWords(dparams["filename"])) || isImageName(decodeWords(params["name"]))):
 		x.imagePart(h, dparams, cte, body)
 	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
-		b := x.readText(cte, params["charset"], body, true)
+		b, tail := x.readText(cte, params["charset"], body, true)
 		if !attachment {
 			x.hasHTML = true
 		}
 		x.html(b, !attachment)
+		x.scanTail(tail)
 	case strings.HasPrefix(mediaType, "text/"):
-		b := x.readText(cte, params["charset"], body, false)
+		b, tail := x.readText(cte, params["charset"], body, false)
 		visible := !attachment && (mediaType == "text/plain" || mediaType == "text/enriched")
 		if visible && mediaType == "text/plain" {
 			x.hasPlain = true
 		}
 		x.text(string(b), SourceText, visible)
+		x.scanTail(tail)
 	}
 	// Other types (application/*, audio/*, ...) are not read: the
 	// multipart reader skips their bytes without decoding them.
@@ -310,7 +312,9 @@ func (x *extractor) multipart(alternative bool, boundary string, body io.Reader,
 		// A multipart without a boundary cannot be split; read it as text
 		// so its links are not hidden by the malformation.
 		x.bad("multipart without boundary")
-		x.text(string(x.readText("", "", body, false)), SourceText, false)
+		b, tail := x.readText("", "", body, false)
+		x.text(string(b), SourceText, false)
+		x.scanTail(tail)
 		return
 	}
 	node.Split = true
@@ -389,28 +393,33 @@ func (x *extractor) budget() int64 {
 	return x.cfg.MaxDecodedBytes - x.decoded
 }
 
-// readText decodes a text part into UTF-8, keeping at most MaxPartBytes.
-func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte {
+// readText decodes a text part into UTF-8, keeping at most MaxPartBytes
+// (and what is left of MaxDecodedBytes) for parsing. The rest of the part,
+// when there is more, comes back as tail: the caller scans it for links
+// after parsing the head (scanTail), so that a link far into a padded part
+// is still found, with memory bounded by the scan window instead of the
+// part.
+func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) ([]byte, *partTail) {
 	max := min(x.cfg.MaxPartBytes, x.budget())
+	dec := x.decoder(cte, body)
 	if max <= 0 {
 		x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-		x.stopped = true
-		return nil
+		return nil, &partTail{r: dec, cs: cs, html: isHTML}
 	}
-	dec := x.decoder(cte, body)
 	b, err := io.ReadAll(io.LimitReader(dec, max+1))
 	if err != nil {
 		// A part cut short (missing closing boundary, truncated spool) is
 		// still worth reading: keep what was decoded.
 		x.bad("part: " + err.Error())
 	}
+	var tail *partTail
 	if int64(len(b)) > max {
+		tail = &partTail{r: io.MultiReader(bytes.NewReader(b[max:]), dec), cs: cs, html: isHTML}
 		b = b[:max]
 		if max == x.cfg.MaxPartBytes {
 			x.limit(SymLimitSize, fmt.Sprintf("text part larger than %d bytes", max))
 		} else {
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-			x.stopped = true
 		}
 	}
 	x.decoded += int64(len(b))
@@ -422,8 +431,11 @@ func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte
 		if _, name, certain := htmlcharset.DetermineEncoding(b, "text/html"); certain {
 			cs = name
 		}
+		if tail != nil {
+			tail.cs = cs
+		}
 	}
-	return toUTF8(b, cs)
+	return toUTF8(b, cs), tail
 }
 
 // toUTF8 converts b from the declared charset, by the WHATWG label table
