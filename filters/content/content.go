@@ -91,6 +91,7 @@ const (
 type Check struct {
 	cfg    Config
 	hasher *images.Hasher
+	qr     *QRReader
 }
 
 // Deps are the check's collaborators: it needs none.
@@ -103,7 +104,7 @@ func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
+	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache), qr: NewQRReader(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
 }
 
 // Name implements filters.Check.
@@ -117,7 +118,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if m.Body != nil {
 		body = m.Body.Reader()
 	}
-	r, err := extract(ctx, c.cfg, c.hasher, m.Headers, body)
+	r, err := extract(ctx, c.cfg, c.hasher, c.qr, m.Headers, body)
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +139,13 @@ type Result struct {
 // yields symbols, never an error. Images are hashed without the cache of
 // a Check.
 func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.Reader) (*Result, error) {
-	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), headers, body)
+	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), NewQRReader(cfg.decodeLimits(), 0), headers, body)
 }
 
-func extract(ctx context.Context, cfg Config, hasher *images.Hasher, headers []filters.Header, body io.Reader) (*Result, error) {
+func extract(ctx context.Context, cfg Config, hasher *images.Hasher, qr *QRReader, headers []filters.Header, body io.Reader) (*Result, error) {
 	x := newExtractor(ctx, cfg)
 	x.hasher = hasher
+	x.qr = qr
 	defer func() {
 		if x.pictureCancel != nil {
 			x.pictureCancel()
@@ -195,7 +197,26 @@ type extractor struct {
 	imgSeen map[string]int // src -> index
 	imgLost int
 	hasher  *images.Hasher
-	hashed  int // images given to the hasher (content.max_hashed_images)
+	// qr reads QR codes (nil: none); qrScanned counts the pictures read,
+	// qrCodes describes the codes with links, for the QR symbol.
+	qr        *QRReader
+	qrScanned int
+	qrCodes   []string
+
+	// attachments are the files read (attachLost: those past
+	// max_attachments); inFile names the file whose markup is being
+	// read ("" for the body); inflated counts the bytes decompressed
+	// from PDF streams and archive entries (max_inflate_bytes).
+	attachments []filters.Attachment
+	attachLost  int
+	inFile      string
+	inflated    int64
+	// fileSource is the source of the links found while a file is read
+	// (SourcePDF, SourceArchive); "" in the message itself.
+	fileSource  string
+	formList    []filters.Form
+	activeLinks []string
+	hashed      int // images given to the hasher (content.max_hashed_images)
 	// pictureCtx ends when the message's time for decoding images
 	// (content.image_hash_timeout) is spent; made at the first picture.
 	pictureCtx    context.Context
@@ -287,24 +308,31 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *
 		// what it is (the decoder trusts only the bytes).
 		mediaType == "application/octet-stream" && (isImageName(decodeWords(dparams["filename"])) || isImageName(decodeWords(params["name"]))):
 		x.imagePart(h, dparams, cte, body)
-	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
+	case (mediaType == "text/html" || mediaType == "application/xhtml+xml") && !attachment:
 		b, tail := x.readText(cte, params["charset"], body, true)
-		if !attachment {
-			x.hasHTML = true
-		}
-		x.html(b, !attachment)
+		x.hasHTML = true
+		x.html(b, true)
 		x.scanTail(tail)
-	case strings.HasPrefix(mediaType, "text/"):
-		b, tail := x.readText(cte, params["charset"], body, false)
-		visible := !attachment && (mediaType == "text/plain" || mediaType == "text/enriched")
-		if visible && mediaType == "text/plain" {
+	case strings.HasPrefix(mediaType, "text/") || mediaType == "application/xhtml+xml":
+		name := partName(params, dparams)
+		isHTML := mediaType == "text/html" || mediaType == "application/xhtml+xml"
+		b, tail := x.readText(cte, params["charset"], body, isHTML)
+		if attachment || name != "" && !strings.EqualFold(disp, "inline") {
+			// A file: told by its bytes and name (an .html attachment
+			// that redirects, a .vbs sent as text/plain).
+			x.textAttachment(mediaType, name, b, tail == nil)
+			x.scanTail(tail)
+			return
+		}
+		visible := mediaType == "text/plain" || mediaType == "text/enriched"
+		if mediaType == "text/plain" {
 			x.hasPlain = true
 		}
 		x.text(string(b), SourceText, visible)
 		x.scanTail(tail)
+	case readsAsAttachment(mediaType):
+		x.attachmentPart(mediaType, partName(params, dparams), cte, body)
 	}
-	// Other types (application/*, audio/*, ...) are not read: the
-	// multipart reader skips their bytes without decoding them.
 }
 
 func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int, node *filters.MIMEPart) {
@@ -515,9 +543,13 @@ func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte
 	x.addImage(img)
 }
 
-// wantPicture reports whether the next image may be decoded for a
-// perceptual hash.
-func (x *extractor) wantPicture() bool {
+// wantPicture reports whether the next image may be decoded, for a
+// perceptual hash or for QR codes.
+func (x *extractor) wantPicture() bool { return x.wantHash() || x.wantQR() }
+
+// wantHash reports whether the next image may be decoded for a perceptual
+// hash.
+func (x *extractor) wantHash() bool {
 	return x.cfg.ImageHashes && x.hashed < x.cfg.MaxHashedImages && x.hasher != nil
 }
 
@@ -526,6 +558,10 @@ func (x *extractor) wantPicture() bool {
 // bomb refused from its header or a decode past its deadline leave img
 // with its SHA-256 only.
 func (x *extractor) picture(img *filters.Image, data []byte, sum [sha256.Size]byte) {
+	x.scanQR(data, sum, img.Src)
+	if !x.wantHash() {
+		return
+	}
 	x.hashed++
 	if x.pictureCtx == nil {
 		x.pictureCtx, x.pictureCancel = context.WithTimeout(x.ctx, time.Duration(x.cfg.ImageHashTimeout))
@@ -684,6 +720,9 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if email {
 		return // addresses count as linked domains, not as URLs
 	}
+	if x.fileSource != "" && source != SourceRedirectParam && source != SourceQR {
+		source = x.fileSource
+	}
 	anchored := !writtenOut(source) && text != ""
 	if i, ok := x.urlSeen[u.String]; ok {
 		if text != "" && (x.urls[i].Text == "" || anchored && !x.anchored[i]) {
@@ -750,6 +789,10 @@ func (x *extractor) finish() *Result {
 		c.Domains = append(c.Domains, d)
 	}
 	sort.Strings(c.Domains)
+	c.Attachments = x.attachments
+	c.Forms = x.formList
+	c.ActiveLinks = x.activeLinks
+	c.QRCodes = x.qrCodes
 	c.Text = x.kept.String()
 	c.HiddenText = x.hiddenText.String()
 

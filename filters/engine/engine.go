@@ -23,6 +23,7 @@ import (
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
 )
@@ -56,6 +57,9 @@ type Options struct {
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
+	// Phishing is the phishing check's configuration; the zero value
+	// means its defaults.
+	Phishing phishing.Config
 }
 
 // DNS is what the engine needs of the resolver.
@@ -170,6 +174,17 @@ func New(o Options) (*Engine, error) {
 			e.dnsbl = bl
 		}
 	}
+	// Stage policy: the phishing signals read the content (links, files,
+	// QR codes), the authenticated domains and where followed links led.
+	// It needs no DNS, so it runs without a resolver too.
+	if o.Phishing.FeedCheck == 0 { // the zero value: no configuration given
+		o.Phishing = phishing.DefaultConfig()
+	}
+	pc, err := phishing.New(o.Phishing, phishing.Deps{Log: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	add(filters.StagePolicy, pc)
 	if o.Store != nil {
 		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: o.Store, Log: o.Log})
 		if err != nil {

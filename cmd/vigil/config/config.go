@@ -25,6 +25,7 @@ import (
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/milter"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	Bayes bayes.Config `yaml:"bayes"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
+	// Phishing is the phishing check: brands, look-alikes, credential
+	// forms, dangerous files, QR codes, free hosting, feeds.
+	Phishing phishing.Config `yaml:"phishing"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
 	Admin Admin `yaml:"admin"`
 
@@ -190,6 +194,7 @@ func Default() Config {
 		Reputation:  reputation.DefaultConfig(),
 		Follow:      follow.DefaultConfig(),
 		Bayes:       bayes.DefaultConfig(),
+		Phishing:    phishing.DefaultConfig(),
 		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
 	}
 }
@@ -346,7 +351,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -379,7 +384,7 @@ func (c *Config) Validate() error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}

@@ -1,0 +1,208 @@
+package phishing
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/mtibben/confusables"
+	"golang.org/x/text/unicode/norm"
+)
+
+// fold is the form names are compared in: NFKC (fullwidth and
+// mathematical letters become plain ones), lower case, then the UTS #39
+// skeleton (a Cyrillic "а" or a digit "0" becomes the Latin letter it
+// passes for) lower-cased again, so "Μetamаsk", "PayPaI" and "Micros0ft"
+// compare equal to the names they imitate. Both sides of a comparison
+// are folded.
+func fold(s string) string {
+	if isASCIILower(s) {
+		// The skeleton still maps some ASCII ("0" to "o", "1" to "l",
+		// "m" to "rn"), so ASCII is folded too; the fast path only
+		// skips the Unicode normalisations.
+		return strings.ToLower(confusables.Skeleton(s))
+	}
+	return strings.ToLower(confusables.Skeleton(strings.ToLower(norm.NFKC.String(s))))
+}
+
+func isASCIILower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] >= 'A' && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// words splits folded text into its runs of letters and digits.
+func words(folded string) []string {
+	return strings.FieldsFunc(folded, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// alias is one name of a brand, folded into words.
+type alias struct {
+	brand  *brandSet
+	words  []string
+	joined string // the words without spaces
+	// plain is the name lower-cased without spaces and not folded,
+	// plainLen its length in letters.
+	plain    string
+	plainLen int
+	// strict: a short name or an ordinary word ("BB", "Ledger", "Visa"):
+	// claimed only as a whole sender name, with service words, in
+	// brackets, or in "<someone> from <brand>".
+	strict bool
+}
+
+// claimIn reports whether the folded words ws claim alias a: its words
+// appear consecutively, spaced or run together ("Meta Mask", "TrustWallet").
+// A strict alias claims only as described on alias.strict; name says ws
+// is a sender's display name (the only place a strict alias can claim).
+func (a *alias) claimIn(ws []string, name bool) bool {
+	for i := range ws {
+		j, ok := a.matchAt(ws, i)
+		if !ok {
+			continue
+		}
+		if !a.strict {
+			return true
+		}
+		if !name {
+			return false
+		}
+		rest := append(append([]string(nil), ws[:i]...), ws[j:]...)
+		if allService(rest) {
+			return true
+		}
+		if i > 0 && (ws[i-1] == "from" || ws[i-1] == "de" || ws[i-1] == "von") {
+			return true
+		}
+		if j < len(ws) && ws[j] == "via" {
+			return true
+		}
+	}
+	return false
+}
+
+// matchAt matches the alias at ws[i:], its words concatenated; j is
+// where the match ends.
+func (a *alias) matchAt(ws []string, i int) (int, bool) {
+	rest := a.joined
+	j := i
+	for j < len(ws) && rest != "" {
+		w := ws[j]
+		if !strings.HasPrefix(rest, w) {
+			return 0, false
+		}
+		rest = rest[len(w):]
+		j++
+	}
+	return j, rest == ""
+}
+
+func allService(ws []string) bool {
+	for _, w := range ws {
+		if !serviceWords[w] && !isNumber(w) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNumber(w string) bool {
+	for _, r := range w {
+		if !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return w != ""
+}
+
+// bracketed reports the alias written in brackets in raw ("[BB] - ...").
+func (a *alias) bracketed(raw string) bool {
+	for _, open := range []string{"[", "("} {
+		close := map[string]string{"[": "]", "(": ")"}[open]
+		for rest := raw; ; {
+			i := strings.Index(rest, open)
+			if i < 0 {
+				break
+			}
+			j := strings.Index(rest[i:], close)
+			if j < 0 {
+				break
+			}
+			if strings.Join(words(fold(rest[i+1:i+j])), "") == a.joined {
+				return true
+			}
+			rest = rest[i+j:]
+		}
+	}
+	return false
+}
+
+// lookalikeText reports a display name or subject written with letters
+// that pass for Latin ones: a word mixing Latin letters with Cyrillic,
+// Greek or other letters whose skeleton is Latin ("Μetamаsk", "wаllet"),
+// or a word of three or more letters written entirely in styled Latin
+// (small capitals, mathematical, fullwidth or enclosed letters: "ʟᴏᴡᴇ's",
+// "𝐏𝐚𝐲𝐏𝐚𝐥"). Text wholly in another script is not (it is a language).
+// It returns the first such word.
+func lookalikeText(s string) string {
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsMark(r) }) {
+		var latin, foreign, styled, letters int
+		for _, r := range w {
+			if !unicode.IsLetter(r) {
+				continue
+			}
+			letters++
+			switch {
+			case r < 0x80:
+				latin++
+			case unicode.Is(unicode.Latin, r) && r < 0x250:
+				latin++ // accented Latin: a language's own letters
+			case passesForLatin(r):
+				if unicode.Is(unicode.Latin, r) || unicode.Is(unicode.Common, r) || isStyled(r) {
+					styled++
+				} else {
+					foreign++
+				}
+			}
+		}
+		if latin > 0 && foreign > 0 && latin+foreign == letters {
+			return w
+		}
+		if styled > 0 && letters >= 3 && styled+latin == letters && styled*2 >= letters {
+			return w
+		}
+	}
+	return ""
+}
+
+// passesForLatin: r is not ASCII and its skeleton (or NFKC form) is a
+// run of ASCII letters.
+func passesForLatin(r rune) bool {
+	s := string(r)
+	for _, t := range []string{confusables.Skeleton(s), norm.NFKC.String(s)} {
+		if t != s && t != "" && isASCIILetters(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// isStyled: letters that are Latin letters in another style (Unicode's
+// small capitals, modifier letters, mathematical alphanumerics,
+// fullwidth forms, enclosed alphanumerics).
+func isStyled(r rune) bool {
+	return r >= 0x1d00 && r <= 0x1dbf || r >= 0x1d400 && r <= 0x1d7ff || r >= 0xff21 && r <= 0xff5a ||
+		r >= 0x24b6 && r <= 0x24e9 || r >= 0x1f130 && r <= 0x1f189 || r >= 0x250 && r <= 0x2af || r >= 0x2b0 && r <= 0x2ff
+}
+
+func isASCIILetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
