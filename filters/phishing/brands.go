@@ -87,14 +87,36 @@ WeTransfer|wetransfer.com|we transfer
 Zoom|zoom.us zoom.com|
 Norton|norton.com nortonlifelock.com gen.com|norton 360, norton antivirus, lifelock
 McAfee|mcafee.com|mcafee total protection
-Avast|avast.com|
+Avast|avast.com avg.com|avg
+TotalAV|totalav.com|total av
+Kaspersky|kaspersky.com|
+Bitdefender|bitdefender.com|
+Malwarebytes|malwarebytes.com|
+PagSeguro|pagseguro.uol.com.br pagbank.com.br|pagbank
+Ripple|ripple.com|xrp ledger
+Lido|lido.fi|lido finance
 Geek Squad|geeksquad.com bestbuy.com|
 Best Buy|bestbuy.com|
 Walmart|walmart.com|
 Costco|costco.com costco.co.uk|
 The Home Depot|homedepot.com|home depot
 Lowe's|lowes.com|lowes
-Target|target.com|
+Lidl|lidl.de lidl.com lidl.co.uk lidl.fr lidl.es lidl.it lidl.nl|
+Aldi|aldi.de aldi-nord.de aldi-sued.de aldi.us aldi.co.uk aldi.com.au|aldi nord, aldi süd
+Edeka|edeka.de|
+Rossmann|rossmann.de|
+MediaMarkt|mediamarkt.de mediamarkt.com mediamarkt.nl mediamarkt.es|media markt
+IKEA|ikea.com|
+Zalando|zalando.de zalando.com zalando.fr zalando.nl zalando.it|
+Decathlon|decathlon.com decathlon.de decathlon.fr decathlon.es decathlon.co.uk|
+Kaufland|kaufland.de|
+Carrefour|carrefour.fr carrefour.com carrefour.es|
+Tesco|tesco.com|
+CVS|cvs.com|cvs pharmacy
+Walgreens|walgreens.com|
+Kohl's|kohls.com|kohls
+Sam's Club|samsclub.com|sams club
+Harbor Freight|harborfreight.com|harbor freight tools
 eBay|ebay.com ebay.de ebay.co.uk ebay.fr|
 AliExpress|aliexpress.com alibaba.com|
 Shopee|shopee.com.br shopee.com|
@@ -116,6 +138,10 @@ Twitter|twitter.com x.com|
 Discord|discord.com discordapp.com|
 HMRC|gov.uk|hm revenue
 IRS|irs.gov|internal revenue service
+FBI|fbi.gov ic3.gov|federal bureau of investigation
+United Nations|un.org|
+International Monetary Fund|imf.org|imf
+World Bank|worldbank.org|
 `
 
 // Brand is one brand the check protects: its names and the registrable

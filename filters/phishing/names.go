@@ -24,6 +24,55 @@ func fold(s string) string {
 	return strings.ToLower(confusables.Skeleton(strings.ToLower(norm.NFKC.String(s))))
 }
 
+// foldWords splits text into its words (runs of letters, digits and
+// invisible joiners) and folds each: punctuation is split on before the
+// skeleton, which would read "|" as "l" ("|BANCO*DO*BRASIL|").
+// Zero-width characters inside a word are dropped.
+func foldWords(s string) []string {
+	raw := strings.FieldsFunc(s, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r) && !invisible(r)
+	})
+	out := raw[:0]
+	for _, w := range raw {
+		w = strings.Map(func(r rune) rune {
+			if invisible(r) {
+				return -1
+			}
+			return r
+		}, w)
+		for _, f := range words(fold(w)) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// invisible characters take no room where they stand: zero-width
+// spaces and joiners, the word joiner, the soft hyphen, the byte order
+// mark. Inside a name they split it for a filter and not for a reader.
+func invisible(r rune) bool {
+	return r >= 0x200b && r <= 0x200d || r == 0x2060 || r == 0xfeff || r == 0x00ad || r == 0x180e
+}
+
+// hiddenJoiners reports a word with an invisible character between its
+// letters ("V\u200de\u200dnmo").
+func hiddenJoiners(s string) bool {
+	prevLetter := false
+	for _, r := range s {
+		switch {
+		case invisible(r):
+			if prevLetter {
+				return true
+			}
+		case unicode.IsLetter(r):
+			prevLetter = true
+		default:
+			prevLetter = false
+		}
+	}
+	return false
+}
+
 func isASCIILower(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 || s[i] >= 'A' && s[i] <= 'Z' {
@@ -101,7 +150,7 @@ func (a *alias) matchAt(ws []string, i int) (int, bool) {
 
 func allService(ws []string) bool {
 	for _, w := range ws {
-		if !serviceWords[w] && !isNumber(w) {
+		if !serviceWords[w] && !isNumber(w) && len(w) > 1 {
 			return false
 		}
 	}
@@ -130,7 +179,7 @@ func (a *alias) bracketed(raw string) bool {
 			if j < 0 {
 				break
 			}
-			if strings.Join(words(fold(rest[i+1:i+j])), "") == a.joined {
+			if strings.Join(foldWords(rest[i+1:i+j]), "") == a.joined {
 				return true
 			}
 			rest = rest[i+j:]
@@ -173,6 +222,9 @@ func lookalikeText(s string) string {
 		if styled > 0 && letters >= 3 && styled+latin == letters && styled*2 >= letters {
 			return w
 		}
+		if caseTrick(w) {
+			return w
+		}
 	}
 	return ""
 }
@@ -205,4 +257,27 @@ func isASCIILetters(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// caseTrick reports the ASCII look-alike of a capital I and a small L
+// swapped inside a word: a small "l" between capitals ("VlAGRA",
+// "ClALlS") or a capital "I" ending small letters ("PayPaI"). Words of
+// four letters and more.
+func caseTrick(w string) bool {
+	if len(w) < 4 {
+		return false
+	}
+	up := func(c byte) bool { return c >= 'A' && c <= 'Z' }
+	low := func(c byte) bool { return c >= 'a' && c <= 'z' }
+	for i := 1; i < len(w); i++ {
+		switch {
+		case w[i] == 'l' && up(w[i-1]) && i+1 < len(w) && up(w[i+1]):
+			return true
+		case w[i] == 'I' && low(w[i-1]) && i+1 == len(w):
+			// Inside a word a capital I starts a syllable of camel case
+			// ("WordInfo"); at the end after a small letter it is an l.
+			return true
+		}
+	}
+	return false
 }

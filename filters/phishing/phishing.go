@@ -30,6 +30,7 @@ const Name = "phishing"
 const (
 	SymBrandName         = "PHISH_BRAND_NAME"
 	SymBrandText         = "PHISH_BRAND_TEXT"
+	SymBrandUnverified   = "PHISH_BRAND_UNVERIFIED"
 	SymLookalikeSender   = "PHISH_LOOKALIKE_SENDER"
 	SymLookalikeLink     = "PHISH_LOOKALIKE_LINK"
 	SymBrandDomainSender = "PHISH_BRAND_DOMAIN_SENDER"
@@ -68,16 +69,16 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymBidiName, Score: 5.0, Doc: "a file name with a right-to-left override or another bidirectional control, which makes \"cod.exe\" read as \"exe.doc\""},
 		{Name: SymLookalikeSender, Score: 4.5, Doc: "the From, Reply-To or Sender domain imitates a brand's or an own domain: the same skeleton (UTS #39, IDNA included), one unnoticed typo, or hyphens and digits added"},
 		{Name: SymFormPassword, Score: 4.0, Doc: "a form asks for a password, in the body or in an HTML, SVG or PDF attachment"},
-		{Name: SymBrandName, Score: 4.0, Doc: "the sender's display name claims a brand while the From domain and the authenticated domains are not the brand's, and not every link goes to it"},
+		{Name: SymBrandName, Score: 4.5, Doc: "the sender's display name claims a brand while the From domain and the authenticated domains are not the brand's, and not every link goes to it"},
 		{Name: SymDiskImage, Score: 4.0, Doc: "an attached disk image (ISO, IMG, VHD), directly or in an archive: a container that mail filters do not open"},
 		{Name: SymMacroDocument, Score: 4.0, Doc: "an attached Office document with a VBA project, directly or in an archive"},
 		{Name: SymArchivePassword, Score: 4.0, Doc: "an attached archive with encrypted entries, and a password given in the message text"},
 		{Name: SymScriptedFile, Score: 3.0, Doc: "an HTML or SVG attachment that redirects the browser (meta refresh, script setting location), builds its page from an encoded payload, or an SVG with script"},
 		{Name: SymLookalikeLink, Score: 3.0, Doc: "a link's domain imitates a brand's or an own domain (as for PHISH_LOOKALIKE_SENDER)"},
-		{Name: SymLookalikeText, Score: 3.0, Doc: "the display name or the Subject is written with letters that pass for Latin ones (Cyrillic or Greek mixed into a word, small capitals, styled letters)"},
-		{Name: SymActiveLink, Score: 3.0, Doc: "a link of the body opens a page the message carries (data:) or runs script (javascript:)"},
+		{Name: SymLookalikeText, Score: 4.0, Doc: "the display name or the Subject is written with letters that pass for Latin ones (Cyrillic or Greek mixed into a word, small capitals, styled letters) or with invisible characters between letters"},
+		{Name: SymActiveLink, Score: 2.0, Doc: "a link of the body opens a page the message carries (data:) or runs script (javascript:)"},
 		{Name: SymDoubleExtension, Score: 3.0, Doc: "a file name hiding a dangerous extension behind a document's (\"invoice.pdf.exe\", \"scan.pdf     .js\")"},
-		{Name: SymBrandDomainSender, Score: 3.0, Doc: "the From, Reply-To or Sender host carries a brand's name while its registrable domain is not the brand's (\"microsoft-uk.example\")"},
+		{Name: SymBrandDomainSender, Score: 3.5, Doc: "the From, Reply-To or Sender host carries a brand's name while its registrable domain is not the brand's (\"microsoft-uk.example\")"},
 		{Name: SymFormInFile, Score: 3.0, Doc: "an HTML, SVG or PDF attachment asks for an e-mail address or a login"},
 		{Name: SymReplyToBEC, Score: 4.0, Doc: "the From claims a brand or an own domain while Reply-To takes the answer to a free-mail or unrelated domain"},
 		{Name: SymHTMLFile, Score: 2.5, Doc: "an attached HTML or SVG file (a page that opens in the browser, outside the mail client's protections)"},
@@ -87,10 +88,11 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymBrandDomainLink, Score: 2.0, Doc: "a link's host carries a brand's name while its registrable domain is not the brand's"},
 		{Name: SymFreeHosting, Score: 2.0, Doc: "a link to free hosting, storage or forms where anybody can publish a page (not the sender's own)"},
 		{Name: SymReplyToFreemail, Score: 2.0, Doc: "Reply-To takes the answer to a free-mail domain other than the From domain"},
-		{Name: SymBrandText, Score: 1.5, Doc: "the Subject, a link's text or the top of the body claims a brand while the From domain, the authenticated domains and every link are not the brand's"},
+		{Name: SymBrandUnverified, Score: 3.0, Doc: "the From domain is a brand's, nothing authenticated it (no DKIM or SPF pass of the brand's domains) and no link goes to the brand: a spoof that DMARC catches only where the brand publishes a policy and DNS answers"},
+		{Name: SymBrandText, Score: 1.0, Doc: "the Subject, a link's text or the top of the body claims a brand while the From domain, the authenticated domains and every link are not the brand's"},
 		{Name: SymArchiveEncrypted, Score: 1.5, Doc: "an attached archive with encrypted entries (a filter cannot look inside)"},
-		{Name: SymPDFLink, Score: 1.5, Doc: "an attached PDF with links (a page the reader opens outside the mail client)"},
-		{Name: SymShortener, Score: 1.0, Doc: "a link through a URL shortener (not the sender's own)"},
+		{Name: SymPDFLink, Score: 2.0, Doc: "an attached PDF with links (a page the reader opens outside the mail client)"},
+		{Name: SymShortener, Score: 1.5, Doc: "a link through a URL shortener (not the sender's own)"},
 	},
 })
 
@@ -118,11 +120,47 @@ var _ filters.Check = (*Check)(nil)
 type brandSet struct {
 	name    string
 	domains map[string]bool
-	own     bool
+	// labels are the first labels of its domains ("tesco" of tesco.com).
+	labels map[string]bool
+	own    bool
 }
 
-// owns reports a registrable domain of the brand.
-func (b *brandSet) owns(reg string) bool { return reg != "" && b.domains[reg] }
+// owns reports a registrable domain of the brand: one of its domains, or
+// its name under another country's suffix (tesco.ie for tesco.com):
+// brands register their names in the countries they serve, and listing
+// every one is beyond a configuration. A generic suffix (tesco.xyz) is
+// not the brand's.
+func (b *brandSet) owns(reg string) bool {
+	if reg == "" {
+		return false
+	}
+	if b.domains[reg] {
+		return true
+	}
+	suffix, listed := urlcheck.PublicSuffix(reg, urlcheck.Registry)
+	if !listed || !countrySuffix(suffix) {
+		return false
+	}
+	return b.labels[strings.TrimSuffix(reg, "."+suffix)]
+}
+
+// countrySuffix: a two-letter country code, alone or under a generic
+// second level (co.uk, com.br).
+func countrySuffix(s string) bool {
+	parts := strings.Split(s, ".")
+	cc := parts[len(parts)-1]
+	if len(cc) != 2 || len(parts) > 2 {
+		return false
+	}
+	if len(parts) == 2 {
+		switch parts[0] {
+		case "co", "com", "net", "org", "gov", "ac", "edu":
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // strictWords are brand names that are also ordinary words or names of
 // people; they claim only as described on alias.strict.
@@ -130,7 +168,7 @@ var strictWords = map[string]bool{
 	"apple": true, "amazon": true, "meta": true, "outlook": true, "chase": true, "visa": true, "zoom": true,
 	"steam": true, "phantom": true, "exodus": true, "proton": true, "kraken": true, "hermes": true, "caixa": true,
 	"ledger": true, "norton": true, "correios": true, "correos": true, "telegram": true, "discord": true,
-	"target": true, "citi": true, "evri": true, "messenger": true, "live": true, "express": true, "prime": true,
+	"target": true, "citi": true, "lido": true, "ripple": true, "evri": true, "messenger": true, "live": true, "express": true, "prime": true,
 }
 
 // New returns the phishing check.
@@ -184,13 +222,16 @@ func New(cfg Config, deps Deps) (*Check, error) {
 
 // addBrand adds a brand (or the operator's own domains) to the check.
 func (c *Check) addBrand(name string, domains, aliases []string, own bool) *brandSet {
-	b := &brandSet{name: name, domains: map[string]bool{}, own: own}
+	b := &brandSet{name: name, domains: map[string]bool{}, labels: map[string]bool{}, own: own}
 	for _, d := range domains {
 		reg := urlcheck.RegistrableDomain(d, urlcheck.Registry)
 		if reg == "" {
 			continue
 		}
 		b.domains[reg] = true
+		if l := domainLabel(reg); len(l) >= 4 && !own {
+			b.labels[l] = true
+		}
 		c.addProtected(reg, b)
 	}
 	names := aliases
@@ -274,7 +315,7 @@ func (c *Check) prepare(m *filters.Message) *message {
 	msg.own, msg.prot = c.own, c.prot
 	if c.cfg.RecipientDomains && len(m.Envelope.Rcpts) > 0 {
 		// The recipients' domains join the own ones for this message.
-		own := &brandSet{name: "own domain", domains: map[string]bool{}, own: true}
+		own := &brandSet{name: "own domain", domains: map[string]bool{}, labels: map[string]bool{}, own: true}
 		for d := range c.own.domains {
 			own.domains[d] = true
 		}
@@ -345,22 +386,42 @@ func (c *Check) related(msg *message, b *brandSet, anyLink bool) bool {
 	return n > 0
 }
 
+// linksTo reports a link of the message to one of b's domains.
+func (c *Check) linksTo(msg *message, b *brandSet) bool {
+	for _, u := range msg.links {
+		if b.owns(u.Domain) && !c.hosted(u) {
+			return true
+		}
+	}
+	return false
+}
+
 // brands reports the brands the message claims without being related to
 // them, and returns the brands its sender claims.
 func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet]bool {
 	m := msg.m
 	author := m.Identities().Author()
 	claimed := map[*brandSet]bool{}
-	nameWords := words(fold(author.Name))
+	nameWords := foldWords(author.Name)
 	for _, a := range c.aliases {
 		if claimed[a.brand] {
 			continue
 		}
 		if a.claimIn(nameWords, true) || a.strict && len(a.joined) < 4 && a.bracketed(author.Name) {
-			if len(claimed) == 0 && !c.related(msg, a.brand, false) {
+			if len(claimed) == 0 && !c.related(msg, a.brand, true) {
 				add(SymBrandName, fmt.Sprintf("%q claims %s; From %s", author.Name, a.brand.name, orNone(msg.fromReg)))
 			}
 			claimed[a.brand] = true
+		}
+	}
+	if msg.fromReg != "" && !c.isFreemail(msg.fromReg) && len(msg.authRegs) == 0 && len(claimed) == 0 {
+		for _, b := range c.brandsOwning(msg.fromReg) {
+			if b.own || c.linksTo(msg, b) {
+				continue
+			}
+			add(SymBrandUnverified, fmt.Sprintf("From %s (%s), not authenticated, links elsewhere", msg.fromReg, b.name))
+			claimed[b] = true
+			break
 		}
 	}
 	subject := decodedSubject(m)
@@ -375,7 +436,7 @@ func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet
 	texted := map[*brandSet]string{}
 	var order []*brandSet
 	for _, t := range texts {
-		ws := words(fold(t))
+		ws := foldWords(t)
 		if len(ws) == 0 {
 			continue
 		}
@@ -392,10 +453,15 @@ func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet
 			add(SymBrandText, fmt.Sprintf("%q claims %s; From %s", capText(texted[b], 80), b.name, orNone(msg.fromReg)))
 		}
 	}
-	if w := lookalikeText(author.Name); w != "" {
-		add(SymLookalikeText, fmt.Sprintf("display name word %q", w))
-	} else if w := lookalikeText(subject); w != "" {
-		add(SymLookalikeText, fmt.Sprintf("Subject word %q", w))
+	switch {
+	case lookalikeText(author.Name) != "":
+		add(SymLookalikeText, fmt.Sprintf("display name word %q", lookalikeText(author.Name)))
+	case lookalikeText(subject) != "":
+		add(SymLookalikeText, fmt.Sprintf("Subject word %q", lookalikeText(subject)))
+	case hiddenJoiners(author.Name):
+		add(SymLookalikeText, fmt.Sprintf("display name %q has invisible characters between its letters", author.Name))
+	case hiddenJoiners(subject):
+		add(SymLookalikeText, "the Subject has invisible characters between its letters")
 	}
 	if a := addressIn(author.Name); a != "" && reg(a) != "" && reg(a) != msg.fromReg {
 		add(SymNameAddress, fmt.Sprintf("%q, From %s", author.Name, orNone(msg.fromReg)))
