@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -506,14 +507,9 @@ func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte
 	max := min(x.cfg.MaxImageBytes, x.budget())
 	img := filters.Image{Kind: "inline", Src: src}
 	if max > 0 {
-		hash := sha256.New()
-		var w io.Writer = hash
-		var kept bytes.Buffer
-		keep := x.wantPicture()
-		if keep {
-			w = io.MultiWriter(hash, &limitedWriter{w: &kept, n: int(x.cfg.MaxHashBytes) + 1})
-		}
-		n, err := io.Copy(w, io.LimitReader(x.decoder(cte, body), max+1))
+		rp := x.readPicture(io.LimitReader(x.decoder(cte, body), max+1))
+		defer rp.release()
+		n, err := rp.n, rp.err
 		if err != nil {
 			x.bad("image part: " + err.Error())
 		}
@@ -521,11 +517,9 @@ func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte
 		switch {
 		case n <= max && err == nil:
 			img.Size = n
-			var sum [sha256.Size]byte
-			hash.Sum(sum[:0])
-			img.SHA256 = hex.EncodeToString(sum[:])
-			if keep && n <= x.cfg.MaxHashBytes {
-				x.picture(&img, kept.Bytes(), sum)
+			img.SHA256 = hex.EncodeToString(rp.sum[:])
+			if rp.kept != nil {
+				x.picture(&img, rp.kept.Bytes(), rp.sum)
 			}
 		case n > max && max < x.cfg.MaxImageBytes:
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
@@ -541,6 +535,57 @@ func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte
 		}
 	}
 	x.addImage(img)
+}
+
+// pictureRead is an image's bytes read through their SHA-256, and the
+// bytes themselves when the image may be decoded.
+type pictureRead struct {
+	n   int64
+	sum [sha256.Size]byte
+	err error
+	// kept holds the bytes when they may be decoded: the image is among
+	// the first max_hashed_images and at most max_hash_bytes. Nil
+	// otherwise.
+	kept *bytes.Buffer
+	pool bool
+}
+
+// pictureBuffers recycles the buffers pictures are read into: most images
+// of a campaign are in the hasher's cache and their bytes are dropped at
+// once, so a buffer per image would be garbage per message.
+var pictureBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readPicture reads r to its end through SHA-256, keeping the bytes when
+// the image may be decoded. Release the result when done with kept.
+func (x *extractor) readPicture(r io.Reader) pictureRead {
+	var out pictureRead
+	h := sha256.New()
+	var w io.Writer = h
+	var buf *bytes.Buffer
+	if x.wantPicture() {
+		buf = pictureBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		out.pool = true
+		w = io.MultiWriter(h, &limitedWriter{w: buf, n: int(x.cfg.MaxHashBytes) + 1})
+	}
+	out.n, out.err = io.Copy(w, r)
+	h.Sum(out.sum[:0])
+	if buf != nil && out.n <= x.cfg.MaxHashBytes {
+		out.kept = buf
+	} else if buf != nil {
+		pictureBuffers.Put(buf)
+		out.pool = false
+	}
+	return out
+}
+
+// release returns the buffer to the pool; buffers grown past 4 MiB are
+// left to the collector.
+func (p *pictureRead) release() {
+	if p.pool && p.kept != nil && p.kept.Cap() <= 4<<20 {
+		pictureBuffers.Put(p.kept)
+	}
+	p.kept, p.pool = nil, false
 }
 
 // wantPicture reports whether the next image may be decoded, for a

@@ -2,7 +2,6 @@ package content
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -171,20 +170,12 @@ func (x *extractor) dataImage(src string) filters.Image {
 	if strings.HasSuffix(img.Src, ";base64") {
 		r = &base64Reader{r: r}
 	}
-	h := sha256.New()
-	var w io.Writer = h
-	var kept bytes.Buffer
-	keep := x.wantPicture()
-	if keep {
-		w = io.MultiWriter(h, &limitedWriter{w: &kept, n: int(x.cfg.MaxHashBytes) + 1})
-	}
-	n, _ := io.Copy(w, r)
-	img.Size = n
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	img.SHA256 = hex.EncodeToString(sum[:])
-	if _, seen := x.imgSeen[imageKey(img)]; !seen && keep && n <= x.cfg.MaxHashBytes {
-		x.picture(&img, kept.Bytes(), sum)
+	rp := x.readPicture(r)
+	defer rp.release()
+	img.Size = rp.n
+	img.SHA256 = hex.EncodeToString(rp.sum[:])
+	if _, seen := x.imgSeen[imageKey(img)]; !seen && rp.kept != nil {
+		x.picture(&img, rp.kept.Bytes(), rp.sum)
 	}
 	return img
 }
