@@ -86,10 +86,10 @@ func (x *extractor) zip(a *filters.Attachment, data []byte, where, prefix string
 		case e.Kind == filters.FileArchive && format == "zip" && depth < maxNestedArchive && whole:
 			inner := filters.Attachment{Kind: filters.FileArchive, Format: "zip"}
 			x.zip(&inner, head, where, e.Name+"/", depth+1)
-			a.Entries = append(a.Entries, inner.Entries...)
+			a.Entries = append(a.Entries, inner.Entries[:min(len(inner.Entries), x.cfg.MaxArchiveEntries-len(a.Entries))]...)
 			a.Encrypted = a.Encrypted || inner.Encrypted
 		case linkBearing(e.Kind):
-			inner := filters.Attachment{Name: e.Name, Kind: e.Kind}
+			inner := filters.Attachment{Name: e.Name, Kind: e.Kind, Format: format}
 			prev := x.fileSource
 			x.fileSource = SourceArchive
 			x.lookInto(&inner, head, sha256.Sum256(head))

@@ -34,9 +34,11 @@ var (
 // pdf reads a PDF: its links, forms and behaviours, and the QR codes of
 // its images.
 func (x *extractor) pdf(a *filters.Attachment, data []byte, where string) {
-	prev := x.fileSource
-	x.fileSource = SourcePDF
-	defer func() { x.fileSource = prev }()
+	if x.fileSource == "" {
+		// A PDF inside an archive keeps the archive as the source.
+		x.fileSource = SourcePDF
+		defer func() { x.fileSource = "" }()
+	}
 	sc := pdfScan{x: x, a: a, where: where}
 	sc.tokens(data)
 	locs := pdfStream.FindAllIndex(data, maxPDFStreams)
