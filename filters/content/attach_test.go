@@ -156,14 +156,14 @@ func TestSniff(t *testing.T) {
 func TestArchives(t *testing.T) {
 	inner := zipOf(t, map[string][]byte{"payload.js": []byte("WScript.Shell")})
 	outer := zipOf(t, map[string][]byte{
-		"invoice.pdf.exe":  exe,
-		"more.zip":         inner,
-		"!secret.docm":     []byte("x"),
-		"readme.html":      []byte(`<html><a href="https://in-archive.example.com/x">x</a></html>`),
-		"docs/":            nil,
-		"statement.pdf":    []byte("%PDF-1.4\n1 0 obj << /A << /S /URI /URI (https://pdf-in-zip.example.com/) >> >>\nendobj\n"),
-		"shortcut.url":     []byte("[InternetShortcut]\r\nURL=file://203.0.113.5/share/run.exe\r\n"),
-		"bookmark.url":     []byte("[InternetShortcut]\r\nURL=https://bookmark.example.com/\r\n"),
+		"invoice.pdf.exe": exe,
+		"more.zip":        inner,
+		"!secret.docm":    []byte("x"),
+		"readme.html":     []byte(`<html><a href="https://in-archive.example.com/x">x</a></html>`),
+		"docs/":           nil,
+		"statement.pdf":   []byte("%PDF-1.4\n1 0 obj << /A << /S /URI /URI (https://pdf-in-zip.example.com/) >> >>\nendobj\n"),
+		"shortcut.url":    []byte("[InternetShortcut]\r\nURL=file://203.0.113.5/share/run.exe\r\n"),
+		"bookmark.url":    []byte("[InternetShortcut]\r\nURL=https://bookmark.example.com/\r\n"),
 	})
 	r := extractParts(t, part{typ: "application/zip", name: "docs.zip", disp: "attachment", body: outer})
 	if len(r.Content.Attachments) != 1 {
@@ -226,8 +226,8 @@ func TestRAR(t *testing.T) {
 	// RAR 5: a file header (type 2) with an extra area holding an
 	// encryption record (type 1).
 	name5 := "payload.js"
-	extra := []byte{2, 0x01, 0} // record size 2: type 1, one byte of data
-	body := []byte{2, 0x01, byte(len(extra))}       // type, flags (extra area), extra size
+	extra := []byte{2, 0x01, 0}                           // record size 2: type 1, one byte of data
+	body := []byte{2, 0x01, byte(len(extra))}             // type, flags (extra area), extra size
 	body = append(body, 0, 10, 0, 0, 0, byte(len(name5))) // file flags, size, attributes, compression, host OS, name length
 	body = append(body, name5...)
 	body = append(body, extra...)
