@@ -159,8 +159,8 @@ func TestCorpusPhishing(t *testing.T) {
 		t.Errorf("judged %d phishing and %d ham messages, want 988 and 4150", phish.n, hamN)
 	}
 	const doc = "filters/phishing/README.md"
-	sharedtest.Claim{Doc: doc, Text: "**28.7%** of the 988 messages tagged or rejected", Value: 28.7}.AtLeast(t, phish.rate(), 1)
-	sharedtest.Claim{Doc: "README.md", Text: "28.7% of the Phishing Pot development corpus", Value: 28.7}.AtLeast(t, phish.rate(), 1)
+	sharedtest.Claim{Doc: doc, Text: "**29.8%** of the 988 messages tagged or rejected", Value: 29.8}.AtLeast(t, phish.rate(), 1)
+	sharedtest.Claim{Doc: "README.md", Text: "29.8% of the Phishing Pot development corpus", Value: 29.8}.AtLeast(t, phish.rate(), 1)
 	sharedtest.Claim{Doc: doc, Text: "ham tagged or rejected because of these signals: **1 of 4,150**", Value: 1}.AtMost(t, float64(hamByPhishing), 0)
 	sharedtest.Claim{Doc: doc, Text: "of the hard_ham folder: **1 of 250**", Value: 1}.AtMost(t, float64(ham["hard_ham"].byPhishing), 0)
 	sharedtest.Claim{Doc: doc, Text: "errors on any message of either corpus: **0**", Value: 0}.Equal(t, float64(errs))

@@ -19,9 +19,24 @@ func fold(s string) string {
 		// The skeleton still maps some ASCII ("0" to "o", "1" to "l",
 		// "m" to "rn"), so ASCII is folded too; the fast path only
 		// skips the Unicode normalisations.
-		return strings.ToLower(confusables.Skeleton(s))
+		return confusables.Skeleton(s)
 	}
-	return strings.ToLower(confusables.Skeleton(strings.ToLower(norm.NFKC.String(s))))
+	// ASCII is lower-cased first (the skeleton reads a capital I as an
+	// l), except a capital I after a small letter, which is one
+	// ("PayPaI"). Other letters go through the skeleton before
+	// lower-casing, which would turn a Greek capital Μ (an M to the eye)
+	// into μ (a u), and again after it, so that M and m fold alike.
+	s = norm.NFKC.String(s)
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c == 'I' && i > 0 && s[i-1] >= 'a' && s[i-1] <= 'z':
+			b[i] = 'l'
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return confusables.Skeleton(strings.ToLower(confusables.Skeleton(string(b))))
 }
 
 // foldWords splits text into its words (runs of letters, digits and
@@ -122,7 +137,7 @@ func (a *alias) claimIn(ws []string, name bool) bool {
 		if allService(rest) {
 			return true
 		}
-		if i > 0 && (ws[i-1] == "from" || ws[i-1] == "de" || ws[i-1] == "von") {
+		if i > 0 && (ws[i-1] == "frorn" || ws[i-1] == "de" || ws[i-1] == "von") { // "from", folded
 			return true
 		}
 		if j < len(ws) && ws[j] == "via" {
@@ -148,9 +163,20 @@ func (a *alias) matchAt(ws []string, i int) (int, bool) {
 	return j, rest == ""
 }
 
+// foldedService are serviceWords folded as names are ("team" is "tearn").
+var foldedService = func() map[string]bool {
+	out := map[string]bool{}
+	for w := range serviceWords {
+		for _, f := range words(fold(w)) {
+			out[f] = true
+		}
+	}
+	return out
+}()
+
 func allService(ws []string) bool {
 	for _, w := range ws {
-		if !serviceWords[w] && !isNumber(w) && len(w) > 1 {
+		if !foldedService[w] && !isNumber(w) && len(w) > 1 {
 			return false
 		}
 	}
@@ -208,8 +234,10 @@ func lookalikeText(s string) string {
 				latin++
 			case unicode.Is(unicode.Latin, r) && r < 0x250:
 				latin++ // accented Latin: a language's own letters
+			case isStyled(r):
+				styled++
 			case passesForLatin(r):
-				if unicode.Is(unicode.Latin, r) || unicode.Is(unicode.Common, r) || isStyled(r) {
+				if unicode.Is(unicode.Latin, r) || unicode.Is(unicode.Common, r) {
 					styled++
 				} else {
 					foreign++

@@ -490,11 +490,13 @@ func (c *Check) domains(msg *message, claimed map[*brandSet]bool, add func(sym, 
 		if r == "" {
 			continue
 		}
-		if p, how := lookalikeOf(r, msg.prot); p != nil && !lookSender {
+		p, how := lookalikeOf(r, msg.prot)
+		if p != nil && !lookSender {
 			lookSender = true
 			add(SymLookalikeSender, fmt.Sprintf("%s %s imitates %s (%s)", s.role, r, p.domain, how))
 		}
-		if b, label := c.brandInHost(s.host, r); b != nil && !brandSender && !c.isFreemail(r) {
+		// A look-alike carries the name it imitates: reported once.
+		if b, label := c.brandInHost(s.host, r); b != nil && p == nil && !brandSender && !c.isFreemail(r) {
 			brandSender = true
 			add(SymBrandDomainSender, fmt.Sprintf("%s %s carries %s (%q)", s.role, s.host, b.name, label))
 		}
@@ -506,13 +508,15 @@ func (c *Check) domains(msg *message, claimed map[*brandSet]bool, add func(sym, 
 			continue
 		}
 		seen[u.Host] = true
-		if !lookLink && u.Domain != msg.fromReg {
-			if p, how := lookalikeOf(u.Domain, msg.prot); p != nil {
+		var p *protected
+		if u.Domain != msg.fromReg {
+			var how string
+			if p, how = lookalikeOf(u.Domain, msg.prot); p != nil && !lookLink {
 				lookLink = true
 				add(SymLookalikeLink, fmt.Sprintf("%s imitates %s (%s)", u.Domain, p.domain, how))
 			}
 		}
-		if !brandLink {
+		if !brandLink && p == nil {
 			if b, label := c.brandInHost(u.Host, u.Domain); b != nil {
 				brandLink = true
 				add(SymBrandDomainLink, fmt.Sprintf("%s carries %s (%q)", u.Host, b.name, label))
@@ -723,7 +727,9 @@ func (c *Check) files(msg *message, add func(sym, detail string)) {
 					once(SymScriptedFile, fmt.Sprintf("%s: %s", name, b))
 				}
 			case filters.BehaviourLaunch, filters.BehaviourEmbedded:
-				once(SymPDFActive, fmt.Sprintf("%s: %s", name, b))
+				if a.Kind == filters.FilePDF {
+					once(SymPDFActive, fmt.Sprintf("%s: %s", name, b))
+				}
 			}
 		}
 		if a.Encrypted {
