@@ -17,9 +17,9 @@ import (
 // facts of the checks before it.
 type testMessage struct {
 	from, replyTo, subject, text string
-	links                        []string          // "url" or "url|anchor text"
-	dkim                         []string          // domains whose signature passed
-	rcpts                        []string          // envelope recipients
+	links                        []string // "url" or "url|anchor text"
+	dkim                         []string // domains whose signature passed
+	rcpts                        []string // envelope recipients
 	files                        []filters.Attachment
 	forms                        []filters.Form
 	qr, active                   []string
