@@ -17,6 +17,12 @@ type Report struct {
 	Images  []Image     `json:"images"`
 	// Links are where followed URLs led (only when link following is on).
 	Links []LinkChain `json:"links,omitempty"`
+	// Attachments are the files the message carries, told by their
+	// bytes; Forms the forms asking for a password or an address; QRCodes
+	// the QR codes with links. Left out when there are none.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Forms       []Form       `json:"forms,omitempty"`
+	QRCodes     []string     `json:"qr_codes,omitempty"`
 	// DryRunAction is the action dry-run mode softened, when it did.
 	DryRunAction Action `json:"dry_run_action,omitempty"`
 	Reason       string `json:"reason,omitempty"`
@@ -34,6 +40,10 @@ func NewReport(m *Message, v Verdict) Report {
 		Images:  withRemote(m.Facts.Content.Images, m.Facts.RemoteImages),
 		Links:   m.Facts.Links,
 		Reason:  v.Reason,
+
+		Attachments: m.Facts.Content.Attachments,
+		Forms:       m.Facts.Content.Forms,
+		QRCodes:     m.Facts.Content.QRCodes,
 	}
 	if v.WouldBe != v.Action {
 		r.DryRunAction = v.WouldBe
