@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/images"
+	"github.com/vigilmail/vigil/filters/images/decode"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -602,16 +602,50 @@ func (x *extractor) wantHash() bool {
 // sum) for img's perceptual hash and size. Bytes that are no picture, a
 // bomb refused from its header or a decode past its deadline leave img
 // with its SHA-256 only.
+//
+// The same decode serves the QR reader: a picture not remembered by
+// either is decoded once for both.
 func (x *extractor) picture(img *filters.Image, data []byte, sum [sha256.Size]byte) {
-	x.scanQR(data, sum, img.Src)
-	if !x.wantHash() {
+	hash, qr := x.wantHash(), x.wantQR()
+	if !hash && !qr {
 		return
 	}
-	x.hashed++
-	if x.pictureCtx == nil {
-		x.pictureCtx, x.pictureCancel = context.WithTimeout(x.ctx, time.Duration(x.cfg.ImageHashTimeout))
+	var p images.Picture
+	var texts []string
+	hashDone, qrDone := !hash, !qr
+	if hash {
+		x.hashed++
+		p, hashDone = x.hasher.Lookup(sum)
 	}
-	p := x.hasher.Hash(x.pictureCtx, data, sum)
+	if qr {
+		x.qrScanned++
+		texts, qrDone = x.qr.Cached(sum)
+	}
+	if !hashDone || !qrDone {
+		ctx := x.pictureContext()
+		decoded, _, err := decode.Decode(ctx, data, x.cfg.decodeLimits())
+		switch {
+		case err != nil && !hashDone:
+			// The hasher tells (and remembers) why there is no picture.
+			p = x.hasher.Hash(ctx, data, sum)
+		case err == nil && !hashDone:
+			p = x.hasher.HashImage(decoded, sum)
+		}
+		if !qrDone {
+			if err == nil {
+				texts = x.qr.Image(decoded)
+			}
+			if err == nil || ctx.Err() == nil {
+				x.qr.Remember(sum, texts)
+			}
+		}
+	}
+	if qr {
+		x.qrURLs(texts, img.Src)
+	}
+	if !hash {
+		return
+	}
 	img.Width, img.Height, img.Perceptual = p.Width, p.Height, p.Hash
 	if int64(p.Width)*int64(p.Height) >= x.cfg.ImageHeavyMinPixels {
 		x.bigImages++

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/makiuchi-d/gozxing"
-	multiqr "github.com/makiuchi-d/gozxing/multi/qrcode"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters/images/decode"
@@ -27,10 +27,7 @@ const SourceQR = "qr"
 // qrMaxSide is the side a picture is reduced to before QR detection: a
 // code a phone can scan off a screen has modules of several pixels, and
 // detection time grows with the pixels.
-const qrMaxSide = 1024
-
-// maxQRCodes bounds the codes read from one picture.
-const maxQRCodes = 8
+const qrMaxSide = 512
 
 // QRReader reads QR codes out of pictures, remembering the texts by the
 // SHA-256 of the picture's bytes (a campaign sends one picture to
@@ -72,6 +69,18 @@ func (q *QRReader) Texts(ctx context.Context, data []byte, sum [sha256.Size]byte
 	return t
 }
 
+// Cached returns the texts remembered for the picture whose SHA-256 is
+// sum, if any.
+func (q *QRReader) Cached(sum [sha256.Size]byte) ([]string, bool) {
+	t, _, ok := q.cache.Get(sum, time.Now())
+	return t, ok
+}
+
+// Remember keeps the texts read from the picture whose SHA-256 is sum.
+func (q *QRReader) Remember(sum [sha256.Size]byte, texts []string) {
+	q.cache.Put(sum, texts, time.Now().Add(cacheTTL))
+}
+
 // cacheTTL: a picture's codes never change; the bound is the cache size.
 const cacheTTL = 24 * time.Hour
 
@@ -94,16 +103,15 @@ func (q *QRReader) Image(img image.Image) (texts []string) {
 	if err != nil {
 		return nil
 	}
-	results, err := multiqr.NewQRCodeMultiReader().DecodeMultiple(bmp, map[gozxing.DecodeHintType]interface{}{
-		gozxing.DecodeHintType_POSSIBLE_FORMATS: []gozxing.BarcodeFormat{gozxing.BarcodeFormat_QR_CODE},
-	})
+	// One code a picture: the reader for several tries every finder
+	// pattern triple and costs several times more on the pictures that
+	// hold none, which are nearly all.
+	r, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
 	if err != nil {
 		return nil
 	}
-	for _, r := range results {
-		if t := strings.TrimSpace(r.GetText()); t != "" && len(texts) < maxQRCodes {
-			texts = append(texts, t)
-		}
+	if t := strings.TrimSpace(r.GetText()); t != "" {
+		texts = append(texts, t)
 	}
 	q.Found.Add(int64(len(texts)))
 	return texts
@@ -118,17 +126,39 @@ func luminance(img image.Image, side int) *image.Gray {
 	for w/f > side || h/f > side {
 		f++
 	}
+	// The luma of each pixel, read straight from the decoder's planes
+	// where it can be (a JPEG's Y plane is the luma), else through At.
+	at := func(x, y int) int { return int(grey(img.At(x, y))) }
+	switch im := img.(type) {
+	case *image.YCbCr:
+		at = func(x, y int) int { return int(im.Y[im.YOffset(x, y)]) }
+	case *image.Gray:
+		at = func(x, y int) int { return int(im.Pix[im.PixOffset(x, y)]) }
+	case *image.NRGBA:
+		at = func(x, y int) int {
+			p := im.Pix[im.PixOffset(x, y):]
+			a := int(p[3])
+			l := (299*int(p[0]) + 587*int(p[1]) + 114*int(p[2])) / 1000
+			return (l*a + 255*(255-a)) / 255
+		}
+	case *image.RGBA:
+		at = func(x, y int) int {
+			p := im.Pix[im.PixOffset(x, y):]
+			// Premultiplied: add the white the alpha leaves.
+			return (299*int(p[0])+587*int(p[1])+114*int(p[2]))/1000 + 255 - int(p[3])
+		}
+	}
 	out := image.NewGray(image.Rect(0, 0, w/f, h/f))
 	for y := 0; y < h/f; y++ {
 		for x := 0; x < w/f; x++ {
 			var sum, n int
 			for dy := 0; dy < f; dy++ {
 				for dx := 0; dx < f; dx++ {
-					sum += int(grey(img.At(b.Min.X+x*f+dx, b.Min.Y+y*f+dy)))
+					sum += at(b.Min.X+x*f+dx, b.Min.Y+y*f+dy)
 					n++
 				}
 			}
-			out.Pix[y*out.Stride+x] = uint8(sum / n)
+			out.Pix[y*out.Stride+x] = uint8(min(255, sum/n))
 		}
 	}
 	return out
@@ -166,10 +196,16 @@ func (x *extractor) scanQR(data []byte, sum [sha256.Size]byte, src string) {
 		return
 	}
 	x.qrScanned++
+	x.qrURLs(x.qr.Texts(x.pictureContext(), data, sum), src)
+}
+
+// pictureContext is the context of the message's picture decodes: they
+// share content.image_hash_timeout.
+func (x *extractor) pictureContext() context.Context {
 	if x.pictureCtx == nil {
 		x.pictureCtx, x.pictureCancel = context.WithTimeout(x.ctx, time.Duration(x.cfg.ImageHashTimeout))
 	}
-	x.qrURLs(x.qr.Texts(x.pictureCtx, data, sum), src)
+	return x.pictureCtx
 }
 
 // wantQR reports whether the next picture may be read for QR codes.

@@ -40,23 +40,61 @@ func domainLabel(reg string) string {
 //   - "hyphenated": the name with hyphens or digits added
 //     ("pay-pal.com").
 func lookalikeOf(reg string, prot []protected) (*protected, string) {
+	return protIndex{list: prot}.lookalike(reg)
+}
+
+// protIndex finds protected domains by skeleton and length: those of
+// the maps (the configured ones, indexed once) and those of list (a
+// message's recipients' domains, a few).
+type protIndex struct {
+	bySkel map[string][]*protected
+	byLen  map[int][]*protected
+	list   []protected
+}
+
+func (ix protIndex) withSkel(skel string) []*protected {
+	out := ix.bySkel[skel]
+	for i := range ix.list {
+		if ix.list[i].skel == skel {
+			out = append(out[:len(out):len(out)], &ix.list[i])
+		}
+	}
+	return out
+}
+
+func (ix protIndex) withLen(n int) []*protected {
+	out := ix.byLen[n]
+	for i := range ix.list {
+		if len(ix.list[i].skel) == n {
+			out = append(out[:len(out):len(out)], &ix.list[i])
+		}
+	}
+	return out
+}
+
+func (ix protIndex) lookalike(reg string) (*protected, string) {
 	label := domainLabel(reg)
 	if label == "" {
 		return nil, ""
 	}
 	skel := strings.ReplaceAll(fold(label), "-", "")
-	for i := range prot {
-		p := &prot[i]
-		if reg == p.domain || len(p.label) < 4 {
-			continue
-		}
-		switch {
-		case skel == p.skel && label != p.label:
+	for _, p := range ix.withSkel(skel) {
+		if reg != p.domain && len(p.label) >= 4 && label != p.label {
 			return p, "homograph"
-		case len(p.skel) >= 6 && typo(skel, p.skel):
-			return p, "typo"
-		case len(p.skel) >= 5 && strings.Trim(skel, "0123456789") == p.skel && skel != p.skel:
-			return p, "hyphenated"
+		}
+	}
+	for n := len(skel) - 1; n <= len(skel)+1; n++ {
+		for _, p := range ix.withLen(n) {
+			if reg != p.domain && len(p.skel) >= 6 && typo(skel, p.skel) {
+				return p, "typo"
+			}
+		}
+	}
+	if bare := strings.Trim(skel, "0123456789"); bare != skel {
+		for _, p := range ix.withSkel(bare) {
+			if reg != p.domain && len(p.skel) >= 5 {
+				return p, "hyphenated"
+			}
 		}
 	}
 	return nil, ""
@@ -135,22 +173,20 @@ func (c *Check) brandInHost(host, reg string) (*brandSet, string) {
 		}
 		f := fold(l)
 		parts := strings.FieldsFunc(f, func(r rune) bool { return r == '-' || r == '_' || r >= '0' && r <= '9' })
-		for _, a := range c.aliases {
-			// Ordinary words and short names are in host names for
-			// their own sake (outlook.example.net, citi.example.edu).
-			if a.strict || len(a.joined) < 5 || a.brand.owns(reg) {
-				continue
-			}
-			for _, p := range parts {
-				if p == a.joined {
+		for _, p := range parts {
+			for _, a := range c.byJoined[p] {
+				if !a.brand.owns(reg) {
 					return a.brand, l
 				}
 			}
-			// Inside a longer label only a long name counts, and as
-			// written (the skeleton makes "stearns" of "steams"): a
-			// short one is part of other words ("revolut" of
-			// "revolution", "gmail" of "enigmail").
-			if a.plainLen >= 8 && strings.Contains(strings.ReplaceAll(strings.ToLower(l), "-", ""), a.plain) {
+		}
+		// Inside a longer label only a long name counts, and as written
+		// (the skeleton makes "stearns" of "steams"): a short one is
+		// part of other words ("revolut" of "revolution", "gmail" of
+		// "enigmail").
+		plain := strings.ReplaceAll(strings.ToLower(l), "-", "")
+		for _, a := range c.inHost {
+			if strings.Contains(plain, a.plain) && !a.brand.owns(reg) {
 				return a.brand, l
 			}
 		}

@@ -17,9 +17,8 @@ import (
 func fold(s string) string {
 	if isASCIILower(s) {
 		// The skeleton still maps some ASCII ("0" to "o", "1" to "l",
-		// "m" to "rn"), so ASCII is folded too; the fast path only
-		// skips the Unicode normalisations.
-		return confusables.Skeleton(s)
+		// "m" to "rn"); for ASCII it is a table.
+		return foldASCII(s)
 	}
 	// ASCII is lower-cased first (the skeleton reads a capital I as an
 	// l), except a capital I after a small letter, which is one
@@ -49,17 +48,54 @@ func foldWords(s string) []string {
 	})
 	out := raw[:0]
 	for _, w := range raw {
+		if isASCIILetterDigits(w) {
+			out = append(out, foldASCII(lowerASCII(w)))
+			continue
+		}
 		w = strings.Map(func(r rune) rune {
 			if invisible(r) {
 				return -1
 			}
 			return r
 		}, w)
-		for _, f := range words(fold(w)) {
-			out = append(out, f)
-		}
+		out = append(out, words(fold(w))...)
 	}
 	return out
+}
+
+func isASCIILetterDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerASCII lower-cases ASCII letters, a capital I after a small letter
+// becoming an l (as in fold).
+func lowerASCII(s string) string {
+	lower := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c == 'I' && i > 0 && s[i-1] >= 'a' && s[i-1] <= 'z':
+			b[i] = 'l'
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // invisible characters take no room where they stand: zero-width
@@ -88,6 +124,34 @@ func hiddenJoiners(s string) bool {
 	return false
 }
 
+// asciiSkeleton is the skeleton of each ASCII character.
+var asciiSkeleton = func() (t [128]string) {
+	for c := range t {
+		t[c] = confusables.Skeleton(string(rune(c)))
+	}
+	return t
+}()
+
+// foldASCII is fold of lower-case ASCII: the skeleton character by
+// character (NFD changes no ASCII), without allocating when it changes
+// nothing.
+func foldASCII(s string) string {
+	i := 0
+	for i < len(s) && asciiSkeleton[s[i]] == s[i:i+1] {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		b.WriteString(asciiSkeleton[s[i]])
+	}
+	return b.String()
+}
+
 func isASCIILower(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 || s[i] >= 'A' && s[i] <= 'Z' {
@@ -111,6 +175,7 @@ type alias struct {
 	// plainLen its length in letters.
 	plain    string
 	plainLen int
+	rank     int // its place in Check.aliases
 	// strict: a short name or an ordinary word ("BB", "Ledger", "Visa"):
 	// claimed only as a whole sender name, with service words, in
 	// brackets, or in "<someone> from <brand>".
@@ -123,28 +188,33 @@ type alias struct {
 // is a sender's display name (the only place a strict alias can claim).
 func (a *alias) claimIn(ws []string, name bool) bool {
 	for i := range ws {
-		j, ok := a.matchAt(ws, i)
-		if !ok {
-			continue
-		}
-		if !a.strict {
-			return true
-		}
-		if !name {
-			return false
-		}
-		rest := append(append([]string(nil), ws[:i]...), ws[j:]...)
-		if allService(rest) {
-			return true
-		}
-		if i > 0 && (ws[i-1] == "frorn" || ws[i-1] == "de" || ws[i-1] == "von") { // "from", folded
-			return true
-		}
-		if j < len(ws) && ws[j] == "via" {
+		if a.claimAt(ws, i, name) {
 			return true
 		}
 	}
 	return false
+}
+
+// claimAt is claimIn at word i.
+func (a *alias) claimAt(ws []string, i int, name bool) bool {
+	j, ok := a.matchAt(ws, i)
+	if !ok {
+		return false
+	}
+	if !a.strict {
+		return true
+	}
+	if !name {
+		return false
+	}
+	rest := append(append([]string(nil), ws[:i]...), ws[j:]...)
+	if allService(rest) {
+		return true
+	}
+	if i > 0 && (ws[i-1] == "frorn" || ws[i-1] == "de" || ws[i-1] == "von") { // "from", folded
+		return true
+	}
+	return j < len(ws) && ws[j] == "via"
 }
 
 // matchAt matches the alias at ws[i:], its words concatenated; j is
@@ -222,6 +292,15 @@ func (a *alias) bracketed(raw string) bool {
 // "𝐏𝐚𝐲𝐏𝐚𝐥"). Text wholly in another script is not (it is a language).
 // It returns the first such word.
 func lookalikeText(s string) string {
+	if isASCII(s) {
+		// Only the case trick can be written in ASCII.
+		for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) {
+			if caseTrick(w) {
+				return w
+			}
+		}
+		return ""
+	}
 	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsMark(r) }) {
 		var latin, foreign, styled, letters int
 		for _, r := range w {
@@ -308,4 +387,13 @@ func caseTrick(w string) bool {
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -98,14 +98,25 @@ var Spec = filters.Declare(filters.CheckSpec{
 
 // Check is the "phishing" check.
 type Check struct {
-	cfg      Config
-	log      *slog.Logger
-	aliases  []*alias
+	cfg     Config
+	log     *slog.Logger
+	aliases []*alias
+	// byFirst indexes aliases by the first byte of their folded name, in
+	// the order of aliases (longer names first); inHost lists the
+	// aliases a host name can carry, byJoined them by folded name.
+	byLead   map[string][]*alias
+	inHost   []*alias
+	// shortAliases claim in brackets too ("[BB]").
+	shortAliases []*alias
+	byJoined map[string][]*alias
 	prot     []protected
+	// protBySkel and protByLen index prot for look-alike comparisons.
+	protBySkel map[string][]*protected
+	protByLen  map[int][]*protected
 	own      *brandSet
 	freemail map[string]bool
 	short    map[string]bool
-	hosting  []string
+	hosting  hostingSet
 	feeds    []*feed
 }
 
@@ -136,6 +147,11 @@ func (b *brandSet) owns(reg string) bool {
 	}
 	if b.domains[reg] {
 		return true
+	}
+	// The first label first: most domains are no brand's, and that
+	// needs no suffix lookup.
+	if i := strings.IndexByte(reg, '.'); i < 0 || !b.labels[reg[:i]] {
+		return false
 	}
 	suffix, listed := urlcheck.PublicSuffix(reg, urlcheck.Registry)
 	if !listed || !countrySuffix(suffix) {
@@ -207,13 +223,29 @@ func New(cfg Config, deps Deps) (*Check, error) {
 	c.own = c.addBrand("own domain", cfg.OwnDomains, ownAliases, true)
 	// Longer names first: "Microsoft 365" is reported rather than "Microsoft".
 	sort.SliceStable(c.aliases, func(i, j int) bool { return len(c.aliases[i].joined) > len(c.aliases[j].joined) })
+	c.byJoined = map[string][]*alias{}
+	c.byLead = map[string][]*alias{}
+	for i, a := range c.aliases {
+		a.rank = i
+		c.byLead[lead(a.joined)] = append(c.byLead[lead(a.joined)], a)
+		if a.strict && len(a.joined) < 4 {
+			c.shortAliases = append(c.shortAliases, a)
+		}
+		if !a.strict && len(a.joined) >= 5 {
+			c.byJoined[a.joined] = append(c.byJoined[a.joined], a)
+			if a.plainLen >= 8 {
+				c.inHost = append(c.inHost, a)
+			}
+		}
+	}
+	c.indexProtected()
 	for _, d := range append(append([]string(nil), freemailDomains...), cfg.Freemail...) {
 		c.freemail[strings.ToLower(d)] = true
 	}
 	for _, d := range append(append([]string(nil), shortenerDomains...), cfg.Shorteners...) {
 		c.short[strings.ToLower(d)] = true
 	}
-	c.hosting = append(append([]string(nil), freeHosting...), cfg.FreeHosting...)
+	c.hosting = newHostingSet(append(append([]string(nil), freeHosting...), cfg.FreeHosting...))
 	for _, f := range cfg.Feeds {
 		c.feeds = append(c.feeds, &feed{cfg: f, log: deps.Log})
 	}
@@ -262,6 +294,14 @@ func (c *Check) addProtected(reg string, b *brandSet) {
 // Name implements filters.Check.
 func (c *Check) Name() string { return Name }
 
+// The cost of a message is bounded by what a reader meets first: the
+// anchor texts read for brand claims and the distinct link hosts compared
+// with the protected domains.
+const (
+	maxAnchors = 20
+	maxHosts   = 50
+)
+
 // message is what Run reads of one message, derived once.
 type message struct {
 	m        *filters.Message
@@ -272,7 +312,9 @@ type message struct {
 	links []filters.URL
 	hops  []string
 	own   *brandSet
-	prot  []protected
+	// ix finds the protected domains: the configured ones and the
+	// recipients'.
+	ix protIndex
 }
 
 // Run implements filters.Check.
@@ -312,24 +354,33 @@ func (c *Check) prepare(m *filters.Message) *message {
 			msg.hops = append(msg.hops, h.URL)
 		}
 	}
-	msg.own, msg.prot = c.own, c.prot
+	msg.own = c.own
+	msg.ix = protIndex{bySkel: c.protBySkel, byLen: c.protByLen}
 	if c.cfg.RecipientDomains && len(m.Envelope.Rcpts) > 0 {
 		// The recipients' domains join the own ones for this message.
-		own := &brandSet{name: "own domain", domains: map[string]bool{}, labels: map[string]bool{}, own: true}
-		for d := range c.own.domains {
-			own.domains[d] = true
-		}
-		msg.prot = append([]protected(nil), c.prot...)
+		var own *brandSet
 		for _, r := range m.Envelope.Rcpts {
-			if i := strings.LastIndexByte(r, '@'); i >= 0 {
-				if rr := reg(r[i+1:]); rr != "" && !c.isFreemail(rr) && !own.domains[rr] {
-					own.domains[rr] = true
-					label := domainLabel(rr)
-					msg.prot = append(msg.prot, protected{domain: rr, label: label, skel: strings.ReplaceAll(fold(label), "-", ""), brand: own})
+			i := strings.LastIndexByte(r, '@')
+			if i < 0 {
+				continue
+			}
+			rr := reg(r[i+1:])
+			if rr == "" || c.isFreemail(rr) || c.own.domains[rr] || own != nil && own.domains[rr] {
+				continue
+			}
+			if own == nil {
+				own = &brandSet{name: "own domain", domains: map[string]bool{}, labels: map[string]bool{}, own: true}
+				for d := range c.own.domains {
+					own.domains[d] = true
 				}
 			}
+			own.domains[rr] = true
+			label := domainLabel(rr)
+			msg.ix.list = append(msg.ix.list, protected{domain: rr, label: label, skel: strings.ReplaceAll(fold(label), "-", ""), brand: own})
 		}
-		msg.own = own
+		if own != nil {
+			msg.own = own
+		}
 	}
 	return msg
 }
@@ -386,6 +437,46 @@ func (c *Check) related(msg *message, b *brandSet, anyLink bool) bool {
 	return n > 0
 }
 
+// leadLen is how many bytes of a name index it.
+const leadLen = 3
+
+// lead is the first leadLen bytes of s.
+func lead(s string) string { return s[:min(len(s), leadLen)] }
+
+// claims returns the aliases that words ws claim (as alias.claimIn
+// decides), in the order of c.aliases: only the aliases whose name
+// starts as the text does at some word are tried there.
+func (c *Check) claims(ws []string, name bool) []*alias {
+	var out []*alias
+	seen := map[*alias]bool{}
+	for i := range ws {
+		var b strings.Builder
+		for j := i; j < len(ws) && b.Len() < leadLen; j++ {
+			b.WriteString(ws[j])
+		}
+		for _, a := range c.byLead[lead(b.String())] {
+			if !seen[a] && a.claimAt(ws, i, name) {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rank < out[j].rank })
+	return out
+}
+
+// indexProtected indexes the protected domains by skeleton (homographs,
+// added digits) and by length (typos).
+func (c *Check) indexProtected() {
+	c.protBySkel = map[string][]*protected{}
+	c.protByLen = map[int][]*protected{}
+	for i := range c.prot {
+		p := &c.prot[i]
+		c.protBySkel[p.skel] = append(c.protBySkel[p.skel], p)
+		c.protByLen[len(p.skel)] = append(c.protByLen[len(p.skel)], p)
+	}
+}
+
 // linksTo reports a link of the message to one of b's domains.
 func (c *Check) linksTo(msg *message, b *brandSet) bool {
 	for _, u := range msg.links {
@@ -403,11 +494,17 @@ func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet
 	author := m.Identities().Author()
 	claimed := map[*brandSet]bool{}
 	nameWords := foldWords(author.Name)
-	for _, a := range c.aliases {
+	nameClaims := c.claims(nameWords, true)
+	for _, a := range c.shortAliases {
+		if a.bracketed(author.Name) {
+			nameClaims = append(nameClaims, a)
+		}
+	}
+	for _, a := range nameClaims {
 		if claimed[a.brand] {
 			continue
 		}
-		if a.claimIn(nameWords, true) || a.strict && len(a.joined) < 4 && a.bracketed(author.Name) {
+		{
 			if len(claimed) == 0 && !c.related(msg, a.brand, true) {
 				add(SymBrandName, fmt.Sprintf("%q claims %s; From %s", author.Name, a.brand.name, orNone(msg.fromReg)))
 			}
@@ -426,8 +523,12 @@ func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet
 	}
 	subject := decodedSubject(m)
 	texts := []string{subject, topOfBody(m.Facts.Content.Text)}
+	// The anchors a reader meets first; a newsletter's five-hundredth
+	// link claims nothing the first ones do not.
+	anchors := map[string]bool{}
 	for _, u := range msg.links {
-		if u.Source == "html" && u.Text != "" {
+		if u.Source == "html" && u.Text != "" && !anchors[u.Text] && len(anchors) < maxAnchors {
+			anchors[u.Text] = true
 			texts = append(texts, u.Text)
 		}
 	}
@@ -440,8 +541,8 @@ func (c *Check) brands(msg *message, add func(sym, detail string)) map[*brandSet
 		if len(ws) == 0 {
 			continue
 		}
-		for _, a := range c.aliases {
-			if _, ok := texted[a.brand]; ok || claimed[a.brand] || !a.claimIn(ws, false) {
+		for _, a := range c.claims(ws, false) {
+			if _, ok := texted[a.brand]; ok || claimed[a.brand] {
 				continue
 			}
 			texted[a.brand] = t
@@ -490,7 +591,7 @@ func (c *Check) domains(msg *message, claimed map[*brandSet]bool, add func(sym, 
 		if r == "" {
 			continue
 		}
-		p, how := lookalikeOf(r, msg.prot)
+		p, how := msg.ix.lookalike(r)
 		if p != nil && !lookSender {
 			lookSender = true
 			add(SymLookalikeSender, fmt.Sprintf("%s %s imitates %s (%s)", s.role, r, p.domain, how))
@@ -504,14 +605,14 @@ func (c *Check) domains(msg *message, claimed map[*brandSet]bool, add func(sym, 
 	seen := map[string]bool{}
 	lookLink, brandLink := false, false
 	for _, u := range msg.links {
-		if u.Domain == "" || seen[u.Host] {
+		if u.Domain == "" || seen[u.Host] || len(seen) >= maxHosts {
 			continue
 		}
 		seen[u.Host] = true
 		var p *protected
 		if u.Domain != msg.fromReg {
 			var how string
-			if p, how = lookalikeOf(u.Domain, msg.prot); p != nil && !lookLink {
+			if p, how = msg.ix.lookalike(u.Domain); p != nil && !lookLink {
 				lookLink = true
 				add(SymLookalikeLink, fmt.Sprintf("%s imitates %s (%s)", u.Domain, p.domain, how))
 			}
@@ -579,9 +680,49 @@ func (c *Check) sameOwner(msg *message, r string) bool {
 }
 
 // hosted reports a link to free hosting.
-func (c *Check) hosted(u filters.URL) bool {
-	host, path := strings.ToLower(u.Host), urlPath(u.URL)
-	for _, e := range c.hosting {
+func (c *Check) hosted(u filters.URL) bool { return c.hosting.match(strings.ToLower(u.Host), u.URL) }
+
+// hostingSet is the free hosting list indexed: hosts that match with
+// the hosts under them, tenant suffixes, and entries with a path.
+type hostingSet struct {
+	hosts, tenants map[string]bool
+	paths          []string
+}
+
+func newHostingSet(entries []string) hostingSet {
+	hs := hostingSet{hosts: map[string]bool{}, tenants: map[string]bool{}}
+	for _, e := range entries {
+		e = strings.ToLower(strings.TrimSpace(e))
+		switch {
+		case strings.Contains(e, "/"):
+			hs.paths = append(hs.paths, e)
+		case strings.HasPrefix(e, "."):
+			hs.tenants[e[1:]] = true
+		case e != "":
+			hs.hosts[e] = true
+		}
+	}
+	return hs
+}
+
+// match reports whether host (lower case) and the URL raw fall under an
+// entry (hostMatches says how).
+func (hs hostingSet) match(host, raw string) bool {
+	for h := host; h != ""; {
+		if hs.hosts[h] || hs.tenants[h] && h != host && host != "www."+h {
+			return true
+		}
+		i := strings.IndexByte(h, '.')
+		if i < 0 {
+			break
+		}
+		h = h[i+1:]
+	}
+	if len(hs.paths) == 0 {
+		return false
+	}
+	path := urlPath(raw)
+	for _, e := range hs.paths {
 		if hostMatches(host, path, e) {
 			return true
 		}
