@@ -2,9 +2,9 @@ package images
 
 import (
 	"context"
-	"image"
 	"crypto/sha256"
 	"errors"
+	"image"
 	"sync/atomic"
 	"time"
 

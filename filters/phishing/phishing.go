@@ -104,20 +104,20 @@ type Check struct {
 	// byFirst indexes aliases by the first byte of their folded name, in
 	// the order of aliases (longer names first); inHost lists the
 	// aliases a host name can carry, byJoined them by folded name.
-	byLead   map[string][]*alias
-	inHost   []*alias
+	byLead map[string][]*alias
+	inHost []*alias
 	// shortAliases claim in brackets too ("[BB]").
 	shortAliases []*alias
-	byJoined map[string][]*alias
-	prot     []protected
+	byJoined     map[string][]*alias
+	prot         []protected
 	// protBySkel and protByLen index prot for look-alike comparisons.
 	protBySkel map[string][]*protected
 	protByLen  map[int][]*protected
-	own      *brandSet
-	freemail map[string]bool
-	short    map[string]bool
-	hosting  hostingSet
-	feeds    []*feed
+	own        *brandSet
+	freemail   map[string]bool
+	short      map[string]bool
+	hosting    hostingSet
+	feeds      []*feed
 }
 
 // Deps are the check's collaborators.
