@@ -45,9 +45,11 @@ type Config struct {
 	// characters than this is CONTENT_IMAGE_HEAVY (default 200).
 	ImageHeavyMaxText int `yaml:"image_heavy_max_text"`
 	// ImageHeavyMinPixels: an inline or attached image decoded to at
-	// least this many pixels counts as shown for CONTENT_IMAGE_HEAVY even
-	// when no HTML shows it (default 40000, 200 × 200): a message that is
-	// one attached picture is image-only.
+	// least this many pixels makes a message with little text image-heavy
+	// for the reputation check (Facts.Content.ImageHeavy) even when no
+	// HTML shows it (default 40000, 200 × 200): a message that is one
+	// attached picture is image-only. CONTENT_IMAGE_HEAVY itself still
+	// needs an image shown.
 	ImageHeavyMinPixels int64 `yaml:"image_heavy_min_pixels"`
 
 	// ImageHashes: inline, attached and data: images are decoded for a

@@ -65,7 +65,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymURLMixed, Score: 1.5, Doc: "a host label mixing Latin, Cyrillic or Greek letters (a homograph such as pаypal.com)"},
 		{Name: SymURLObfuscated, Score: 1.5, Doc: "a defanged link in text (hxxp://, [.], (dot)); obfuscated e-mail addresses do not count"},
 		{Name: SymHiddenText, Score: 1.0, Doc: "text a reader cannot see: display:none, visibility:hidden, zero font size, opacity:0, hidden, text in the background colour"},
-		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown (or a picture of content.image_heavy_min_pixels attached) and little visible text; the reputation check then scores the pictures as the message"},
+		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text; the reputation check then scores the pictures as the message"},
 		{Name: SymURLIP, Score: 0.5, Doc: "a URL whose host is an IP address"},
 		{Name: SymMIMEMalformed, Score: 0.5, Doc: "broken MIME: missing boundary, unterminated parts, base64 junk, unknown transfer encoding"},
 		{Name: SymLimitParts, Score: 0.5, Doc: "more MIME parts than content.max_parts; the rest were not read"},
@@ -909,12 +909,16 @@ func (x *extractor) finish() *Result {
 			visible++
 		}
 	}
-	if (x.shownImages > 0 || x.bigImages > 0) && visible < x.cfg.ImageHeavyMaxText {
-		c.ImageHeavy = true
+	// The pictures are the message when there is little text and an
+	// image is shown, or a large picture is attached: the reputation
+	// check then scores them by what users reported. The shape alone
+	// scores only as it did before pictures were decoded (an image shown
+	// by HTML): "see attached" with a screenshot is ordinary mail.
+	c.ImageHeavy = (x.shownImages > 0 || x.bigImages > 0) && visible < x.cfg.ImageHeavyMaxText
+	if x.shownImages > 0 && visible < x.cfg.ImageHeavyMaxText {
 		// Listed images include what a reader never sees (tracking
-		// pixels, srcset alternatives, unused CSS), so say both counts;
-		// a large attached picture counts as shown.
-		add(SymImageHeavy, fmt.Sprintf("%d of %d images shown, %d visible characters", max(x.shownImages, x.bigImages), len(x.images), visible))
+		// pixels, srcset alternatives, unused CSS), so say both counts.
+		add(SymImageHeavy, fmt.Sprintf("%d of %d images shown, %d visible characters", x.shownImages, len(x.images), visible))
 	}
 	if x.pixels > 0 {
 		add(SymTrackingPixel, fmt.Sprintf("%d", x.pixels))

@@ -127,7 +127,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs, body := splitMessage(raw)
-			c, err := New(DefaultConfig(), Deps{})
+			c, err := New(pictureConfig(), Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

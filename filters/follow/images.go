@@ -15,13 +15,17 @@ import (
 	linkfollow "github.com/vigilmail/vigil/urlcheck/follow"
 )
 
+// remoteImageTimeout bounds the decode of one fetched image (a variable
+// for the tests under -race).
+var remoteImageTimeout = 250 * time.Millisecond
+
 // remoteImageLimits bound the decode of a fetched image as the content
 // check bounds an inline one; the bytes are bounded by max_body.
 func remoteImageLimits(maxBody int64) decode.Limits {
 	lim := decode.DefaultLimits()
 	lim.MaxBytes = int(maxBody)
 	lim.MaxPixels = 2 << 20
-	lim.Timeout = 250 * time.Millisecond
+	lim.Timeout = remoteImageTimeout
 	return lim
 }
 

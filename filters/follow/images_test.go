@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/images"
@@ -24,6 +25,10 @@ func imageMessage(srcs ...string) *filters.Message {
 // a refused address is never connected to; with it off (the default)
 // nothing is fetched.
 func TestRemoteImages(t *testing.T) {
+	// Decodes under -race on a loaded machine are slow; this test checks
+	// what is fetched, not how fast.
+	defer func(d time.Duration) { remoteImageTimeout = d }(remoteImageTimeout)
+	remoteImageTimeout = time.Minute
 	picture := imagestest.Generate(imagestest.Banner, 7)
 	want, err := images.Compute(picture)
 	if err != nil {

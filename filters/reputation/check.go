@@ -63,7 +63,7 @@ func symbolSpecs() []filters.SymbolSpec {
 		filters.SymbolSpec{Name: SymImageSpam, ScoreDoc: "up to caps.image",
 			Doc: "users reported mail with a picture of this message (the same bytes, or " + fmt.Sprint(images.NearBands) + " bands of its perceptual hash) as spam"},
 		filters.SymbolSpec{Name: SymImageOnlySpam, ScoreDoc: "up to caps.image_only",
-			Doc: "the same in image-heavy mail (CONTENT_IMAGE_HEAVY), where the pictures are the message"},
+			Doc: "the same in image-heavy mail (little text, and an image shown or a large picture attached), where the pictures are the message"},
 		filters.SymbolSpec{Name: SymImageOnlyHam, ScoreDoc: "down to -caps.image_only",
 			Doc: "image-heavy mail whose pictures users reported as not spam, at least half of its decoded picture area, and none as spam"},
 	)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/content"
@@ -35,7 +36,9 @@ func pictureMessage(t *testing.T, id string, picture []byte, mediaType string, i
 	}
 	b.WriteString(enc + "\r\n--b--\r\n")
 	m := parseRaw([]byte(b.String()))
-	cc, err := content.New(content.DefaultConfig(), content.Deps{})
+	cfg := content.DefaultConfig()
+	cfg.ImageHashTimeout = filters.Duration(time.Minute) // counts, not speed, under -race
+	cc, err := content.New(cfg, content.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
