@@ -150,18 +150,8 @@ func pdfStringAfter(b []byte, i int) (string, int, bool) {
 	}
 	switch b[i] {
 	case '(':
-		depth, j := 1, i+1
-		for ; j < len(b) && depth > 0 && j-i < 1<<16; j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '(':
-				depth++
-			case ')':
-				depth--
-			}
-		}
-		if depth != 0 || j > len(b) {
+		j, ok := literalEnd(b, i, 1<<16)
+		if !ok {
 			return "", i, false
 		}
 		return pdfString(b[i:j]), j, true
@@ -381,18 +371,8 @@ func pdfLiterals(b []byte, limit int) []string {
 		if b[i] != '(' {
 			continue
 		}
-		depth, j := 1, i+1
-		for ; j < len(b) && depth > 0; j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '(':
-				depth++
-			case ')':
-				depth--
-			}
-		}
-		if depth != 0 {
+		j, ok := literalEnd(b, i, len(b))
+		if !ok {
 			break
 		}
 		s := pdfString(b[i:j])
@@ -401,4 +381,22 @@ func pdfLiterals(b []byte, limit int) []string {
 		i = j - 1
 	}
 	return out
+}
+
+// literalEnd returns the end of the literal string opening at b[i]
+// (§7.3.4.2: balanced parentheses, backslash escapes), reading at most
+// max bytes; ok is false when it does not close.
+func literalEnd(b []byte, i, max int) (int, bool) {
+	depth, j := 1, i+1
+	for ; j < len(b) && depth > 0 && j-i < max; j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '(':
+			depth++
+		case ')':
+			depth--
+		}
+	}
+	return j, depth == 0 && j <= len(b)
 }

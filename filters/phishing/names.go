@@ -25,17 +25,7 @@ func fold(s string) string {
 	// ("PayPaI"). Other letters go through the skeleton before
 	// lower-casing, which would turn a Greek capital Μ (an M to the eye)
 	// into μ (a u), and again after it, so that M and m fold alike.
-	s = norm.NFKC.String(s)
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c == 'I' && i > 0 && s[i-1] >= 'a' && s[i-1] <= 'z':
-			b[i] = 'l'
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return confusables.Skeleton(strings.ToLower(confusables.Skeleton(string(b))))
+	return confusables.Skeleton(strings.ToLower(confusables.Skeleton(lowerASCII(norm.NFKC.String(s)))))
 }
 
 // foldWords splits text into its words (runs of letters, digits and

@@ -74,6 +74,21 @@ func run(t *testing.T, c *Check, tm testMessage) map[string]string {
 	return out
 }
 
+// sameSymbols fails t unless got has exactly the symbols want.
+func sameSymbols(t *testing.T, got map[string]string, want []string) {
+	t.Helper()
+	var names []string
+	for n := range got {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("symbols %v, want %v (details %v)", names, want, got)
+	}
+}
+
 func newCheck(t *testing.T, cfg Config) *Check {
 	t.Helper()
 	c, err := New(cfg, Deps{})
@@ -132,16 +147,7 @@ func TestSignals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := run(t, c, tt.msg)
-			var names []string
-			for n := range got {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			want := append([]string(nil), tt.want...)
-			sort.Strings(want)
-			if strings.Join(names, " ") != strings.Join(want, " ") {
-				t.Errorf("symbols %v, want %v (details %v)", names, want, got)
-			}
+			sameSymbols(t, got, tt.want)
 		})
 	}
 }
@@ -171,16 +177,7 @@ func TestFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := run(t, c, testMessage{from: "<a@b.example>", text: tt.text, files: tt.files})
-			var names []string
-			for n := range got {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			want := append([]string(nil), tt.want...)
-			sort.Strings(want)
-			if strings.Join(names, " ") != strings.Join(want, " ") {
-				t.Errorf("symbols %v, want %v (details %v)", names, want, got)
-			}
+			sameSymbols(t, got, tt.want)
 		})
 	}
 }

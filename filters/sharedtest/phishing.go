@@ -1,10 +1,7 @@
 package sharedtest
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,34 +45,14 @@ func PhishingPot(tb testing.TB) []PhishingMessage {
 }
 
 func readPhishing(path string) ([]PhishingMessage, error) {
-	f, err := os.Open(path)
+	var out []PhishingMessage
+	err := readTarGz(path, func(name string, raw []byte) {
+		if name = filepath.Base(name); strings.HasSuffix(name, ".eml") {
+			out = append(out, PhishingMessage{Name: name, Raw: raw})
+		}
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	tr := tar.NewReader(gz)
-	var out []PhishingMessage
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		name := filepath.Base(h.Name)
-		if h.Typeflag != tar.TypeReg || !strings.HasSuffix(name, ".eml") {
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, h.Name, err)
-		}
-		out = append(out, PhishingMessage{Name: name, Raw: raw})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no messages", path)
