@@ -120,6 +120,9 @@ type record struct {
 	Class Class  `json:"c"`
 	Time  int64  `json:"t"` // unix nanoseconds
 	Keys  []wkey `json:"k"`
+	// Pending: the count changes of this learn are not all applied yet
+	// (Redis Cluster learns in steps; see cluster.go). Nil once done.
+	Pending *pending `json:"p,omitempty"`
 }
 
 type wkey struct {
