@@ -234,7 +234,10 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("resume", func(t *testing.T) {
 		testResume(t, func(t *testing.T) *RedisStore {
-			return clusterStore(t, c, func(cfg *Config) { cfg.Redis.WaitReplicas = 1; cfg.Redis.WaitTimeout = filters.Duration(5 * time.Second) })
+			return clusterStore(t, c, func(cfg *Config) {
+				cfg.Redis.WaitReplicas = 1
+				cfg.Redis.WaitTimeout = filters.Duration(5 * time.Second)
+			})
 		})
 	})
 
@@ -256,7 +259,10 @@ func TestRedisCluster(t *testing.T) {
 	})
 
 	t.Run("learn writes every master and waits for each", func(t *testing.T) {
-		s := clusterStore(t, c, func(cfg *Config) { cfg.Redis.WaitReplicas = 1; cfg.Redis.WaitTimeout = filters.Duration(5 * time.Second) })
+		s := clusterStore(t, c, func(cfg *Config) {
+			cfg.Redis.WaitReplicas = 1
+			cfg.Redis.WaitTimeout = filters.Duration(5 * time.Second)
+		})
 		if _, err := s.Learn(ctx, "spread", Spam, stepKeys); err != nil {
 			t.Fatal(err)
 		}
