@@ -379,6 +379,45 @@ func (c *Cluster) WaitHealthy(replicas int) {
 	waitUntil(c.tb, "the cluster to be healthy", 2*time.Minute, func() (bool, string) { return c.Healthy(replicas) })
 }
 
+// FailedOver reports whether every running node marks killed as failed
+// and gives it no slots (its replica took them over), and the cluster is
+// ok again; otherwise why not.
+func (c *Cluster) FailedOver(killed *Server) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		cl := n.Client()
+		nodes, err := cl.ClusterNodes(ctx).Result()
+		cl.Close()
+		if err != nil {
+			return false, n.Name + ": " + err.Error()
+		}
+		for _, line := range strings.Split(nodes, "\n") {
+			// <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot>...
+			f := strings.Fields(line)
+			if len(f) < 8 || !strings.HasPrefix(f[1], killed.Addr()+"@") {
+				continue
+			}
+			if !strings.Contains(f[2], "fail") || strings.Contains(f[2], "fail?") {
+				return false, fmt.Sprintf("%s sees %s as %s", n.Name, killed.Name, f[2])
+			}
+			if len(f) > 8 {
+				return false, fmt.Sprintf("%s still gives %s slots %v", n.Name, killed.Name, f[8:])
+			}
+		}
+	}
+	return c.Healthy(0)
+}
+
+// WaitFailover waits (up to two minutes) until FailedOver.
+func (c *Cluster) WaitFailover(killed *Server) {
+	c.tb.Helper()
+	waitUntil(c.tb, "the cluster to fail "+killed.Name+" over", 2*time.Minute, func() (bool, string) { return c.FailedOver(killed) })
+}
+
 // MasterFor is the node that serves key now.
 func (c *Cluster) MasterFor(ctx context.Context, key string) (*Server, error) {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.runningAddrs(), DisableIdentity: true})
@@ -548,6 +587,27 @@ func (s *Sentinel) Healthy() (bool, string) {
 		return false, fmt.Sprintf("%s: %d of %d replicas in sync", m.Name, got, want)
 	}
 	return true, ""
+}
+
+// WaitFailover waits (up to two minutes) until the sentinels name a master
+// other than killed and it acts as one.
+func (s *Sentinel) WaitFailover(killed *Server) {
+	s.tb.Helper()
+	waitUntil(s.tb, "the sentinels to fail "+killed.Name+" over", 2*time.Minute, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m, err := s.Master(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if m == killed {
+			return false, "the sentinels still name " + killed.Name
+		}
+		if _, master, err := syncedReplicas(ctx, m); err != nil || !master {
+			return false, fmt.Sprintf("%s is named but not a master yet (%v)", m.Name, err)
+		}
+		return true, ""
+	})
 }
 
 // WaitHealthy waits (up to two minutes) until Healthy.
