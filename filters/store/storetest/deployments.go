@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,8 @@ type Server struct {
 	dir  string
 	// args build the command line from the port.
 	args func(port int) []string
+	// tls, when set, is how the readiness probe and Client connect.
+	tls *tls.Config
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -49,7 +52,7 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // Client returns a client of this one server; the caller closes it.
 func (s *Server) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.Addr(), DialTimeout: 2 * time.Second,
-		ReadTimeout: 5 * time.Second, MaxRetries: -1, DisableIdentity: true})
+		ReadTimeout: 5 * time.Second, MaxRetries: -1, DisableIdentity: true, TLSConfig: s.tls})
 }
 
 // Kill sends SIGKILL and waits for the process to end: no shutdown, no
@@ -105,7 +108,9 @@ func (s *Server) Start() error {
 		c := s.Client()
 		err := c.Ping(context.Background()).Err()
 		c.Close()
-		if err == nil {
+		// A server with ACL users may refuse the default user: it
+		// answers, which is all this waits for.
+		if err == nil || redis.IsAuthError(err) || strings.Contains(err.Error(), "NOAUTH") {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -163,6 +168,10 @@ func redisBinaries(tb testing.TB, tools ...string) map[string]string {
 // a second free port for a cluster node's bus), trying other ports when
 // the first ones were taken meanwhile. It is killed when the test ends.
 func startServer(tb testing.TB, bin, name string, args func(port, bus int, dir string) []string) *Server {
+	return startServerTLS(tb, bin, name, nil, args)
+}
+
+func startServerTLS(tb testing.TB, bin, name string, probe *tls.Config, args func(port, bus int, dir string) []string) *Server {
 	tb.Helper()
 	dir, err := os.MkdirTemp("", "vigil-"+name)
 	if err != nil {
@@ -175,7 +184,7 @@ func startServer(tb testing.TB, bin, name string, args func(port, bus int, dir s
 			tb.Fatal(err)
 		}
 		bus := ports[1]
-		s := &Server{Name: name, Port: ports[0], tb: tb, bin: bin, dir: dir}
+		s := &Server{Name: name, Port: ports[0], tb: tb, bin: bin, dir: dir, tls: probe}
 		s.args = func(port int) []string { return args(port, bus, dir) }
 		if last = s.Start(); last == nil {
 			tb.Cleanup(func() {
@@ -191,6 +200,20 @@ func startServer(tb testing.TB, bin, name string, args func(port, bus int, dir s
 	}
 	tb.Fatalf("starting %s: %v", name, last)
 	return nil
+}
+
+// StartTLS starts a redis-server that takes TLS connections only, with
+// the given certificate and key files, on loopback; probe is the client
+// side TLS configuration its readiness probe (and Client) use. extra are
+// more redis-server options (--user ...).
+func StartTLS(tb testing.TB, certFile, keyFile string, probe *tls.Config, extra ...string) *Server {
+	tb.Helper()
+	bin := redisBinaries(tb, "redis-server")["redis-server"]
+	return startServerTLS(tb, bin, "redis-tls", probe, func(port, _ int, dir string) []string {
+		args := append(baseArgs(0, dir), "--tls-port", strconv.Itoa(port), "--tls-cert-file", certFile,
+			"--tls-key-file", keyFile, "--tls-auth-clients", "no")
+		return append(args, extra...)
+	})
 }
 
 // baseArgs are the options of every data server here: loopback only, no
