@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -586,3 +587,55 @@ const (
 	KindNS           Kind = "ns"
 	KindContent      Kind = "content"
 )
+
+// TestRecordForms: records are written with their keys grouped by kind and
+// weight, and records written before, one object per key, still read the
+// same, so a message learned then can still be moved.
+func TestRecordForms(t *testing.T) {
+	keys := []Key{{KindDomain, "a.example", 1}, {"bayes", "AAAAAAAAAAA", 1}, {KindDomain, "b.example", 1},
+		{KindSenderUnauth, "c.example", 0.25}, {"bayes", "#messages", 1}, {"", "no-kind", 1}}
+	rec := newRecord(Spam, keys, time.Unix(1e9, 0))
+	rec.Keys = append(rec.Keys, wkey{ID: "no-colon", Weight: 1}) // as Add takes any id
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"id"`) || !strings.Contains(string(b), `"v":["a.example","b.example"]`) {
+		t.Fatalf("written form: %s", b)
+	}
+	var back record
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	byID := func(r record) map[string]float64 {
+		m := map[string]float64{}
+		for _, k := range r.Keys {
+			m[k.ID] = k.Weight
+		}
+		return m
+	}
+	if got, want := byID(back), byID(rec); fmt.Sprint(got) != fmt.Sprint(want) || len(back.Keys) != len(rec.Keys) {
+		t.Fatalf("read back %v, want %v", got, want)
+	}
+	old := `{"c":"spam","t":1000000000000000000,"k":[{"id":"domain:a.example","w":1},{"id":"sender_unauth:c.example","w":0.25}]}`
+	var o record
+	if err := json.Unmarshal([]byte(old), &o); err != nil || o.Class != Spam || len(o.Keys) != 2 || o.Keys[1] != (wkey{"sender_unauth:c.example", 0.25}) {
+		t.Fatalf("earlier form read as %+v %v", o, err)
+	}
+
+	// A message learned as spam in the earlier form moves to ham.
+	clk := &clock{t: time.Unix(1e9, 0)}
+	s := openTestRedis(t, clk).(*RedisStore)
+	ctx := context.Background()
+	if err := s.Add(ctx, []Delta{{ID: "domain:a.example", Spam: 1}, {ID: "sender_unauth:c.example", Spam: 0.25}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.Set(ctx, s.msgKey("old"), old, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.Learn(ctx, "old", Ham, []Key{{KindDomain, "a.example", 1}, {KindSenderUnauth, "c.example", 0.25}}); err != nil || out != Moved {
+		t.Fatalf("moving an earlier record: %q %v", out, err)
+	}
+	wantCounts(t, s, "domain:a.example", 0, 1)
+	wantCounts(t, s, "sender_unauth:c.example", 0, 0.25)
+}

@@ -202,6 +202,17 @@ func startServerTLS(tb testing.TB, bin, name string, probe *tls.Config, args fun
 	return nil
 }
 
+// StartStandalone starts one redis-server on loopback TCP, without
+// persistence (for measurements over TCP, as between machines, and of a
+// server of the test's own).
+func StartStandalone(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	bin := redisBinaries(tb, "redis-server")["redis-server"]
+	return startServer(tb, bin, "redis", func(port, _ int, dir string) []string {
+		return append(baseArgs(port, dir), extra...)
+	})
+}
+
 // StartTLS starts a redis-server that takes TLS connections only, with
 // the given certificate and key files, on loopback; probe is the client
 // side TLS configuration its readiness probe (and Client) use. extra are
