@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -82,8 +83,8 @@ func BenchmarkRedisSizing(b *testing.B) {
 				j+1, learned, total, mem, float64(mem)/float64(j+1), float64(mem)/float64(total))
 			if j+1 == len(msgs) {
 				for _, k := range kinds {
-					b.Logf("  %-16s %8d keys  %6.2f per message  %5.0f bytes each (MEMORY USAGE, %d sampled)",
-						k.kind, k.n, float64(k.n)/float64(j+1), k.avg, k.sampled)
+					b.Logf("  %-16s %8d keys  %6.2f per message  %5.0f bytes each (MEMORY USAGE, %d sampled), %3.0f%% of one report",
+						k.kind, k.n, float64(k.n)/float64(j+1), k.avg, k.sampled, 100*float64(k.once)/float64(k.sampled))
 				}
 			}
 		}
@@ -120,6 +121,9 @@ type kindSize struct {
 	n       int
 	avg     float64
 	sampled int
+	// once is how many sampled count keys hold the evidence of one
+	// report at most (spam+ham <= 1).
+	once int
 }
 
 // keysByKind counts the keys under prefix by kind ("k:bayes", "k:domain",
@@ -155,6 +159,13 @@ func keysByKind(tb testing.TB, rdb *redis.Client, prefix string) []kindSize {
 				if u, err := rdb.MemoryUsage(ctx, k).Result(); err == nil {
 					ks.avg = (ks.avg*float64(ks.sampled) + float64(u)) / float64(ks.sampled+1)
 					ks.sampled++
+				}
+				if v, err := rdb.HMGet(ctx, k, "s", "h").Result(); err == nil && len(v) == 2 {
+					sp, _ := strconv.ParseFloat(fmt.Sprint(v[0]), 64)
+					hm, _ := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
+					if sp+hm <= 1.0001 {
+						ks.once++
+					}
 				}
 			}
 		}

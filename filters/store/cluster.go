@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -51,7 +50,7 @@ type pdelta struct {
 
 // groupScript applies the count changes of one slot, once per learn.
 // KEYS[1] is the learn's marker in this slot, KEYS[2..] the count keys;
-// ARGV = now, half-life s, ttl s, marker ttl s, then the deltas. A marker
+// ARGV = scriptArgs, the marker's expiry (s), then the deltas. A marker
 // that is there already is rewritten with the time it has left: nothing
 // changes, but the write makes a WAIT on this connection also cover the
 // earlier apply this one repeats.
@@ -61,9 +60,9 @@ var groupScript = redis.NewScript(`if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
 local first = 2
-local a0 = 5
+local a0 = 7
 ` + applyLua + `
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[4])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[6])
 return 1`)
 
 // casScript sets KEYS[1] to ARGV[2] (expiring after ARGV[3] s; 0 = never)
@@ -99,11 +98,11 @@ func (s *RedisStore) markerKey(slot int, digest, nonce string) string {
 func (s *RedisStore) fenceKey(slot int) string { return s.prefix + "{" + slotTag(slot) + "}w" }
 
 func (s *RedisStore) markerTTL() string {
-	ttl := s.ttl
+	ttl := s.recordTTL
 	if ttl <= 0 {
 		ttl = pendingMarkerTTL
 	}
-	return strconv.FormatInt(int64(math.Ceil(ttl.Seconds())), 10)
+	return seconds(ttl)
 }
 
 // masterFor is the master that holds key: the one server, the sentinels'
@@ -207,7 +206,7 @@ func (s *RedisStore) cas(ctx context.Context, key, expect, val string) (bool, er
 	}
 	conn := node.Conn()
 	defer conn.Close()
-	n, err := casScript.Run(ctx, conn, []string{key}, recordHash(expect), val, s.ttlArg()).Int()
+	n, err := casScript.Run(ctx, conn, []string{key}, recordHash(expect), val, seconds(s.recordTTL)).Int()
 	if err != nil {
 		s.reload()
 		return false, unavailable(fmt.Errorf("%s: %w", node.Options().Addr, err))

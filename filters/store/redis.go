@@ -41,8 +41,10 @@ type RedisStore struct {
 	servers  string
 	prefix   string
 	halfLife time.Duration
-	ttl      time.Duration
-	now      func() time.Time
+	// ttl, onceTTL and recordTTL expire count keys, count keys with the
+	// evidence of one report at most, and records (0 = never).
+	ttl, onceTTL, recordTTL time.Duration
+	now                     func() time.Time
 	// dur enforces reputation.redis.persistence and wait_replicas.
 	dur durability
 	// slotted learns in per-slot steps as in a cluster, on any server
@@ -120,13 +122,15 @@ func OpenRedis(cfg Config) (*RedisStore, error) {
 		mode = PersistenceWarn
 	}
 	s := &RedisStore{
-		rdb:      redis.NewUniversalClient(opt),
-		servers:  rc.mode() + " " + strings.Join(rc.Servers(), ","),
-		prefix:   rc.Prefix,
-		halfLife: time.Duration(cfg.HalfLife),
-		ttl:      cfg.RedisTTL(),
-		now:      time.Now,
-		dur:      durability{mode: mode, replicas: rc.WaitReplicas, wait: time.Duration(rc.WaitTimeout)},
+		rdb:       redis.NewUniversalClient(opt),
+		servers:   rc.mode() + " " + strings.Join(rc.Servers(), ","),
+		prefix:    rc.Prefix,
+		halfLife:  time.Duration(cfg.HalfLife),
+		ttl:       cfg.RedisTTL(),
+		onceTTL:   cfg.RedisOnceTTL(),
+		recordTTL: cfg.RedisRecordTTL(),
+		now:       time.Now,
+		dur:       durability{mode: mode, replicas: rc.WaitReplicas, wait: time.Duration(rc.WaitTimeout)},
 	}
 	switch c := s.rdb.(type) {
 	case *redis.Client:
@@ -190,12 +194,15 @@ func redisFloat(v any) (float64, bool) {
 }
 
 // applyLua decays each count key to now and adds its delta. It is the tail
-// of both scripts; KEYS[first..] are count keys and ARGV[a0+2i], ARGV[a0+2i+1]
-// their spam and ham deltas.
+// of the scripts that change counts; KEYS[first..] are count keys and
+// ARGV[a0+2i], ARGV[a0+2i+1] their spam and ham deltas. ARGV[1..5] are
+// scriptArgs: now, half-life, and the expiries of keys, of keys with the
+// evidence of one report at most, and of records (seconds, 0 = never).
 const applyLua = `
 local now = tonumber(ARGV[1])
 local hl = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local once = tonumber(ARGV[4])
 for i = first, #KEYS do
   local j = a0 + 2 * (i - first)
   local v = redis.call('HMGET', KEYS[i], 's', 'h', 't')
@@ -216,31 +223,33 @@ for i = first, #KEYS do
     redis.call('DEL', KEYS[i])
   else
     redis.call('HSET', KEYS[i], 's', string.format('%.17g', s), 'h', string.format('%.17g', h), 't', string.format('%.17g', t))
-    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    local exp = ttl
+    if once > 0 and s + h <= 1 + 1e-9 then exp = once end
+    if exp > 0 then redis.call('EXPIRE', KEYS[i], exp) else redis.call('PERSIST', KEYS[i]) end
   end
 end
 `
 
-// addScript: ARGV = now, half-life s, ttl s, then deltas; KEYS = count keys.
+// addScript: ARGV = scriptArgs, then deltas; KEYS = count keys.
 var addScript = redis.NewScript(`local first = 1
-local a0 = 4
+local a0 = 6
 ` + applyLua + `return 1`)
 
 // learnScript: KEYS[1] is the message record; it proceeds only when the
-// record still is what the client read (ARGV[4]: its SHA-1, "" for none),
+// record still is what the client read (ARGV[6]: its SHA-1, "" for none),
 // so two nodes learning the same message at once cannot both count it.
-// ARGV[5] is the new record; deltas start at ARGV[6].
+// ARGV[7] is the new record; deltas start at ARGV[8].
 var learnScript = redis.NewScript(`local cur = redis.call('GET', KEYS[1])
 local seen = ''
 if cur then seen = redis.sha1hex(cur) end
-if seen ~= ARGV[4] then return 0 end
+if seen ~= ARGV[6] then return 0 end
 local first = 2
-local a0 = 6
+local a0 = 8
 ` + applyLua + `
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[3])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[7], 'EX', ARGV[5])
 else
-  redis.call('SET', KEYS[1], ARGV[5])
+  redis.call('SET', KEYS[1], ARGV[7])
 end
 return 1`)
 
@@ -258,13 +267,13 @@ func (s *RedisStore) scriptArgs(now time.Time) []any {
 	return []any{
 		strconv.FormatFloat(float64(now.UnixNano())/1e9, 'f', -1, 64),
 		strconv.FormatFloat(s.halfLife.Seconds(), 'f', -1, 64),
-		s.ttlArg(),
+		seconds(s.ttl), seconds(s.onceTTL), seconds(s.recordTTL),
 	}
 }
 
-// ttlArg is the key expiry in whole seconds, as scripts take it (0 = none).
-func (s *RedisStore) ttlArg() string {
-	return strconv.FormatInt(int64(math.Ceil(s.ttl.Seconds())), 10)
+// seconds is an expiry in whole seconds, as scripts take it (0 = none).
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10)
 }
 
 func appendDeltas(keys []string, args []any, deltas []Delta, s *RedisStore) ([]string, []any, error) {

@@ -639,3 +639,47 @@ func TestRecordForms(t *testing.T) {
 	wantCounts(t, s, "domain:a.example", 0, 1)
 	wantCounts(t, s, "sender_unauth:c.example", 0, 0.25)
 }
+
+// TestRedisExpiries: a key with the evidence of one report expires after
+// once_ttl, with more after ttl; records after record_ttl. On one server
+// and in the cluster's steps alike.
+func TestRedisExpiries(t *testing.T) {
+	for _, slotted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slotted=%v", slotted), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Backend = "redis"
+			cfg.Redis.Addr = storetest.Redis(t)
+			cfg.Redis.Prefix = fmt.Sprintf("t%d:", time.Now().UnixNano())
+			cfg.Redis.Persistence = PersistenceOff
+			cfg.Redis.TTL = filters.Duration(100 * time.Hour)
+			cfg.Redis.OnceTTL = filters.Duration(10 * time.Hour)
+			cfg.Redis.RecordTTL = filters.Duration(5 * time.Hour)
+			s, err := OpenRedis(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.slotted = slotted
+			ctx := context.Background()
+			ttl := func(key string, want time.Duration) {
+				t.Helper()
+				got, err := s.rdb.TTL(ctx, key).Result()
+				if err != nil || got > want || got < want-time.Minute {
+					t.Fatalf("TTL of %s = %v %v, want %v", key, got, err, want)
+				}
+			}
+			keys := []Key{{KindDomain, "a.example", 1}, {KindSenderUnauth, "b.example", 0.25}}
+			if _, err := s.Learn(ctx, "m1", Spam, keys); err != nil {
+				t.Fatal(err)
+			}
+			ttl(s.countKey("domain:a.example"), 10*time.Hour)
+			ttl(s.countKey("sender_unauth:b.example"), 10*time.Hour)
+			ttl(s.msgKey("m1"), 5*time.Hour)
+			if _, err := s.Learn(ctx, "m2", Spam, keys); err != nil {
+				t.Fatal(err)
+			}
+			ttl(s.countKey("domain:a.example"), 100*time.Hour) // two reports
+			ttl(s.countKey("sender_unauth:b.example"), 10*time.Hour)
+		})
+	}
+}
