@@ -93,8 +93,9 @@ func BenchmarkRedisSizing(b *testing.B) {
 	// fit keys = a * n^exp through the last two checkpoints.
 	last := len(ns) - 1
 	exp := math.Log(keysAt[last]/keysAt[last-1]) / math.Log(float64(ns[last])/float64(ns[last-1]))
-	b.Logf("keys ~ n^%.2f between %d and %d messages; per message at the end: %.1f keys, %.0f bytes",
-		exp, ns[last-1], ns[last], keysAt[last]/float64(ns[last]), memAt[last]/float64(ns[last]))
+	b.Logf("keys ~ n^%.2f between %d and %d messages, %.1f new keys per message there; over all: %.1f keys, %.0f bytes per message",
+		exp, ns[last-1], ns[last], (keysAt[last]-keysAt[last-1])/float64(ns[last]-ns[last-1]),
+		keysAt[last]/float64(ns[last]), memAt[last]/float64(ns[last]))
 	b.ReportMetric(memAt[last]/float64(ns[last]), "bytes/msg")
 	b.ReportMetric(keysAt[last]/float64(ns[last]), "keys/msg")
 	b.ReportMetric(exp, "key-growth-exp")

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/store/storetest"
 )
@@ -70,10 +72,17 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	// go-redis logs every refused dial of the tests that stop servers
+	// on purpose, between the benchmark figures too.
+	redis.SetLogger(quietRedis{})
 	code := m.Run()
 	storetest.Stop()
 	os.Exit(code)
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func approx(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
