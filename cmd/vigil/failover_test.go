@@ -226,8 +226,8 @@ func testFailover(t *testing.T, rds sharedRedis) {
 					n = int(next.Add(1))
 				case code == 503:
 					refused.Add(1)
-					if strings.Contains(body, "replicas confirmed") {
-						namedWait.Add(1)
+					if strings.Contains(body, "replicas confirmed") && namedWait.Add(1) == 1 {
+						t.Logf("refused: %s", strings.TrimSpace(body))
 					}
 					time.Sleep(100 * time.Millisecond)
 				default:
