@@ -147,32 +147,22 @@ func (s *RedisStore) learnSlotted(ctx context.Context, digest string, class Clas
 	defer cancel()
 	mk := s.msgKey(digest)
 	for attempt := 0; attempt < 5; attempt++ {
-		cur, old, err := s.readRecord(ctx, s.rdb, digest)
+		cur, deltas, outcome, now, err := s.nextLearn(ctx, s.rdb, digest, class, keys)
 		if err != nil {
 			s.reload()
 			return "", err
 		}
-		if old != nil && old.Pending != nil {
-			if err := s.complete(ctx, digest, cur, old); err != nil {
-				return "", err
-			}
-			continue
-		}
-		now := s.now()
-		deltas, outcome := learnDeltas(old, class, keys, now, s.halfLife)
 		if outcome == Duplicate {
 			if err := s.fenceAndWait(ctx, mk); err != nil {
 				return "", err
 			}
 			return Duplicate, nil
 		}
-		p := &pending{Nonce: newNonce(), Deltas: make([]pdelta, 0, len(deltas))}
-		for _, d := range deltas {
-			if !isFinite(d.Spam) || !isFinite(d.Ham) {
-				return "", fmt.Errorf("reputation: delta for %q is not finite", d.ID)
-			}
-			p.Deltas = append(p.Deltas, pdelta{ID: d.ID, Spam: d.Spam, Ham: d.Ham})
+		pd, err := pendingDeltas(deltas)
+		if err != nil {
+			return "", err
 		}
+		p := &pending{Nonce: newNonce(), Deltas: pd}
 		rec := newRecord(class, keys, now)
 		rec.Pending = p
 		body, err := json.Marshal(rec)
@@ -335,14 +325,23 @@ func (s *RedisStore) complete(ctx context.Context, digest, cur string, rec *reco
 	return nil
 }
 
-// addSlotted is Add in a cluster: one script per slot.
-func (s *RedisStore) addSlotted(ctx context.Context, deltas []Delta) error {
-	pd := make([]pdelta, 0, len(deltas))
+// pendingDeltas are deltas as a pending record keeps them, all finite.
+func pendingDeltas(deltas []Delta) ([]pdelta, error) {
+	out := make([]pdelta, 0, len(deltas))
 	for _, d := range deltas {
 		if !isFinite(d.Spam) || !isFinite(d.Ham) {
-			return fmt.Errorf("reputation: delta for %q is not finite", d.ID)
+			return nil, fmt.Errorf("reputation: delta for %q is not finite", d.ID)
 		}
-		pd = append(pd, pdelta{ID: d.ID, Spam: d.Spam, Ham: d.Ham})
+		out = append(out, pdelta{ID: d.ID, Spam: d.Spam, Ham: d.Ham})
+	}
+	return out, nil
+}
+
+// addSlotted is Add in a cluster: one script per slot.
+func (s *RedisStore) addSlotted(ctx context.Context, deltas []Delta) error {
+	pd, err := pendingDeltas(deltas)
+	if err != nil {
+		return err
 	}
 	return s.runGroups(ctx, addScript, s.groupBySlot(pd, nil, s.scriptArgs(s.now())), false)
 }

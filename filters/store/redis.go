@@ -371,25 +371,33 @@ func (s *RedisStore) readRecord(ctx context.Context, rc redisConn, digest string
 	return cur, old, nil
 }
 
+// nextLearn reads the record of digest and computes what learning keys as
+// class changes now. A pending record (a learn in steps left unfinished,
+// see cluster.go) is finished first and read again.
+func (s *RedisStore) nextLearn(ctx context.Context, rc redisConn, digest string, class Class, keys []Key) (cur string, deltas []Delta, outcome Outcome, now time.Time, err error) {
+	for range 5 {
+		var old *record
+		if cur, old, err = s.readRecord(ctx, rc, digest); err != nil {
+			return "", nil, "", now, err
+		}
+		if old == nil || old.Pending == nil {
+			now = s.now()
+			deltas, outcome = learnDeltas(old, class, keys, now, s.halfLife)
+			return cur, deltas, outcome, now, nil
+		}
+		if err := s.complete(ctx, digest, cur, old); err != nil {
+			return "", nil, "", now, err
+		}
+	}
+	return "", nil, "", now, fmt.Errorf("reputation: learn %s: record kept changing under concurrent learning", digest)
+}
+
 func (s *RedisStore) learn(ctx context.Context, rc redisConn, digest string, class Class, keys []Key) (Outcome, error) {
 	mk := s.msgKey(digest)
 	for attempt := 0; attempt < 5; attempt++ {
-		cur, old, err := s.readRecord(ctx, rc, digest)
-		if err != nil {
-			return "", err
-		}
-		if old != nil && old.Pending != nil {
-			// Left half-learned by a node in slotted mode (a cluster's
-			// data moved here): finish it, then learn over it.
-			if err := s.complete(ctx, digest, cur, old); err != nil {
-				return "", err
-			}
-			continue
-		}
-		now := s.now()
-		deltas, outcome := learnDeltas(old, class, keys, now, s.halfLife)
-		if outcome == Duplicate {
-			return Duplicate, nil
+		cur, deltas, outcome, now, err := s.nextLearn(ctx, rc, digest, class, keys)
+		if err != nil || outcome == Duplicate {
+			return outcome, err
 		}
 		rec, err := json.Marshal(newRecord(class, keys, now))
 		if err != nil {
