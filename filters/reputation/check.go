@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
 	"github.com/vigilmail/vigil/filters/store"
 )
 
@@ -39,9 +40,6 @@ var families = []family{
 	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}, cap: "ns", what: "a nameserver name or address behind a linked or sender domain"},
 	{prefix: "URL", kinds: []store.Kind{KindURL}, cap: "url", what: "a URL's host and path"},
 	{prefix: "CONTENT", kinds: []store.Kind{KindContent}, cap: "content", what: "a band of the text's near-duplicate fingerprint"},
-	// An image that users marked as ham says little (logos and spacers
-	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true, cap: "image", what: "an inline image's SHA-256"},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
 	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true, cap: "url", what: "a followed link's landing page text"},
@@ -61,6 +59,14 @@ func symbolSpecs() []filters.SymbolSpec {
 				Doc: "users reported mail with " + f.what + " as not spam"})
 		}
 	}
+	out = append(out,
+		filters.SymbolSpec{Name: SymImageSpam, ScoreDoc: "up to caps.image",
+			Doc: "users reported mail with a picture of this message (the same bytes, or " + fmt.Sprint(images.NearBands) + " bands of its perceptual hash) as spam"},
+		filters.SymbolSpec{Name: SymImageOnlySpam, ScoreDoc: "up to caps.image_only",
+			Doc: "the same in image-heavy mail (little text, and an image shown or a large picture attached), where the pictures are the message"},
+		filters.SymbolSpec{Name: SymImageOnlyHam, ScoreDoc: "down to -caps.image_only",
+			Doc: "image-heavy mail whose pictures users reported as not spam, at least half of its decoded picture area, and none as spam"},
+	)
 	return append(out, filters.SymbolSpec{Name: SymbolUnavailable,
 		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
 }
@@ -133,7 +139,12 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
-	return Score(c.cfg, keys, counts), nil
+	byID := make(map[string]store.Counts, len(keys))
+	for i, k := range keys {
+		byID[k.ID()] = counts[i]
+	}
+	syms := Score(c.cfg, keys, counts)
+	return append(syms, ScoreImages(c.cfg, Pictures(m), m.Facts.Content.ImageHeavy, byID)...), nil
 }
 
 func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, error) {
@@ -174,6 +185,13 @@ const evidenceTolerance = 0.01
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
 func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
+	l, ok := lean(cfg, c)
+	return cfg.Caps.of(k.Kind) * l, ok
+}
+
+// lean is 2p−1 of counts c: +1 all spam, −1 all ham; false when there is
+// too little evidence or it leans too little.
+func lean(cfg Config, c store.Counts) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
@@ -183,11 +201,11 @@ func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
 	// Laplace smoothing (one virtual spam and one virtual ham): a key needs
 	// consistent evidence to lean far, and leans further with more of it.
 	p := (c.Spam + 1) / (n + 2)
-	lean := 2*p - 1
-	if math.Abs(lean) < minLean {
+	l := 2*p - 1
+	if math.Abs(l) < minLean {
 		return 0, false
 	}
-	return cfg.Caps.of(k.Kind) * lean, true
+	return l, true
 }
 
 // Score turns keys and their counts into symbols: per family at most one

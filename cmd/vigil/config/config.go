@@ -314,9 +314,17 @@ func (c *Config) Validate() error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	known := c.knownSymbols()
 	for _, k := range names {
-		if !validSymbol(k) {
+		switch {
+		case !validSymbol(k):
 			bad("scores."+k, c.Scores[k], "symbol names are upper-case letters, digits and _")
+		case !known[k]:
+			why := "no check reports this symbol"
+			if near := nearestSymbol(k, known); near != "" {
+				why += fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			bad("scores."+k, c.Scores[k], why)
 		}
 	}
 	switch c.Log.Level {

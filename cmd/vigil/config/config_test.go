@@ -59,6 +59,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"reject below tag", "actions: {tag: 5, reject: 3}", "actions.reject: 3: must be greater than actions.tag"},
 		{"quarantine outside", "actions: {tag: 5, quarantine: 20, reject: 15}", "actions.quarantine: 20"},
 		{"bad symbol", "scores: {bad-name: 1}", "scores.bad-name"},
+		{"misspelt list symbol", "scores:\n  SPAMHAUS_ZNE: 2\n", "scores.SPAMHAUS_ZNE: 2: no check reports this symbol (did you mean SPAMHAUS_ZEN?) (line 2)"},
+		{"misspelt check symbol", "scores: {DKIM_PAS: 1}", "did you mean DKIM_PASS?"},
+		{"unknown symbol, nothing near", "scores: {COMPLETELY_MADE_UP_THING: 1}", "scores.COMPLETELY_MADE_UP_THING: 1: no check reports this symbol (line 1)"},
 		{"scalar for mapping", "milter: 5", "milter: want a mapping"},
 		{"bad level", "log: {level: loud}", `log.level: "loud"`},
 		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
@@ -277,5 +280,25 @@ func TestPackaged(t *testing.T) {
 	// An example that no longer has a line the packaging edits fails loudly.
 	if _, err := Packaged([]byte("policy: {dry_run: true}\n")); err == nil {
 		t.Error("Packaged accepted an example without the expected lines")
+	}
+}
+
+// TestScoresKnownSymbols: every kind of name the catalogue holds is
+// accepted in scores: a check's symbol, an error symbol, a configured
+// list's families, and a list that is switched off.
+func TestScoresKnownSymbols(t *testing.T) {
+	yaml := `
+blocklists:
+  - {name: LOCAL_BL, zone: bl.example.test, check: ip, score: 2}
+  - {name: OFF_BL, zone: off.example.test, check: ip, score: 2, enabled: false}
+scores:
+  DKIM_PASS: -1
+  DNSBL_ERROR: 0
+  LOCAL_BL: 3
+  LOCAL_BL_UNKNOWN: 0.5
+  OFF_BL: 1
+`
+	if _, err := Parse(strings.NewReader(yaml)); err != nil {
+		t.Fatalf("known symbols refused: %v", err)
 	}
 }
