@@ -173,7 +173,7 @@ func TestDecideRecipients(t *testing.T) {
 			},
 			rcpts:  []string{"a@trial.example", "b@other.example", "c@other.example"},
 			action: Tag, would: Tag, settings: "trial", reasonHas: "recipients' verdicts differ",
-			perRcpt: []string{"a@trial.example accept score=0.00 settings=trial", "b@other.example tag score=6.00", "c@other.example tag score=6.00"},
+			perRcpt:     []string{"a@trial.example accept score=0.00 settings=trial", "b@other.example tag score=6.00", "c@other.example tag score=6.00"},
 			symbolNames: []string{"BASE", "REP_SENDER_HAM"},
 		},
 		{
