@@ -128,6 +128,8 @@ func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) 
 		Reputation:  c.Reputation,
 		Follow:      c.Follow,
 		Bayes:       c.Bayes,
+		Lists:       c.Lists,
+		Settings:    c.RcptPolicies(),
 	})
 	if err != nil {
 		rt.close()

@@ -92,7 +92,7 @@ type List struct {
 	// env_from_domain, from, from_domain, dkim_domain, rcpt, rcpt_domain,
 	// url_domain or ns_name.
 	Match Match `yaml:"match"`
-	// Entries are written in the configuration: addresses or CIDR
+	// Entries are the entries written in the configuration: addresses or CIDR
 	// prefixes for ip; for address matches (env_from, from, rcpt) an
 	// address, or a domain (written "@domain" or "domain") for every
 	// address in it; domains for the others. A domain matches itself and

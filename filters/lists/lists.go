@@ -27,12 +27,12 @@ const Name = "lists"
 
 // Placeholder is the family placeholder of the lists' symbols in the
 // catalogue: filters.Catalogue(map[string][]string{Placeholder: names}).
-const Placeholder = "OPERATOR_LIST"
+const Placeholder = "NAME"
 
 // Spec declares the check and its symbol family.
 var Spec = filters.Declare(filters.CheckSpec{Name: Name, Config: "lists", Symbols: []filters.SymbolSpec{
 	{Name: "<" + Placeholder + ">", ScoreDoc: "the list's score",
-		Doc: "an operator's list matched: allow accepts the message, deny rejects it with the list's name as the reason, score adds the score; the detail says what matched which entry, and how it was authenticated"},
+		Doc: "one of the lists: matched (the symbol is the list's name): allow accepts the message, deny rejects it with the list's name as the reason, score adds the score; the detail says what matched which entry, and how it was authenticated"},
 }})
 
 // DefaultPoll is how often list files are checked for changes.
