@@ -343,9 +343,10 @@ func (c *Config) Validate() error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	known := c.knownSymbols()
 	for _, k := range names {
-		if !validSymbol(k) {
-			bad("scores."+k, c.Scores[k], "symbol names are upper-case letters, digits and _")
+		if why := unknownScore(k, known); why != "" {
+			bad("scores."+k, c.Scores[k], why)
 		}
 	}
 	switch c.Log.Level {
@@ -393,7 +394,7 @@ func (c *Config) Validate() error {
 	if err := c.validateLists(); err != nil {
 		errs = append(errs, each(err)...)
 	}
-	c.validateSettings(bad)
+	c.validateSettings(bad, known)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}

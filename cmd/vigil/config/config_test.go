@@ -59,6 +59,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"reject below tag", "actions: {tag: 5, reject: 3}", "actions.reject: 3: must be greater than actions.tag"},
 		{"quarantine outside", "actions: {tag: 5, quarantine: 20, reject: 15}", "actions.quarantine: 20"},
 		{"bad symbol", "scores: {bad-name: 1}", "scores.bad-name"},
+		{"misspelt list symbol", "scores:\n  SPAMHAUS_ZNE: 2\n", "scores.SPAMHAUS_ZNE: 2: no check reports this symbol (did you mean SPAMHAUS_ZEN?) (line 2)"},
+		{"misspelt check symbol", "scores: {DKIM_PAS: 1}", "did you mean DKIM_PASS?"},
+		{"unknown symbol, nothing near", "scores: {COMPLETELY_MADE_UP_THING: 1}", "scores.COMPLETELY_MADE_UP_THING: 1: no check reports this symbol (line 1)"},
 		{"scalar for mapping", "milter: 5", "milter: want a mapping"},
 		{"bad level", "log: {level: loud}", `log.level: "loud"`},
 		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
@@ -283,7 +286,7 @@ func TestPackaged(t *testing.T) {
 func TestListsAndSettings(t *testing.T) {
 	c, err := Parse(strings.NewReader(`
 actions: {tag: 5, reject: 15}
-scores: {MISSING_DATE: 1}
+scores: {MISSING_DATE: 1, BANNED: 30}
 policy: {dry_run: false}
 lists:
   - {name: PARTNERS, match: from_domain, entries: [partner.example], action: allow}
@@ -317,7 +320,7 @@ settings:
 	if vip.Policy.DryRun || vip.Policy.Tag != 5 || vip.Policy.Reject != 30 || vip.Rcpts[0] != "ceo@example.org" {
 		t.Errorf("vip policy %+v: keys left out are the top-level ones", vip)
 	}
-	if c.Scores["CONTENT_IMAGE_HEAVY"] != 0 || len(c.Scores) != 1 {
+	if c.Scores["CONTENT_IMAGE_HEAVY"] != 0 || len(c.Scores) != 2 || c.Scores["BANNED"] != 30 {
 		t.Errorf("a settings entry changed the top-level scores: %v", c.Scores)
 	}
 }
@@ -338,6 +341,9 @@ func TestListsAndSettingsErrorsNameTheKey(t *testing.T) {
 		{"settings unknown check", "settings:\n  - {name: t, rcpt_domains: [a.example], disable: [folow]}\n", `settings[0].disable[0]: "folow": not a check`},
 		{"settings name", "settings:\n  - {name: \"a b\", rcpt_domains: [a.example]}\n", `settings[0].name: "a b"`},
 		{"settings bad symbol", "settings:\n  - {name: t, rcpt_domains: [a.example], scores: {bad-name: 1}}\n", "settings[0].scores.bad-name"},
+		{"settings unknown symbol", "settings:\n  - {name: t, rcpt_domains: [a.example], scores: {MISSING_DATEE: 1}}\n", "settings[0].scores.MISSING_DATEE: 1: no check reports this symbol (did you mean MISSING_DATE?)"},
+		{"a score for a list that is not there", "lists:\n  - {name: PARTNERS, match: ip, entries: [192.0.2.1]}\nscores: {PARTNER: 1}\n", "scores.PARTNER: 1: no check reports this symbol (did you mean PARTNERS?)"},
+		{"list takes a switched-off blocklist's name", "lists:\n  - {name: SURBL_MULTI, match: ip, entries: [192.0.2.1]}\n", `lists[0].name: "SURBL_MULTI" is already a symbol of a blocklist`},
 		{"scope", "reputation: {scope: per_user}\n", `reputation.scope: "per_user": want global or rcpt_domain`},
 	}
 	for _, tt := range tests {
@@ -435,5 +441,25 @@ policy: {fail_closed: [spf]}
 	write(main, "include: [nothing/*.yaml]\nactions: {tag: 5}\n")
 	if _, err = Load(main); err != nil {
 		t.Errorf("a pattern that matches nothing: %v", err)
+	}
+}
+
+// TestScoresKnownSymbols: every kind of name the catalogue holds is
+// accepted in scores: a check's symbol, an error symbol, a configured
+// list's families, and a list that is switched off.
+func TestScoresKnownSymbols(t *testing.T) {
+	yaml := `
+blocklists:
+  - {name: LOCAL_BL, zone: bl.example.test, check: ip, score: 2}
+  - {name: OFF_BL, zone: off.example.test, check: ip, score: 2, enabled: false}
+scores:
+  DKIM_PASS: -1
+  DNSBL_ERROR: 0
+  LOCAL_BL: 3
+  LOCAL_BL_UNKNOWN: 0.5
+  OFF_BL: 1
+`
+	if _, err := Parse(strings.NewReader(yaml)); err != nil {
+		t.Fatalf("known symbols refused: %v", err)
 	}
 }

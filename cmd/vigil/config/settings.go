@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/vigilmail/vigil/filters"
-	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/urlcheck"
 )
@@ -55,7 +54,7 @@ type SettingsActions struct {
 var settingsName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // validateSettings checks the settings entries; errors name the key.
-func (c *Config) validateSettings(bad func(key string, v any, why string)) {
+func (c *Config) validateSettings(bad func(key string, v any, why string), known map[string]bool) {
 	names := map[string]int{}
 	addrs := map[string]string{}
 	domains := map[string]string{}
@@ -107,8 +106,8 @@ func (c *Config) validateSettings(bad func(key string, v any, why string)) {
 			bad(key+".actions.quarantine", p.Quarantine, fmt.Sprintf("must be 0 (off) or between its tag (%v) and reject (%v) thresholds", p.Tag, p.Reject))
 		}
 		for _, sym := range sortedKeys(s.Scores) {
-			if !validSymbol(sym) {
-				bad(key+".scores."+sym, s.Scores[sym], "symbol names are upper-case letters, digits and _")
+			if why := unknownScore(sym, known); why != "" {
+				bad(key+".scores."+sym, s.Scores[sym], why)
 			}
 		}
 		for j, d := range s.Disable {
@@ -183,26 +182,8 @@ func (c *Config) RcptPolicies() []filters.RcptPolicy {
 }
 
 // validateLists checks the lists: entries, and that no list takes the
-// name of another symbol (a check's, a blocklist's).
+// name of another symbol (a check's, a blocklist's, even one switched
+// off).
 func (c *Config) validateLists() error {
-	var bl []string
-	for _, l := range c.Blocklists {
-		if l.IsEnabled() {
-			bl = append(bl, l.Name)
-		}
-	}
-	fill := map[string][]string{dnsbl.Placeholder: bl}
-	return lists.Validate(c.Lists, func(name string) (string, bool) {
-		s, ok := filters.LookupSymbol(name, fill)
-		if !ok || s.Check == lists.Name {
-			return "", false
-		}
-		if s.Check == "" {
-			return "the message's arrival", true
-		}
-		if s.Check == "dnsbl" {
-			return "a blocklist (blocklists:)", true
-		}
-		return "check " + s.Check, true
-	})
+	return lists.Validate(c.Lists, c.symbolOwner)
 }
