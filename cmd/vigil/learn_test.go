@@ -12,15 +12,23 @@ func spamMessage(i int) string {
 	return fmt.Sprintf("From: Deals <deals%d@promo%d.example>\nTo: bob@example.test\nDate: Sat, 28 Nov 2026 06:0%d:00 +0000\nMessage-ID: <%d@promo.example>\nSubject: offer %d\n\nCheap watches number %d at http://spam.example/p%d today only.\n", i, i, i, i, i, i*7919, i)
 }
 
-func TestLearnThenCheck(t *testing.T) {
-	cfg := testDNS(t, "")
+// spamFiles writes spamMessage 1..n to files and returns their paths.
+func spamFiles(t *testing.T, n int) []string {
+	t.Helper()
 	dir := t.TempDir()
 	var files []string
-	for i := 1; i <= 4; i++ {
+	for i := 1; i <= n; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("spam%d.eml", i))
 		os.WriteFile(p, []byte(spamMessage(i)), 0o644)
 		files = append(files, p)
 	}
+	return files
+}
+
+func TestLearnThenCheck(t *testing.T) {
+	cfg := testDNS(t, "")
+	dir := t.TempDir()
+	files := spamFiles(t, 4)
 	code, out, stderr := runVigil(t, "", append([]string{"learn", "--spam", "--config", cfg}, files...)...)
 	if code != 0 || strings.Count(out, ": learned as spam") != 4 {
 		t.Fatalf("learn: exit %d\n%s\n%s", code, out, stderr)
@@ -94,13 +102,7 @@ func TestLearnForRecipientDomain(t *testing.T) {
 	// testDNS writes the reputation: mapping (its path); the scope joins it.
 	raw, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "reputation: {", "reputation: {scope: rcpt_domain, ", 1)), 0o644)
-	dir := t.TempDir()
-	var files []string
-	for i := 1; i <= 4; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("spam%d.eml", i))
-		os.WriteFile(p, []byte(spamMessage(i)), 0o644)
-		files = append(files, p)
-	}
+	files := spamFiles(t, 4)
 	code, out, stderr := runVigil(t, "", append([]string{"learn", "--spam", "--rcpt-domain", "customer-a.example", "--config", cfg}, files...)...)
 	if code != 0 || strings.Count(out, "learned as spam") != 4 || !strings.Contains(out, "for customer-a.example") {
 		t.Fatalf("learn: exit %d\n%s\n%s", code, out, stderr)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -341,30 +340,12 @@ func TestRecipientAndContentMatches(t *testing.T) {
 	}
 }
 
-// logBuffer collects log output across goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestFileBadLinesAtStart: a bad line is logged with its file and line
 // and skipped; the good ones are used.
 func TestFileBadLinesAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deny.txt")
 	os.WriteFile(path, []byte("# spammers\nspam.example   # since May\n\nnot a domain\n*.wild.example\nother.example\n"), 0o644)
-	var logs logBuffer
+	var logs bytes.Buffer
 	c, err := New(Config{Lists: []List{{Name: "DENY", Match: MatchFromDomain, File: path, Action: filters.ListDeny}}},
 		Deps{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -399,7 +380,7 @@ func TestFileReload(t *testing.T) {
 		}
 	}
 	write("old.example\n")
-	var logs logBuffer
+	var logs bytes.Buffer
 	c, err := New(Config{Lists: []List{{Name: "DENY", Match: MatchEnvFromDomain, File: path, Action: filters.ListDeny}}},
 		Deps{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
