@@ -3,6 +3,7 @@ package filters
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +265,38 @@ func TestPipelineSkipAndCheckNames(t *testing.T) {
 	}
 	if len(syms) != 2 {
 		t.Errorf("symbols %+v", syms)
+	}
+}
+
+// BenchmarkDecide: the verdict of a message of 30 symbols, as Decide
+// alone gave it before settings per recipient, and as DecideRecipients
+// gives it for one recipient without settings, for one recipient of a
+// settings entry and for two recipients whose settings differ.
+//
+//	go test -run '^$' -bench 'Decide' ./filters
+func BenchmarkDecide(b *testing.B) {
+	var syms []Symbol
+	for i := 0; i < 30; i++ {
+		syms = append(syms, Symbol{Name: "SYMBOL_" + strconv.Itoa(i), Score: 0.5, Check: "content"})
+	}
+	p, _ := NewRcptPolicies(Policy{Tag: 5, Reject: 15}, []RcptPolicy{{Name: "trial", Policy: Policy{Tag: 4, Reject: 12, DryRun: true}, Domains: []string{"trial.example"}}})
+	b.Run("Decide", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			Decide(syms, Policy{Tag: 5, Reject: 15})
+		}
+	})
+	for _, tc := range []struct {
+		name  string
+		rcpts []string
+	}{
+		{"one-recipient", []string{"bob@example.org"}},
+		{"one-trial-recipient", []string{"bob@trial.example"}},
+		{"two-settings", []string{"bob@example.org", "eve@trial.example"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				DecideRecipients(syms, tc.rcpts, p)
+			}
+		})
 	}
 }
