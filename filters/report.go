@@ -41,7 +41,7 @@ func NewReport(m *Message, v Verdict) Report {
 		Symbols: v.Symbols,
 		Auth:    m.Facts.Auth,
 		URLs:    m.Facts.Content.URLs,
-		Images:  m.Facts.Content.Images,
+		Images:  withRemote(m.Facts.Content.Images, m.Facts.RemoteImages),
 		Links:   m.Facts.Links,
 		Reason:  v.Reason,
 		Lists:   v.ListNames(),
@@ -74,6 +74,26 @@ func NewReport(m *Message, v Verdict) Report {
 		r.Auth.ARC.Result = ARCNone
 	}
 	return r
+}
+
+// withRemote returns imgs with what fetching remote images found (size,
+// hashes) filled in, leaving the facts as they are.
+func withRemote(imgs, remote []Image) []Image {
+	if len(remote) == 0 {
+		return imgs
+	}
+	fetched := make(map[string]Image, len(remote))
+	for _, r := range remote {
+		fetched[r.Src] = r
+	}
+	out := make([]Image, len(imgs))
+	for i, img := range imgs {
+		if r, ok := fetched[img.Src]; ok && (img.Kind == "remote" || img.Kind == "css") {
+			img.Size, img.SHA256, img.Width, img.Height, img.Perceptual = r.Size, r.SHA256, r.Width, r.Height, r.Perceptual
+		}
+		out[i] = img
+	}
+	return out
 }
 
 // WriteTable prints the report for a person.
@@ -118,9 +138,16 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	if len(r.Images) > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintf(tw, "IMAGE\tKIND\n")
+		fmt.Fprintf(tw, "IMAGE\tKIND\tSIZE\tPHASH\n")
 		for _, i := range r.Images {
-			fmt.Fprintf(tw, "%s\t%s\n", oneLine(i.Src), i.Kind)
+			size, phash := "", ""
+			if i.Width > 0 {
+				size = fmt.Sprintf("%dx%d", i.Width, i.Height)
+			}
+			if !i.Perceptual.IsZero() {
+				phash = i.Perceptual.PHex()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneLine(i.Src), i.Kind, size, phash)
 		}
 	}
 	return tw.Flush()

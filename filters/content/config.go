@@ -1,6 +1,12 @@
 package content
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images/decode"
+)
 
 // Config bounds the work the content check does on one message. It is the
 // top-level `content:` key of the configuration file.
@@ -37,6 +43,38 @@ type Config struct {
 	// ImageHeavyMaxText: a message showing images and fewer visible
 	// characters than this is CONTENT_IMAGE_HEAVY (default 200).
 	ImageHeavyMaxText int `yaml:"image_heavy_max_text"`
+	// ImageHeavyMinPixels: an inline or attached image decoded to at
+	// least this many pixels makes a message with little text image-heavy
+	// for the reputation check (Facts.Content.ImageHeavy) even when no
+	// HTML shows it (default 40000, 200 × 200): a message that is one
+	// attached picture is image-only. CONTENT_IMAGE_HEAVY itself still
+	// needs an image shown.
+	ImageHeavyMinPixels int64 `yaml:"image_heavy_min_pixels"`
+
+	// ImageHashes: inline, attached and data: images are decoded for a
+	// perceptual hash (default true). Off, they keep their SHA-256 only.
+	ImageHashes bool `yaml:"image_hashes"`
+	// MaxHashedImages is the number of images of one message decoded
+	// (default 4); the others keep their SHA-256 only. Decoding is the
+	// cost of an image, so this bounds the cost of a message.
+	MaxHashedImages int `yaml:"max_hashed_images"`
+	// MaxHashBytes is the largest encoded image decoded (default 1 MiB).
+	MaxHashBytes int64 `yaml:"max_hash_bytes"`
+	// MaxHashPixels is the largest width × height decoded (default
+	// 2,097,152: a 1920 × 1080 screenshot fits, a phone photo does not).
+	// It bounds the memory of one decode; the header is checked before
+	// any pixel is allocated.
+	MaxHashPixels int64 `yaml:"max_hash_pixels"`
+	// ImageHashTimeout bounds the time all image decodes of one message
+	// take together (default 200ms): a decode still running then is cut
+	// short and its image keeps its SHA-256 only. The pixel bounds keep
+	// an ordinary image far below it; it is there for the worst case, a
+	// message of several large pictures each new to the cache.
+	ImageHashTimeout filters.Duration `yaml:"image_hash_timeout"`
+	// ImageHashCache is the number of hashes remembered by the SHA-256 of
+	// the image bytes (default 10000, about 1 MiB; 0 off): the pictures of
+	// a campaign or a newsletter are decoded once.
+	ImageHashCache int `yaml:"image_hash_cache"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -52,7 +90,25 @@ func DefaultConfig() Config {
 		MaxImages:         200,
 		HiddenTextMin:     30,
 		ImageHeavyMaxText: 200,
+
+		ImageHeavyMinPixels: 40000,
+		ImageHashes:         true,
+		MaxHashedImages:     4,
+		MaxHashBytes:        1 << 20,
+		MaxHashPixels:       2 << 20,
+		ImageHashTimeout:    filters.Duration(200 * time.Millisecond),
+		ImageHashCache:      10000,
 	}
+}
+
+// decodeLimits are the decoder's bounds for the images of messages: the
+// decoder's defaults but for the size, pixels and time configured here.
+func (c Config) decodeLimits() decode.Limits {
+	lim := decode.DefaultLimits()
+	lim.MaxBytes = int(c.MaxHashBytes)
+	lim.MaxPixels = c.MaxHashPixels
+	lim.Timeout = time.Duration(c.ImageHashTimeout)
+	return lim
 }
 
 // Validate reports the first invalid key, named as in the config file.
@@ -72,6 +128,11 @@ func (c Config) Validate() error {
 		{"max_images", int64(c.MaxImages), 0},
 		{"hidden_text_min", int64(c.HiddenTextMin), 1},
 		{"image_heavy_max_text", int64(c.ImageHeavyMaxText), 0},
+		{"image_heavy_min_pixels", c.ImageHeavyMinPixels, 1},
+		{"max_hashed_images", int64(c.MaxHashedImages), 0},
+		{"max_hash_bytes", c.MaxHashBytes, 1024},
+		{"max_hash_pixels", c.MaxHashPixels, 256},
+		{"image_hash_cache", int64(c.ImageHashCache), 0},
 	} {
 		if f.v < f.min {
 			return fmt.Errorf("content: content.%s: %d is below the minimum %d", f.key, f.v, f.min)
@@ -79,6 +140,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDepth > 100 {
 		return fmt.Errorf("content: content.max_depth: %d is above the maximum 100", c.MaxDepth)
+	}
+	if c.ImageHashTimeout <= 0 {
+		return fmt.Errorf("content: content.image_hash_timeout: %v must be positive", time.Duration(c.ImageHashTimeout))
+	}
+	if c.MaxHashPixels > decode.DefaultLimits().MaxPixels {
+		return fmt.Errorf("content: content.max_hash_pixels: %d is above the maximum %d", c.MaxHashPixels, decode.DefaultLimits().MaxPixels)
 	}
 	if c.MaxPartBytes > c.MaxDecodedBytes {
 		return fmt.Errorf("content: content.max_part_bytes: %d exceeds content.max_decoded_bytes %d", c.MaxPartBytes, c.MaxDecodedBytes)

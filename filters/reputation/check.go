@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
 	"github.com/vigilmail/vigil/filters/store"
 )
 
@@ -40,9 +41,6 @@ var families = []family{
 	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}, cap: "ns", what: "a nameserver name or address behind a linked or sender domain"},
 	{prefix: "URL", kinds: []store.Kind{KindURL}, cap: "url", what: "a URL's host and path"},
 	{prefix: "CONTENT", kinds: []store.Kind{KindContent}, cap: "content", what: "a band of the text's near-duplicate fingerprint"},
-	// An image that users marked as ham says little (logos and spacers
-	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true, cap: "image", what: "an inline image's SHA-256"},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
 	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true, cap: "url", what: "a followed link's landing page text"},
@@ -62,6 +60,14 @@ func symbolSpecs() []filters.SymbolSpec {
 				Doc: "users reported mail with " + f.what + " as not spam"})
 		}
 	}
+	out = append(out,
+		filters.SymbolSpec{Name: SymImageSpam, ScoreDoc: "up to caps.image",
+			Doc: "users reported mail with a picture of this message (the same bytes, or " + fmt.Sprint(images.NearBands) + " bands of its perceptual hash) as spam"},
+		filters.SymbolSpec{Name: SymImageOnlySpam, ScoreDoc: "up to caps.image_only",
+			Doc: "the same in image-heavy mail (little text, and an image shown or a large picture attached), where the pictures are the message"},
+		filters.SymbolSpec{Name: SymImageOnlyHam, ScoreDoc: "down to -caps.image_only",
+			Doc: "image-heavy mail whose pictures users reported as not spam, at least half of its decoded picture area, and none as spam"},
+	)
 	return append(out, filters.SymbolSpec{Name: SymbolUnavailable,
 		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
 }
@@ -145,10 +151,22 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
+	pics := Pictures(m)
 	if len(scopes) == 0 {
-		return Score(c.cfg, keys, counts), nil
+		return c.scoreAll(keys, counts, nil, pics, m.Facts.Content.ImageHeavy), nil
 	}
-	return c.scoreScopes(keys, counts, scopes), nil
+	return c.scoreScopes(keys, counts, scopes, pics, m.Facts.Content.ImageHeavy), nil
+}
+
+// scoreAll is the symbols of keys with their counts, the pictures' among
+// them; whose[i] is the scope whose reports counts[i] are (see score).
+func (c *Check) scoreAll(keys []store.Key, counts []store.Counts, whose []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+	byID := make(map[string]store.Counts, len(keys))
+	for i, k := range keys {
+		byID[k.ID()] = counts[i]
+	}
+	syms := score(c.cfg, keys, counts, whose)
+	return append(syms, ScoreImages(c.cfg, pics, imageHeavy, byID)...)
 }
 
 // maxScopes bounds the recipient domains whose own reports are read for
@@ -179,7 +197,7 @@ func rcptScopes(rcpts []string) []string {
 // The symbols count for the recipients of their domain
 // (filters.Symbol.Rcpt); when every domain gets the same ones, they
 // count for all.
-func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []string) []filters.Symbol {
+func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []string, pics []Picture, imageHeavy bool) []filters.Symbol {
 	n := len(keys)
 	var per [][]filters.Symbol
 	same := true
@@ -194,7 +212,7 @@ func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []st
 				cs[i] = counts[i]
 			}
 		}
-		syms := score(c.cfg, keys, cs, whose)
+		syms := c.scoreAll(keys, cs, whose, pics, imageHeavy)
 		same = same && (j == 0 || slices.Equal(syms, per[0]))
 		per = append(per, syms)
 	}
@@ -249,6 +267,13 @@ const evidenceTolerance = 0.01
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
 func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
+	l, ok := lean(cfg, c)
+	return cfg.Caps.of(k.Kind) * l, ok
+}
+
+// lean is 2p−1 of counts c: +1 all spam, −1 all ham; false when there is
+// too little evidence or it leans too little.
+func lean(cfg Config, c store.Counts) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
@@ -258,11 +283,11 @@ func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
 	// Laplace smoothing (one virtual spam and one virtual ham): a key needs
 	// consistent evidence to lean far, and leans further with more of it.
 	p := (c.Spam + 1) / (n + 2)
-	lean := 2*p - 1
-	if math.Abs(lean) < minLean {
+	l := 2*p - 1
+	if math.Abs(l) < minLean {
 		return 0, false
 	}
-	return cfg.Caps.of(k.Kind) * lean, true
+	return l, true
 }
 
 // Score turns keys and their counts into symbols: per family at most one

@@ -54,7 +54,11 @@ type Caps struct {
 	NS      float64 `yaml:"ns"`      // default 2.5 (host names and addresses)
 	URL     float64 `yaml:"url"`     // default 3.0
 	Content float64 `yaml:"content"` // default 4.0
-	Image   float64 `yaml:"image"`   // default 3.0
+	Image   float64 `yaml:"image"`   // default 3.0 (a picture, exactly or nearly)
+	// ImageOnly caps a picture's evidence in image-heavy mail, where the
+	// pictures are the message as the text is in other mail (default 4.0,
+	// as content).
+	ImageOnly float64 `yaml:"image_only"`
 }
 
 func (c Caps) of(k store.Kind) float64 {
@@ -75,7 +79,7 @@ func (c Caps) of(k store.Kind) float64 {
 		return c.URL
 	case KindContent:
 		return c.Content
-	case KindImage:
+	case KindImage, KindImageBand:
 		return c.Image
 	}
 	return 0
@@ -90,7 +94,7 @@ func DefaultConfig() Config {
 		CacheTTL:    filters.Duration(10 * time.Second),
 		Scope:       ScopeGlobal,
 		Caps: Caps{
-			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3,
+			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3, ImageOnly: 4,
 		},
 	}
 }
@@ -118,7 +122,7 @@ func (c Config) Validate() error {
 	}{
 		{"ip", c.Caps.IP}, {"net", c.Caps.Net}, {"sender", c.Caps.Sender}, {"unauth", c.Caps.Unauth},
 		{"domain", c.Caps.Domain}, {"ns", c.Caps.NS}, {"url", c.Caps.URL}, {"content", c.Caps.Content},
-		{"image", c.Caps.Image},
+		{"image", c.Caps.Image}, {"image_only", c.Caps.ImageOnly},
 	}
 	for _, cp := range caps {
 		if cp.v < 0 || math.IsNaN(cp.v) || math.IsInf(cp.v, 0) {
