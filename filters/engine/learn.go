@@ -13,6 +13,7 @@ import (
 	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // ErrNoStore is returned by Learn when no reputation store is configured.
@@ -83,6 +84,24 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 // our own trace headers, then content and nameservers, so the keys learned
 // are the keys later scored.
 func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
+	return e.LearnFromFor(ctx, r, class, "")
+}
+
+// LearnFromFor is LearnFrom for a report from a user of the recipient
+// domain rcptDomain ("" when not known). With reputation.scope:
+// rcpt_domain its reputation keys count for that domain only
+// (reputation.LearnFor); with the global scope, and without a domain,
+// for every recipient. The classifier is shared by every domain either
+// way: it needs more reports than most domains give it.
+func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Class, rcptDomain string) (LearnOutcome, error) {
+	scope := ""
+	if e.opts.Reputation.Scope == reputation.ScopeRcptDomain {
+		d, err := ScopeDomain(rcptDomain)
+		if err != nil {
+			return LearnOutcome{}, err
+		}
+		scope = d
+	}
 	if e.opts.Store == nil {
 		return LearnOutcome{}, ErrNoStore
 	}
@@ -114,7 +133,7 @@ func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) 
 	if err := e.facts(ctx, m); err != nil {
 		return out, err
 	}
-	res, err := reputation.Learn(ctx, e.opts.Store, m, class)
+	res, err := reputation.LearnFor(ctx, e.opts.Store, m, class, scope)
 	out.LearnResult = res
 	if err != nil {
 		return out, err
@@ -177,6 +196,9 @@ func (o LearnOutcome) String() string {
 		s += fmt.Sprintf(", %d tokens", o.Bayes.Tokens)
 	}
 	s += fmt.Sprintf(", digest %.12s)", o.Digest)
+	if o.Scope != "" {
+		s += " for " + o.Scope
+	}
 	if o.ARF {
 		s = "feedback report: " + s
 	}
@@ -204,14 +226,33 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 	return nil
 }
 
+// ErrBadDomain is returned for a recipient domain of a report that is
+// not a domain name.
+var ErrBadDomain = errors.New("engine: not a recipient domain")
+
+// ScopeDomain checks and normalizes the recipient domain of a report:
+// lower case, no trailing dot; "" stays "".
+func ScopeDomain(d string) (string, error) {
+	if d == "" {
+		return "", nil
+	}
+	// The name the reputation check reads a recipient's scope under
+	// (filters.RcptDomain), checked: letters, digits, '-', '.', '_'.
+	n := urlcheck.DomainName(d)
+	if n == "" {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
+	return n, nil
+}
+
 // Learn implements the admin listener's Learner: one message streamed
-// from r.
-func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+// from r, reported by a user of rcptDomain ("" when not known).
+func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool, rcptDomain string) (string, error) {
 	class := store.Ham
 	if spam {
 		class = store.Spam
 	}
-	out, err := e.LearnFrom(ctx, r, class)
+	out, err := e.LearnFromFor(ctx, r, class, rcptDomain)
 	if err != nil {
 		return "", err
 	}

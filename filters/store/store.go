@@ -59,6 +59,32 @@ type Key struct {
 // ID is the key as stored: "kind:value".
 func (k Key) ID() string { return string(k.Kind) + ":" + k.Value }
 
+// In is the key within the reports of scope (a recipient domain, with
+// reputation.scope: rcpt_domain): its ID is ScopedID(scope, k.ID()). Its
+// Kind carries the scope, so ask the kind of the key In was called on.
+// Scope "" is k.
+func (k Key) In(scope string) Key {
+	if scope != "" {
+		k.Kind = Kind(ScopedID(scope, string(k.Kind)))
+	}
+	return k
+}
+
+// ScopedID is the id of a key's counts, or of a learned message's
+// record (its digest), within the reports of scope: "@<scope>|<id>"; id
+// itself for scope "". The scope is a prefix inside the one key, so a
+// scope's counts are keys like any other: each is read and written alone
+// (no command spans two keys of different scopes, which a Redis Cluster
+// could hold on different nodes), and both backends keep them as they
+// keep the shared ones. A scope is a domain name, which holds neither
+// "@" nor "|".
+func ScopedID(scope, id string) string {
+	if scope == "" {
+		return id
+	}
+	return "@" + scope + "|" + id
+}
+
 // Counts are the decayed spam and ham evidence of one key.
 type Counts struct {
 	Spam float64
