@@ -279,6 +279,19 @@ type Content struct {
 	// (CONTENT_IMAGE_HEAVY). The reputation check then scores the
 	// pictures as it scores the text of other mail.
 	ImageHeavy bool `json:"-"`
+	// Attachments are the files the message carries, each told by its
+	// bytes (at most content.max_attachments).
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Forms are the HTML and PDF forms of the body and of attachments
+	// that ask for a password or an e-mail address.
+	Forms []Form `json:"forms,omitempty"`
+	// ActiveLinks are anchors of the body whose href is a data: or
+	// javascript: URL (scheme and media type, then the anchor's text):
+	// the click opens a page the message carries, or runs script.
+	ActiveLinks []string `json:"active_links,omitempty"`
+	// QRCodes describe the QR codes read from pictures that hold links
+	// ("<picture>: <text>"); their links are in URLs with source "qr".
+	QRCodes []string `json:"qr_codes,omitempty"`
 	// MIME is the entity tree as the content check walked it, so later
 	// checks (the classifier's structure tokens) need not parse the body
 	// again. Nil when there was no body.

@@ -57,9 +57,14 @@ func (d *daemonMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{})
 }
 
-// runtimeSamples are the counts of one runtime's checks and resolver.
+// runtimeSamples are the counts of one runtime's checks, pipeline and
+// resolver.
 func runtimeSamples(rt *runtime) []filters.Sample {
 	out := rt.engine.Samples()
+	p := rt.engine.Pipeline()
+	out = append(out,
+		filters.Sample{Name: "vigil_check_panics_total", Help: "Recovered panics in checks (each also counts in vigil_check_errors_total).", Value: float64(p.Panics.Load())},
+		filters.Sample{Name: "vigil_check_abandoned_total", Help: "Checks that had not returned at their deadline and were left to finish alone.", Value: float64(p.Abandoned.Load())})
 	if rt.resolver != nil {
 		out = append(out, resolverSamples(rt.resolver.Stats())...)
 	}

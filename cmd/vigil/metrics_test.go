@@ -25,6 +25,7 @@ import (
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/engine"
 	"github.com/vigilmail/vigil/filters/history"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/milter"
 )
@@ -39,6 +40,7 @@ func scrapeDaemon(t *testing.T) string {
 	cfg.DNS.Servers = []string{dns.Addr()}
 	cfg.Blocklists = []dnsbl.List{{Name: "METRICS_BL", Zone: "bl.metrics.test", Check: "ip", Score: 1}}
 	cfg.Follow.Enabled = true
+	cfg.Lists = []lists.List{{Name: "METRICS_ALLOW", Match: lists.MatchIP, Entries: []string{"192.0.2.0/24"}, Action: filters.ListAllow}}
 	cfg.History.Node = "metrics-node"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.NewMemory()

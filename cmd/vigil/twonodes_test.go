@@ -59,7 +59,10 @@ type node struct {
 	logs               *syncBuffer
 }
 
-func startNode(t *testing.T, name, dnsAddr, redisAddr string) node {
+// startNode runs `vigil serve` with the reputation store in Redis:
+// reputation holds more keys of the reputation section, "redis: {...}"
+// among them.
+func startNode(t *testing.T, name, dnsAddr, reputation string) node {
 	t.Helper()
 	bin := vigilBinary(t)
 	n := node{logs: &syncBuffer{}}
@@ -74,10 +77,10 @@ milter: {listen: "inet:%s"}
 admin: {listen: %q, token: sekret-sekret-sekret}
 dns: {servers: [%q], timeout: 500ms}
 blocklists: []
-reputation: {backend: redis, redis: {addr: %q, prefix: "twonodes:"}, cache_ttl: 0s, min_evidence: 3}
+reputation: {backend: redis, cache_ttl: 0s, min_evidence: 3, %s}
 auth: {authserv_id: %s.test}
 history: {node: %s}
-`, milter, admin, dnsAddr, redisAddr, name, name)), 0o644); err != nil {
+`, milter, admin, dnsAddr, reputation, name, name)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,8 +133,9 @@ func TestTwoNodesShareReputation(t *testing.T) {
 		zone += fmt.Sprintf("spam%d.test. 300 IN NS ns1.bulletproof.test.\n", i)
 	}
 	dns := dnstest.NewServer(t, zone)
-	a := startNode(t, "node-a", dns.Addr(), redisAddr)
-	b := startNode(t, "node-b", dns.Addr(), redisAddr)
+	rep := fmt.Sprintf(`redis: {addr: %q, prefix: "twonodes:"}`, redisAddr)
+	a := startNode(t, "node-a", dns.Addr(), rep)
+	b := startNode(t, "node-b", dns.Addr(), rep)
 
 	probe := "From: New <x@elsewhere.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <p1@elsewhere.test>\r\nSubject: hi\r\n\r\nvisit http://fresh.test/offer\r\n"
 	status := func(n node) string {
@@ -199,10 +203,10 @@ func adminJSON(t *testing.T, n node, method, path string, out any) int {
 // judged on node A is in node B's history, with node A's name; feedback
 // given through node B marks it in node A's history too.
 func TestTwoNodesShareHistory(t *testing.T) {
-	redisAddr := startRedisServer(t)
+	rep := fmt.Sprintf(`redis: {addr: %q, prefix: "twonodes:"}`, startRedisServer(t))
 	dns := dnstest.NewServer(t, "")
-	a := startNode(t, "node-a", dns.Addr(), redisAddr)
-	b := startNode(t, "node-b", dns.Addr(), redisAddr)
+	a := startNode(t, "node-a", dns.Addr(), rep)
+	b := startNode(t, "node-b", dns.Addr(), rep)
 
 	msg := "From: Shop <offers@shop.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <h1@shop.test>\r\nSubject: two nodes\r\n\r\nvisit http://shop.test/x\r\n"
 	if _, err := loadgen.Check(context.Background(), loadgen.Options{Addr: a.milter, Message: []byte(msg), ClientIP: "198.51.100.7", From: "offers@shop.test"}); err != nil {

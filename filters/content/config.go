@@ -17,13 +17,14 @@ type Config struct {
 	// MaxDepth is the MIME nesting depth walked, counting multiparts and
 	// message/rfc822 (default 16); deeper parts yield CONTENT_LIMIT_DEPTH.
 	MaxDepth int `yaml:"max_depth"`
-	// MaxPartBytes is how much decoded text of one text part is kept for
-	// URL and HTML extraction (default 1 MiB); the tail of a bigger part is
-	// not read and CONTENT_LIMIT_SIZE is reported.
+	// MaxPartBytes is how much decoded text of one text part is kept and
+	// parsed (default 1 MiB); the rest of a bigger part is only scanned for
+	// links, and CONTENT_LIMIT_SIZE is reported.
 	MaxPartBytes int64 `yaml:"max_part_bytes"`
-	// MaxDecodedBytes is the total number of decoded bytes read from all
-	// parts, images included (default 32 MiB); past it the walk stops with
-	// CONTENT_LIMIT_SIZE.
+	// MaxDecodedBytes is the total number of decoded bytes kept from all
+	// parts, images included (default 32 MiB); past it, with
+	// CONTENT_LIMIT_SIZE, text parts are only scanned for links and
+	// images are not read.
 	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
 	// MaxImageBytes is the largest image part whose bytes are hashed
 	// (default 8 MiB); bigger ones are listed without a hash.
@@ -75,6 +76,29 @@ type Config struct {
 	// the image bytes (default 10000, about 1 MiB; 0 off): the pictures of
 	// a campaign or a newsletter are decoded once.
 	ImageHashCache int `yaml:"image_hash_cache"`
+
+	// QRCodes: the pictures of a message (inline, attached, data: images
+	// and the images of PDF attachments) are read for QR codes, whose
+	// links become links of the message (source "qr") (default true).
+	QRCodes bool `yaml:"qr_codes"`
+	// MaxQRImages is the number of pictures of one message read for QR
+	// codes (default 8). They share image_hash_timeout with the hashes;
+	// results are remembered by SHA-256 in image_hash_cache entries.
+	MaxQRImages int `yaml:"max_qr_images"`
+	// MaxAttachments is the number of attached files read and told by
+	// their bytes (default 32); the others are listed by name and type.
+	MaxAttachments int `yaml:"max_attachments"`
+	// MaxAttachmentBytes is how much of one attached file is read
+	// (default 10 MiB): enough for the magic numbers of any file, an
+	// archive's directory and a phishing PDF; the rest is not read.
+	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes"`
+	// MaxArchiveEntries is the number of entries of an archive listed and
+	// looked into (default 200), nested archives included.
+	MaxArchiveEntries int `yaml:"max_archive_entries"`
+	// MaxInflateBytes is the number of bytes decompressed from the PDF
+	// streams and archive entries of one message together (default
+	// 16 MiB): a decompression bomb costs this, not what it claims.
+	MaxInflateBytes int64 `yaml:"max_inflate_bytes"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -98,6 +122,13 @@ func DefaultConfig() Config {
 		MaxHashPixels:       2 << 20,
 		ImageHashTimeout:    filters.Duration(200 * time.Millisecond),
 		ImageHashCache:      10000,
+
+		QRCodes:            true,
+		MaxQRImages:        8,
+		MaxAttachments:     32,
+		MaxAttachmentBytes: 10 << 20,
+		MaxArchiveEntries:  200,
+		MaxInflateBytes:    16 << 20,
 	}
 }
 
@@ -133,6 +164,11 @@ func (c Config) Validate() error {
 		{"max_hash_bytes", c.MaxHashBytes, 1024},
 		{"max_hash_pixels", c.MaxHashPixels, 256},
 		{"image_hash_cache", int64(c.ImageHashCache), 0},
+		{"max_qr_images", int64(c.MaxQRImages), 0},
+		{"max_attachments", int64(c.MaxAttachments), 0},
+		{"max_attachment_bytes", c.MaxAttachmentBytes, 1024},
+		{"max_archive_entries", int64(c.MaxArchiveEntries), 0},
+		{"max_inflate_bytes", c.MaxInflateBytes, 0},
 	} {
 		if f.v < f.min {
 			return fmt.Errorf("content: content.%s: %d is below the minimum %d", f.key, f.v, f.min)

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/images"
+	"github.com/vigilmail/vigil/filters/images/decode"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -92,6 +92,7 @@ const (
 type Check struct {
 	cfg    Config
 	hasher *images.Hasher
+	qr     *QRReader
 }
 
 // Deps are the check's collaborators: it needs none.
@@ -115,7 +116,7 @@ func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
+	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache), qr: NewQRReader(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
 }
 
 // Name implements filters.Check.
@@ -129,7 +130,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if m.Body != nil {
 		body = m.Body.Reader()
 	}
-	r, err := extract(ctx, c.cfg, c.hasher, m.Headers, body)
+	r, err := extract(ctx, c.cfg, c.hasher, c.qr, m.Headers, body)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +151,13 @@ type Result struct {
 // yields symbols, never an error. Images are hashed without the cache of
 // a Check.
 func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.Reader) (*Result, error) {
-	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), headers, body)
+	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), NewQRReader(cfg.decodeLimits(), 0), headers, body)
 }
 
-func extract(ctx context.Context, cfg Config, hasher *images.Hasher, headers []filters.Header, body io.Reader) (*Result, error) {
+func extract(ctx context.Context, cfg Config, hasher *images.Hasher, qr *QRReader, headers []filters.Header, body io.Reader) (*Result, error) {
 	x := newExtractor(ctx, cfg)
 	x.hasher = hasher
+	x.qr = qr
 	defer func() {
 		if x.pictureCancel != nil {
 			x.pictureCancel()
@@ -207,7 +209,26 @@ type extractor struct {
 	imgSeen map[string]int // src -> index
 	imgLost int
 	hasher  *images.Hasher
-	hashed  int // images given to the hasher (content.max_hashed_images)
+	// qr reads QR codes (nil: none); qrScanned counts the pictures read,
+	// qrCodes describes the codes with links, for the QR symbol.
+	qr        *QRReader
+	qrScanned int
+	qrCodes   []string
+
+	// attachments are the files read (attachLost: those past
+	// max_attachments); inFile names the file whose markup is being
+	// read ("" for the body); inflated counts the bytes decompressed
+	// from PDF streams and archive entries (max_inflate_bytes).
+	attachments []filters.Attachment
+	attachLost  int
+	inFile      string
+	inflated    int64
+	// fileSource is the source of the links found while a file is read
+	// (SourcePDF, SourceArchive); "" in the message itself.
+	fileSource  string
+	formList    []filters.Form
+	activeLinks []string
+	hashed      int // images given to the hasher (content.max_hashed_images)
 	// pictureCtx ends when the message's time for decoding images
 	// (content.image_hash_timeout) is spent; made at the first picture.
 	pictureCtx    context.Context
@@ -299,22 +320,31 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *
 		// what it is (the decoder trusts only the bytes).
 		mediaType == "application/octet-stream" && (isImageName(decodeWords(dparams["filename"])) || isImageName(decodeWords(params["name"]))):
 		x.imagePart(h, dparams, cte, body)
-	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
-		b := x.readText(cte, params["charset"], body, true)
-		if !attachment {
-			x.hasHTML = true
+	case (mediaType == "text/html" || mediaType == "application/xhtml+xml") && !attachment:
+		b, tail := x.readText(cte, params["charset"], body, true)
+		x.hasHTML = true
+		x.html(b, true)
+		x.scanTail(tail)
+	case strings.HasPrefix(mediaType, "text/") || mediaType == "application/xhtml+xml":
+		name := partName(params, dparams)
+		isHTML := mediaType == "text/html" || mediaType == "application/xhtml+xml"
+		b, tail := x.readText(cte, params["charset"], body, isHTML)
+		if attachment || name != "" && !strings.EqualFold(disp, "inline") {
+			// A file: told by its bytes and name (an .html attachment
+			// that redirects, a .vbs sent as text/plain).
+			x.textAttachment(mediaType, name, b, tail == nil)
+			x.scanTail(tail)
+			return
 		}
-		x.html(b, !attachment)
-	case strings.HasPrefix(mediaType, "text/"):
-		b := x.readText(cte, params["charset"], body, false)
-		visible := !attachment && (mediaType == "text/plain" || mediaType == "text/enriched")
-		if visible && mediaType == "text/plain" {
+		visible := mediaType == "text/plain" || mediaType == "text/enriched"
+		if mediaType == "text/plain" {
 			x.hasPlain = true
 		}
 		x.text(string(b), SourceText, visible)
+		x.scanTail(tail)
+	case readsAsAttachment(mediaType):
+		x.attachmentPart(mediaType, partName(params, dparams), cte, body)
 	}
-	// Other types (application/*, audio/*, ...) are not read: the
-	// multipart reader skips their bytes without decoding them.
 }
 
 func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int, node *filters.MIMEPart) {
@@ -322,7 +352,9 @@ func (x *extractor) multipart(alternative bool, boundary string, body io.Reader,
 		// A multipart without a boundary cannot be split; read it as text
 		// so its links are not hidden by the malformation.
 		x.bad("multipart without boundary")
-		x.text(string(x.readText("", "", body, false)), SourceText, false)
+		b, tail := x.readText("", "", body, false)
+		x.text(string(b), SourceText, false)
+		x.scanTail(tail)
 		return
 	}
 	node.Split = true
@@ -401,28 +433,33 @@ func (x *extractor) budget() int64 {
 	return x.cfg.MaxDecodedBytes - x.decoded
 }
 
-// readText decodes a text part into UTF-8, keeping at most MaxPartBytes.
-func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte {
+// readText decodes a text part into UTF-8, keeping at most MaxPartBytes
+// (and what is left of MaxDecodedBytes) for parsing. The rest of the part,
+// when there is more, comes back as tail: the caller scans it for links
+// after parsing the head (scanTail), so that a link far into a padded part
+// is still found, with memory bounded by the scan window instead of the
+// part.
+func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) ([]byte, *partTail) {
 	max := min(x.cfg.MaxPartBytes, x.budget())
+	dec := x.decoder(cte, body)
 	if max <= 0 {
 		x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-		x.stopped = true
-		return nil
+		return nil, &partTail{r: dec, cs: cs, html: isHTML}
 	}
-	dec := x.decoder(cte, body)
 	b, err := io.ReadAll(io.LimitReader(dec, max+1))
 	if err != nil {
 		// A part cut short (missing closing boundary, truncated spool) is
 		// still worth reading: keep what was decoded.
 		x.bad("part: " + err.Error())
 	}
+	var tail *partTail
 	if int64(len(b)) > max {
+		tail = &partTail{r: io.MultiReader(bytes.NewReader(b[max:]), dec), cs: cs, html: isHTML}
 		b = b[:max]
 		if max == x.cfg.MaxPartBytes {
 			x.limit(SymLimitSize, fmt.Sprintf("text part larger than %d bytes", max))
 		} else {
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-			x.stopped = true
 		}
 	}
 	x.decoded += int64(len(b))
@@ -434,8 +471,11 @@ func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte
 		if _, name, certain := htmlcharset.DetermineEncoding(b, "text/html"); certain {
 			cs = name
 		}
+		if tail != nil {
+			tail.cs = cs
+		}
 	}
-	return toUTF8(b, cs)
+	return toUTF8(b, cs), tail
 }
 
 // toUTF8 converts b from the declared charset, by the WHATWG label table
@@ -559,9 +599,13 @@ func (p *pictureRead) release() {
 	p.kept, p.pool = nil, false
 }
 
-// wantPicture reports whether the next image may be decoded for a
-// perceptual hash.
-func (x *extractor) wantPicture() bool {
+// wantPicture reports whether the next image may be decoded, for a
+// perceptual hash or for QR codes.
+func (x *extractor) wantPicture() bool { return x.wantHash() || x.wantQR() }
+
+// wantHash reports whether the next image may be decoded for a perceptual
+// hash.
+func (x *extractor) wantHash() bool {
 	return x.cfg.ImageHashes && x.hashed < x.cfg.MaxHashedImages && x.hasher != nil
 }
 
@@ -569,12 +613,50 @@ func (x *extractor) wantPicture() bool {
 // sum) for img's perceptual hash and size. Bytes that are no picture, a
 // bomb refused from its header or a decode past its deadline leave img
 // with its SHA-256 only.
+//
+// The same decode serves the QR reader: a picture not remembered by
+// either is decoded once for both.
 func (x *extractor) picture(img *filters.Image, data []byte, sum [sha256.Size]byte) {
-	x.hashed++
-	if x.pictureCtx == nil {
-		x.pictureCtx, x.pictureCancel = context.WithTimeout(x.ctx, time.Duration(x.cfg.ImageHashTimeout))
+	hash, qr := x.wantHash(), x.wantQR()
+	if !hash && !qr {
+		return
 	}
-	p := x.hasher.Hash(x.pictureCtx, data, sum)
+	var p images.Picture
+	var texts []string
+	hashDone, qrDone := !hash, !qr
+	if hash {
+		x.hashed++
+		p, hashDone = x.hasher.Lookup(sum)
+	}
+	if qr {
+		x.qrScanned++
+		texts, qrDone = x.qr.Cached(sum)
+	}
+	if !hashDone || !qrDone {
+		ctx := x.pictureContext()
+		decoded, _, err := decode.Decode(ctx, data, x.cfg.decodeLimits())
+		switch {
+		case err != nil && !hashDone:
+			// The hasher tells (and remembers) why there is no picture.
+			p = x.hasher.Hash(ctx, data, sum)
+		case err == nil && !hashDone:
+			p = x.hasher.HashImage(decoded, sum)
+		}
+		if !qrDone {
+			if err == nil {
+				texts = x.qr.Image(decoded)
+			}
+			if err == nil || ctx.Err() == nil {
+				x.qr.Remember(sum, texts)
+			}
+		}
+	}
+	if qr {
+		x.qrURLs(texts, img.Src)
+	}
+	if !hash {
+		return
+	}
 	img.Width, img.Height, img.Perceptual = p.Width, p.Height, p.Hash
 	if int64(p.Width)*int64(p.Height) >= x.cfg.ImageHeavyMinPixels {
 		x.bigImages++
@@ -728,6 +810,9 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if email {
 		return // addresses count as linked domains, not as URLs
 	}
+	if x.fileSource != "" && source != SourceRedirectParam && source != SourceQR {
+		source = x.fileSource
+	}
 	anchored := !writtenOut(source) && text != ""
 	if i, ok := x.urlSeen[u.String]; ok {
 		if text != "" && (x.urls[i].Text == "" || anchored && !x.anchored[i]) {
@@ -794,6 +879,10 @@ func (x *extractor) finish() *Result {
 		c.Domains = append(c.Domains, d)
 	}
 	sort.Strings(c.Domains)
+	c.Attachments = x.attachments
+	c.Forms = x.formList
+	c.ActiveLinks = x.activeLinks
+	c.QRCodes = x.qrCodes
 	c.Text = x.kept.String()
 	c.HiddenText = x.hiddenText.String()
 

@@ -55,8 +55,12 @@ func (x *extractor) html(b []byte, shown bool) {
 		return raw
 	}
 
+	x.forms(doc, resolve)
 	doc.Find("a[href], area[href]").Each(func(_ int, s *goquery.Selection) {
 		href, _ := s.Attr("href")
+		if shown {
+			x.activeLink(href, anchorText(s.Get(0)))
+		}
 		u, ok := x.addRaw(resolve(href), SourceHTML, anchorText(s.Get(0)))
 		if ok && shown {
 			x.checkAnchor(s, u)

@@ -23,7 +23,9 @@ import (
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/history"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
 )
@@ -57,6 +59,16 @@ type Options struct {
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
+	// Phishing is the phishing check's configuration; the zero value
+	// means its defaults.
+	Phishing phishing.Config
+	// Lists are the operator's allow, deny and score lists; ListsPoll is
+	// how often their files are looked at (0: lists.DefaultPoll).
+	Lists     []lists.List
+	ListsPoll time.Duration
+	// Settings are the policies of some recipients (settings: in the
+	// configuration), each complete; Policy is everyone else's.
+	Settings []filters.RcptPolicy
 
 	// Metrics, when set, counts checks, verdicts, learning and store
 	// errors (made once per process: see NewMetrics).
@@ -110,6 +122,10 @@ type Engine struct {
 	history store.HistoryStore
 	// rep is the reputation check (its cache is dropped after learning).
 	rep *reputation.Check
+
+	lists *lists.Check
+	// rcpts finds each recipient's policy.
+	rcpts *filters.RcptPolicies
 }
 
 // New builds the engine. The stage of every check is decided here.
@@ -144,6 +160,11 @@ func New(o Options) (*Engine, error) {
 	if hs, ok := o.Store.(store.HistoryStore); ok && o.History.Size > 0 {
 		e.history = hs
 	}
+	rp, err := filters.NewRcptPolicies(o.Policy, o.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.rcpts = rp
 	if o.AuthservID == "" {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
@@ -215,6 +236,17 @@ func New(o Options) (*Engine, error) {
 			e.dnsbl = bl
 		}
 	}
+	// Stage policy: the phishing signals read the content (links, files,
+	// QR codes), the authenticated domains and where followed links led.
+	// It needs no DNS, so it runs without a resolver too.
+	if o.Phishing.FeedCheck == 0 { // the zero value: no configuration given
+		o.Phishing = phishing.DefaultConfig()
+	}
+	pc, err := phishing.New(o.Phishing, phishing.Deps{Log: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	add(filters.StagePolicy, pc)
 	if o.Store != nil {
 		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: e.store, Log: o.Log})
 		if err != nil {
@@ -234,6 +266,17 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 
+	// The operator's lists come last: they match what every other check
+	// found (authentication, links, nameservers).
+	if len(o.Lists) > 0 {
+		lc, err := lists.New(lists.Config{Lists: o.Lists}, lists.Deps{Log: o.Log, Poll: o.ListsPoll})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		add(filters.StageReputation, lc)
+		e.lists = lc
+	}
+
 	known := map[string]bool{}
 	for _, cs := range p.Checks() {
 		for _, c := range cs {
@@ -248,6 +291,19 @@ func New(o Options) (*Engine, error) {
 	if o.Metrics != nil {
 		o.Metrics.checksKnown(p)
 	}
+	// A recipient's settings may disable a check this configuration does
+	// not run (follow while it is off): any declared check will do.
+	declared := map[string]bool{}
+	for _, c := range filters.Checks() {
+		declared[c.Name] = true
+	}
+	for i, st := range o.Settings {
+		for _, n := range st.Disable {
+			if !declared[n] {
+				return nil, fmt.Errorf("engine: settings[%d].disable: unknown check %q", i, n)
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -261,6 +317,9 @@ func (e *Engine) Start() {
 	e.cancel = cancel
 	if e.autolearn != nil {
 		go e.autolearnLoop(ctx)
+	}
+	if e.lists != nil {
+		go e.lists.Watch(ctx)
 	}
 	if p, ok := e.opts.Store.(pruner); ok {
 		go e.pruneLoop(ctx, p)
@@ -285,6 +344,24 @@ func (e *Engine) Close() {
 	}
 }
 
+// ListEntries returns the number of entries of each operator list (for
+// metrics); nil without lists.
+func (e *Engine) ListEntries() map[string]int {
+	if e.lists == nil {
+		return nil
+	}
+	return e.lists.Entries()
+}
+
+// ListReloads returns how many changed list files were read again and
+// how many were refused (for metrics).
+func (e *Engine) ListReloads() (reloads, refused int64) {
+	if e.lists == nil {
+		return 0, 0
+	}
+	return e.lists.Reloads.Load(), e.lists.ReloadsRefused.Load()
+}
+
 // ListHealth probes every blocklist now and returns the table (doctor).
 func (e *Engine) ListHealth(ctx context.Context) []dnsrep.ListHealth {
 	if e.dnsbl == nil {
@@ -305,7 +382,10 @@ func (e *Engine) Lists() []dnsrep.ListHealth {
 // Pipeline exposes the pipeline (for doctor and tests).
 func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
-// Judge runs the pipeline and decides; the observers are told the verdict.
+// Judge runs the pipeline and decides: each recipient under its own
+// settings, the transaction as filters.DecideRecipients says. A check
+// every recipient's settings disable does not run. The observers are told
+// the verdict.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
 	start := time.Now()
 	v := e.judge(ctx, m)
@@ -320,8 +400,8 @@ func (e *Engine) judge(ctx context.Context, m *filters.Message) filters.Verdict 
 	if m.HeadersOverflow != "" {
 		return filters.RefuseUnread(m, e.opts.Policy)
 	}
-	syms := e.pipeline.Run(ctx, m)
-	v := filters.Decide(syms, e.opts.Policy)
+	syms := e.pipeline.RunWithout(ctx, m, e.rcpts.Skipped(m.Envelope.Rcpts))
+	v := filters.DecideRecipients(syms, m.Envelope.Rcpts, e.rcpts)
 	if e.autolearn != nil {
 		if spam, ok := bayes.AutoLearn(e.opts.Bayes.Autolearn, m, v); ok {
 			// The milter releases the body spool once the verdict is sent:

@@ -14,6 +14,7 @@ import (
 	"github.com/vigilmail/vigil/filters/history"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // ErrNoStore is returned by Learn when no reputation store is configured.
@@ -80,16 +81,27 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 	return e.LearnFrom(ctx, bytes.NewReader(raw), class)
 }
 
-// LearnFrom is LearnReport for `vigil learn` (source "cli").
+// LearnFrom is LearnFromFor without a recipient domain.
 func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
-	return e.LearnReport(ctx, r, class, SourceCLI)
+	return e.LearnFromFor(ctx, r, class, "")
+}
+
+// LearnFromFor is LearnReport for `vigil learn` (source "cli"), for a
+// report from a user of the recipient domain rcptDomain ("" when not
+// known). With reputation.scope: rcpt_domain its reputation keys count for
+// that domain only (reputation.LearnFor); with the global scope, and
+// without a domain, for every recipient. The classifier is shared by every
+// domain either way: it needs more reports than most domains give it.
+func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Class, rcptDomain string) (LearnOutcome, error) {
+	return e.LearnReport(ctx, r, class, SourceCLI, rcptDomain)
 }
 
 // LearnReport learns a report from source (SourceAPI, SourceDashboard,
-// SourceCLI: the source label of the metrics) and marks the history
-// entries of the message with the class learned.
-func (e *Engine) LearnReport(ctx context.Context, r io.Reader, class store.Class, source string) (LearnOutcome, error) {
-	out, err := e.learnFrom(ctx, r, class)
+// SourceCLI: the source label of the metrics) by a user of rcptDomain
+// (see LearnFromFor) and marks the history entries of the message with
+// the class learned.
+func (e *Engine) LearnReport(ctx context.Context, r io.Reader, class store.Class, source, rcptDomain string) (LearnOutcome, error) {
+	out, err := e.learnFrom(ctx, r, class, rcptDomain)
 	learned := class
 	if out.Class != "" {
 		learned = out.Class // an ARF report says which
@@ -109,7 +121,15 @@ func (e *Engine) LearnReport(ctx context.Context, r io.Reader, class store.Class
 // The message gets the same facts as on the message path: identities from
 // our own trace headers, then content and nameservers, so the keys learned
 // are the keys later scored.
-func (e *Engine) learnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
+func (e *Engine) learnFrom(ctx context.Context, r io.Reader, class store.Class, rcptDomain string) (LearnOutcome, error) {
+	scope := ""
+	if e.opts.Reputation.Scope == reputation.ScopeRcptDomain {
+		d, err := ScopeDomain(rcptDomain)
+		if err != nil {
+			return LearnOutcome{}, err
+		}
+		scope = d
+	}
 	if e.opts.Store == nil {
 		return LearnOutcome{}, ErrNoStore
 	}
@@ -141,7 +161,7 @@ func (e *Engine) learnFrom(ctx context.Context, r io.Reader, class store.Class) 
 	if err := e.facts(ctx, m); err != nil {
 		return out, err
 	}
-	res, err := reputation.Learn(ctx, e.store, m, class)
+	res, err := reputation.LearnFor(ctx, e.store, m, class, scope)
 	out.LearnResult = res
 	if err != nil {
 		return out, err
@@ -204,6 +224,9 @@ func (o LearnOutcome) String() string {
 		s += fmt.Sprintf(", %d tokens", o.Bayes.Tokens)
 	}
 	s += fmt.Sprintf(", digest %.12s)", o.Digest)
+	if o.Scope != "" {
+		s += " for " + o.Scope
+	}
 	if o.ARF {
 		s = "feedback report: " + s
 	}
@@ -231,14 +254,34 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 	return nil
 }
 
+// ErrBadDomain is returned for a recipient domain of a report that is
+// not a domain name.
+var ErrBadDomain = errors.New("engine: not a recipient domain")
+
+// ScopeDomain checks and normalizes the recipient domain of a report:
+// lower case, no trailing dot; "" stays "".
+func ScopeDomain(d string) (string, error) {
+	if d == "" {
+		return "", nil
+	}
+	// The name the reputation check reads a recipient's scope under
+	// (filters.RcptDomain), checked: letters, digits, '-', '.', '_'.
+	n := urlcheck.DomainName(d)
+	if n == "" {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
+	return n, nil
+}
+
 // Learn implements the admin listener's Learner: one message streamed
-// from r, reported through source.
-func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool, source string) (string, error) {
+// from r, reported through source (SourceAPI, SourceDashboard) by a user
+// of rcptDomain ("" when not known).
+func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool, source, rcptDomain string) (string, error) {
 	class := store.Ham
 	if spam {
 		class = store.Spam
 	}
-	out, err := e.LearnReport(ctx, r, class, source)
+	out, err := e.LearnReport(ctx, r, class, source, rcptDomain)
 	if err != nil {
 		return "", err
 	}

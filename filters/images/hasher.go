@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"image"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,28 @@ func NewHasher(lim decode.Limits, cacheSize int) *Hasher {
 		h.cache = lru.New[[sha256.Size]byte, Picture](cacheSize)
 	}
 	return h
+}
+
+// Lookup returns the picture remembered for the bytes whose SHA-256 is
+// sum, if any.
+func (h *Hasher) Lookup(sum [sha256.Size]byte) (Picture, bool) {
+	p, _, ok := h.cache.Get(sum, time.Now())
+	if ok {
+		h.CacheHits.Add(1)
+	}
+	return p, ok
+}
+
+// HashImage hashes a picture the caller decoded (with the Hasher's
+// limits) from the bytes whose SHA-256 is sum, and remembers it: one
+// decode shared with another reader of the picture (QR codes).
+func (h *Hasher) HashImage(img image.Image, sum [sha256.Size]byte) Picture {
+	h.Decoded.Add(1)
+	b := img.Bounds()
+	p := Picture{Width: b.Dx(), Height: b.Dy()}
+	p.Hash, p.Err = Compute(img)
+	h.cache.Put(sum, p, time.Now().Add(cacheTTL))
+	return p
 }
 
 // Hash returns the picture of data, whose SHA-256 is sum. A decode cut

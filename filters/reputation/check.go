@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -153,7 +154,18 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		facts[i] = filters.ReputationKey{Kind: string(k.Kind), Value: k.Value, Weight: k.Weight}
 	}
 	m.Facts.Reputation = facts
-	counts, err := c.counts(ctx, keys)
+	var scopes []string
+	if c.cfg.Scope == ScopeRcptDomain {
+		scopes = rcptScopes(m.Envelope.Rcpts)
+	}
+	// One read for the shared counts and every recipient domain's own.
+	all := keys
+	for _, d := range scopes {
+		for _, k := range keys {
+			all = append(all, k.In(d))
+		}
+	}
+	counts, err := c.counts(ctx, all)
 	if err != nil {
 		c.Unavailable.Add(1)
 		now := time.Now().UnixNano()
@@ -162,12 +174,82 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
+	pics := Pictures(m)
+	if len(scopes) == 0 {
+		return c.scoreAll(keys, counts, nil, pics, m.Facts.Content.ImageHeavy), nil
+	}
+	return c.scoreScopes(keys, counts, scopes, pics, m.Facts.Content.ImageHeavy), nil
+}
+
+// scoreAll is the symbols of keys with their counts, the pictures' among
+// them; whose[i] is the scope whose reports counts[i] are (see score).
+func (c *Check) scoreAll(keys []store.Key, counts []store.Counts, whose []string, pics []Picture, imageHeavy bool) []filters.Symbol {
 	byID := make(map[string]store.Counts, len(keys))
 	for i, k := range keys {
 		byID[k.ID()] = counts[i]
 	}
-	syms := Score(c.cfg, keys, counts)
-	return append(syms, ScoreImages(c.cfg, Pictures(m), m.Facts.Content.ImageHeavy, byID)...), nil
+	syms := score(c.cfg, keys, counts, whose)
+	return append(syms, ScoreImages(c.cfg, pics, imageHeavy, byID)...)
+}
+
+// maxScopes bounds the recipient domains whose own reports are read for
+// one message; a message to more domains is judged on the shared
+// reports alone.
+const maxScopes = 20
+
+// rcptScopes are the distinct recipient domains of rcpts, sorted; none
+// when there are more than maxScopes.
+func rcptScopes(rcpts []string) []string {
+	var out []string
+	for _, r := range rcpts {
+		if d := filters.RcptDomain(r); d != "" && !slices.Contains(out, d) {
+			if len(out) == maxScopes {
+				return nil
+			}
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// scoreScopes scores each recipient domain on its own counts where it
+// has evidence enough (min_evidence) and on the shared ones elsewhere:
+// a domain's own reputation counts before the global one. counts holds
+// the shared keys' counts, then each scope's, in the order of scopes.
+// The symbols count for the recipients of their domain
+// (filters.Symbol.Rcpt); when every domain gets the same ones, they
+// count for all.
+func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+	n := len(keys)
+	var per [][]filters.Symbol
+	same := true
+	for j, d := range scopes {
+		cs := make([]store.Counts, n)
+		whose := make([]string, n)
+		for i := range keys {
+			own := counts[n*(j+1)+i]
+			if own.Total() >= c.cfg.MinEvidence-evidenceTolerance && own.Total() > 0 {
+				cs[i], whose[i] = own, d
+			} else {
+				cs[i] = counts[i]
+			}
+		}
+		syms := c.scoreAll(keys, cs, whose, pics, imageHeavy)
+		same = same && (j == 0 || slices.Equal(syms, per[0]))
+		per = append(per, syms)
+	}
+	if same {
+		return per[0]
+	}
+	var out []filters.Symbol
+	for j, d := range scopes {
+		for _, s := range per[j] {
+			s.Rcpt = d
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, error) {
@@ -236,6 +318,12 @@ func lean(cfg Config, c store.Counts) (float64, bool) {
 // only the spam side scores: a spammer can cheaply add links to reputable
 // sites, not remove its own.
 func Score(cfg Config, keys []store.Key, counts []store.Counts) []filters.Symbol {
+	return score(cfg, keys, counts, nil)
+}
+
+// score is Score where the counts of key i may be the reports of scope
+// whose[i] (nil or "": the shared ones), which its symbol's detail names.
+func score(cfg Config, keys []store.Key, counts []store.Counts, whose []string) []filters.Symbol {
 	var out []filters.Symbol
 	for _, f := range families {
 		var spam, ham *filters.Symbol
@@ -247,9 +335,13 @@ func Score(cfg Config, keys []store.Key, counts []store.Counts) []filters.Symbol
 			if !ok {
 				continue
 			}
+			id := k.ID()
+			if i < len(whose) {
+				id = k.In(whose[i]).ID()
+			}
 			sym := filters.Symbol{
 				Score:  math.Round(s*100) / 100,
-				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", k.ID(), counts[i].Spam, counts[i].Ham),
+				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", id, counts[i].Spam, counts[i].Ham),
 			}
 			switch {
 			case s > 0 && (spam == nil || sym.Score > spam.Score):

@@ -23,7 +23,24 @@ type Config struct {
 	CacheTTL filters.Duration `yaml:"cache_ttl"`
 	// Caps are the largest score (absolute) each kind of key can give.
 	Caps Caps `yaml:"caps"`
+	// Scope is whose reports judge a message: global (every report counts
+	// for every recipient) or rcpt_domain (a report given with its
+	// recipient domain counts for that domain only, and a recipient
+	// domain's own counts come before the global ones). Default global.
+	Scope Scope `yaml:"scope"`
 }
+
+// Scope is reputation.scope.
+type Scope string
+
+const (
+	// ScopeGlobal: every report counts for every recipient.
+	ScopeGlobal Scope = "global"
+	// ScopeRcptDomain: a report given with its recipient domain counts
+	// for that domain apart (a provider's customer's "not spam" whitelists
+	// nothing for the others); reports without one count for everyone.
+	ScopeRcptDomain Scope = "rcpt_domain"
+)
 
 // Caps are the per-kind score caps (`reputation.caps:`). The IP cap must be
 // the smallest: an address can be rented or stolen, so it is one input
@@ -75,6 +92,7 @@ func DefaultConfig() Config {
 		MinEvidence: 3,
 		Timeout:     filters.Duration(200 * time.Millisecond),
 		CacheTTL:    filters.Duration(10 * time.Second),
+		Scope:       ScopeGlobal,
 		Caps: Caps{
 			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3, ImageOnly: 4,
 		},
@@ -91,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("reputation.timeout: %s must be positive", c.Timeout)
+	}
+	if c.Scope != ScopeGlobal && c.Scope != ScopeRcptDomain {
+		return fmt.Errorf("reputation.scope: %q: want global or rcpt_domain", c.Scope)
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("reputation.cache_ttl: %s is negative", c.CacheTTL)

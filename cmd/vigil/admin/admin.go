@@ -28,8 +28,10 @@ import (
 // Learner takes one raw message as spam or ham.
 type Learner interface {
 	// Learn returns a short description of what changed (learned, moved,
-	// already known). source is engine.SourceAPI or SourceDashboard.
-	Learn(ctx context.Context, raw io.Reader, spam bool, source string) (string, error)
+	// already known). source is engine.SourceAPI or SourceDashboard;
+	// rcptDomain is the domain of the user who reported it, "" when not
+	// given (see reputation.scope).
+	Learn(ctx context.Context, raw io.Reader, spam bool, source, rcptDomain string) (string, error)
 }
 
 // History is the verdict history as the dashboard and the API read it.
@@ -215,7 +217,11 @@ func (s *Server) learn(spam bool) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf("admin: report of %d bytes exceeds admin.max_body (%d)", r.ContentLength, s.maxBody.Load()), http.StatusRequestEntityTooLarge)
 			return
 		}
-		res, code, err := s.learnReport(w, r, r.Body, spam, sourceOf(r))
+		// ?rcpt_domain=customer.example: whose user reported it. With
+		// reputation.scope: rcpt_domain the report counts for that
+		// domain only. It comes from the operator's own reporting
+		// pipeline (the token guards it), never from the message.
+		res, code, err := s.learnReport(w, r, r.Body, spam, sourceOf(r), r.URL.Query().Get("rcpt_domain"))
 		if err != nil {
 			http.Error(w, "admin: "+err.Error(), code)
 			return
@@ -227,7 +233,7 @@ func (s *Server) learn(spam bool) http.HandlerFunc {
 // learnReport learns body within the limits (one of admin.max_concurrent
 // slots, admin.max_body) and returns the result, or the status to answer
 // with the error (Retry-After already set when it says to come back).
-func (s *Server) learnReport(w http.ResponseWriter, r *http.Request, body io.Reader, spam bool, source string) (string, int, error) {
+func (s *Server) learnReport(w http.ResponseWriter, r *http.Request, body io.Reader, spam bool, source, rcptDomain string) (string, int, error) {
 	h := s.hooks()
 	if h.Learner == nil {
 		return "", http.StatusNotImplemented, errors.New("learning is not configured")
@@ -249,7 +255,7 @@ func (s *Server) learnReport(w http.ResponseWriter, r *http.Request, body io.Rea
 	}
 	maxBody := s.maxBody.Load()
 	limited := http.MaxBytesReader(w, io.NopCloser(body), maxBody)
-	res, err := h.Learner.Learn(r.Context(), limited, spam, source)
+	res, err := h.Learner.Learn(r.Context(), limited, spam, source, rcptDomain)
 	if err != nil {
 		code := learnStatus(err)
 		if code == http.StatusServiceUnavailable {
@@ -273,7 +279,7 @@ func learnStatus(err error) int {
 	switch {
 	case errors.As(err, &mbe), errors.Is(err, engine.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, engine.ErrNotMessage):
+	case errors.Is(err, engine.ErrNotMessage), errors.Is(err, engine.ErrBadDomain):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrNoStore), errors.Is(err, engine.ErrNoHistory):
 		return http.StatusNotImplemented

@@ -414,7 +414,7 @@ func (s *Server) uploadForm(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, fmt.Sprintf("class %q: want spam or ham", class))
 			return
 		}
-		res, code, err := s.learnReport(w, r, part, class == "spam", sourceOf(r))
+		res, code, err := s.learnReport(w, r, part, class == "spam", sourceOf(r), "")
 		if err != nil {
 			fail(code, err.Error())
 			return
