@@ -175,6 +175,18 @@ func testFailover(t *testing.T, rds sharedRedis) {
 	if s, err := spamStatus(c.milter, probe); err != nil || !strings.Contains(s, "REP_NS_SPAM") {
 		t.Fatalf("node C after four reports to node A: %q %v; want REP_NS_SPAM (the nameserver the spam shares)", s, err)
 	}
+	// The history is one for the deployment: node C's verdicts are in
+	// node A's history (its keys share one hash slot, so a Redis Cluster
+	// runs its scripts).
+	waitFor(t, "node C's verdicts in node A's history", func() bool {
+		var page struct {
+			Entries []struct {
+				Node string `json:"node"`
+			} `json:"entries"`
+		}
+		adminJSON(t, a, "GET", "/api/history?from=x@elsewhere.test", &page)
+		return len(page.Entries) == 2 && page.Entries[0].Node == "node-c" && page.Entries[1].Node == "node-c"
+	})
 
 	// The stream. Reports: every worker sends report n until a node
 	// acknowledges it, then the next; only 200 and 503 are answers.
