@@ -28,8 +28,10 @@ import (
 
 // soakRedis is a private redis-server on a unix socket that the soak test
 // kills, restarts and freezes. Its data directory and append-only file
-// survive restarts: appendonly yes writes each command to the file before
-// Redis replies, so a kill -9 loses nothing that was acknowledged.
+// survive restarts. appendfsync always, the setting the store calls
+// durable: with everysec, Redis keeps replying while a slow fsync holds
+// back its writes (up to 2 s; the history's batches and a busy disk make
+// that happen), and a kill -9 then loses acknowledged reports.
 type soakRedis struct {
 	t        *testing.T
 	bin, dir string
@@ -57,7 +59,7 @@ func (r *soakRedis) addr() string { return "unix:" + r.sock }
 func (r *soakRedis) start() {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, "--port", "0", "--unixsocket", r.sock, "--unixsocketperm", "700",
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
