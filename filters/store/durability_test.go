@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +44,19 @@ func redisWith(t *testing.T, args ...string) string {
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		// SIGTERM, not SIGKILL: a test that turns appendonly on starts an
+		// AOF rewrite in a forked child, which a SIGKILL of the server
+		// leaves writing into dir while the test removes it; on SIGTERM
+		// Redis kills the child and removes its temporary file.
+		t.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			select {
