@@ -146,6 +146,12 @@ func startVigilBinary(b *testing.B, bin string, trained bool, logs io.Writer, ex
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return startServeAt(b, bin, cfg, addr, logs)
+}
+
+// startServeAt runs bin as `vigil serve --config cfg`, its log to logs,
+// waits until addr accepts connections and returns addr and the process id.
+func startServeAt(b *testing.B, bin, cfg, addr string, logs io.Writer) (string, int) {
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilmail/vigil/cmd/vigil/config"
+	"github.com/vigilmail/vigil/dnsrep/dnstest"
+	"github.com/vigilmail/vigil/filters/sharedtest"
+	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/milter"
+	"github.com/vigilmail/vigil/milter/loadgen"
+)
+
+// loadScale is the learned volume of the trained load benchmark, as a
+// multiple of the corpus' first half: VIGIL_LOAD_SCALE (1, 10, 100; default 1).
+func loadScale(b *testing.B) int {
+	s := os.Getenv("VIGIL_LOAD_SCALE")
+	if s == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1000 {
+		b.Fatalf("VIGIL_LOAD_SCALE=%q: want a whole number from 1 to 1000", s)
+	}
+	return n
+}
+
+// learnCorpusHalf learns the SpamAssassin corpus' first half (easy_ham,
+// hard_ham, spam: 3,000 ham and 500 spam) into the store behind rt as user
+// reports, and returns how many it learned.
+func learnCorpusHalf(b *testing.B, rt *runtime) int {
+	n := 0
+	for _, cm := range sharedtest.SpamAssassin(b) {
+		var class store.Class
+		switch cm.Group {
+		case "easy_ham", "hard_ham":
+			class = store.Ham
+		case "spam":
+			class = store.Spam
+		default:
+			continue
+		}
+		if _, err := rt.engine.LearnRaw(context.Background(), cm.Raw, class); err != nil {
+			b.Fatalf("learn: %v", err)
+		}
+		n++
+	}
+	return n
+}
+
+// addSyntheticReports makes the store look as if reports more messages
+// had been learned after the corpus: each synthetic report adds one to the
+// message count of its class and to newPer token keys never seen before
+// (the long tail a real report brings: hashes as the classifier writes
+// them) and to a few reputation keys (an address in 198.18.0.0/15, RFC
+// 2544's benchmarking range, and a sender). Counts only: the per-message
+// records a real learn also writes are not needed to read counts, and
+// their size per report is measured separately (the store README).
+func addSyntheticReports(b *testing.B, st store.Store, reports, newPer int) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(20, 20))
+	const batch = 2000
+	var deltas []store.Delta
+	var spam, ham float64
+	for r := 0; r < reports; r++ {
+		s, h := 0.0, 1.0
+		if r%7 == 0 { // one in seven reports is spam, as in the corpus half
+			s, h = 1, 0
+		}
+		spam += s
+		ham += h
+		for t := 0; t < newPer; t++ {
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], rng.Uint64())
+			deltas = append(deltas, store.Delta{ID: "bayes:" + base64.RawURLEncoding.EncodeToString(k[:]), Spam: s, Ham: h})
+		}
+		ip := fmt.Sprintf("198.%d.%d.%d", 18+(r>>16)&1, (r>>8)&255, r&255)
+		deltas = append(deltas, store.Delta{ID: "ip:" + ip, Spam: s, Ham: h}, store.Delta{ID: fmt.Sprintf("sender:s%d@synthetic.test", r%50000), Spam: s, Ham: h})
+		if (r+1)%batch == 0 || r == reports-1 {
+			if err := st.Add(ctx, deltas); err != nil {
+				b.Fatal(err)
+			}
+			deltas = deltas[:0]
+		}
+	}
+	if err := st.Add(ctx, []store.Delta{{ID: "bayes:#messages", Spam: spam, Ham: ham}}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// trainedVigil is the in-process daemon over a trained bbolt store.
+type trainedVigil struct {
+	addr, dir, dnsAddr string
+	stop               func()
+}
+
+// serveTrainedVigil learns the corpus' first half (and scale-1 times as
+// many synthetic reports) into a bbolt store in a throwaway directory and
+// runs Vigil in this process over it with every check on (link following
+// off, DNS from a loopback server).
+func serveTrainedVigil(b *testing.B, scale int) trainedVigil {
+	srv := dnstest.NewServer(b, loadZone)
+	dir := memTempDir(b)
+	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), dir)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := openStore(c, log, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := build(c, log, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	n := learnCorpusHalf(b, rt)
+	if scale > 1 {
+		addSyntheticReports(b, st, n*(scale-1), 40)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, store.BoltFile))
+	b.Logf("learned %d corpus messages and %d synthetic reports in %s; store %d MiB", n, n*(scale-1), time.Since(start).Round(time.Millisecond), fi.Size()>>20)
+	rt.engine.Start()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := milter.NewServer(c.MilterConfig(), rt.engine, log)
+	go ms.Serve(ln)
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ms.Shutdown(ctx)
+		rt.close()
+		st.Close()
+	}
+	b.Cleanup(stop)
+	return trainedVigil{addr: ln.Addr().String(), dir: dir, dnsAddr: srv.Addr(), stop: stop}
+}
+
+// rangeOf is "min–max" of xs formatted with f.
+func rangeOf(xs []float64, f string) string {
+	return fmt.Sprintf(f+"–"+f, slices.Min(xs), slices.Max(xs))
+}
+
+// BenchmarkMilterLoadTrained is the trained case beside the null milter in
+// one run: the corpus' first half learned into bbolt, every check on (link
+// following off), DNS answered on loopback and the cache warm, 16
+// connections, one milter session per message; three rounds of 4 s each,
+// null milter and Vigil in turn (the order swapped every round). It
+// reports messages/s, p50 and p99 of both and the ratio per round, then
+// the peak RSS of `vigil serve` over the same store at 200 connections.
+// VIGIL_LOAD_SCALE=10 or 100 adds 9 or 99 times as many synthetic reports.
+// Run:
+//
+//	go test -run '^$' -bench MilterLoadTrained -benchtime 1x ./cmd/vigil
+func BenchmarkMilterLoadTrained(b *testing.B) {
+	scale := loadScale(b)
+	v := serveTrainedVigil(b, scale)
+	null := serveNull(b)
+	o := loadgen.Options{Conns: 16, Message: []byte(defaultLoadMessage), ClientIP: "203.0.113.9", From: "bounce@example.test"}
+	run := func(addr string, msgs int, d time.Duration) loadgen.Result {
+		o := o
+		o.Addr, o.Messages, o.Duration = addr, msgs, d
+		r, err := loadgen.Run(context.Background(), o)
+		if err != nil || r.Errors > 0 {
+			b.Fatalf("load on %s: %v %v", addr, err, r.FirstError)
+		}
+		return r
+	}
+	// Warm the DNS cache, the store's pages and both servers.
+	run(v.addr, 500, 0)
+	run(null, 500, 0)
+	stopProfile := startLoadProfile(b)
+	var ratios, nullRate, vigilRate, nullP99, vigilP99 []float64
+	for i := 0; i < b.N; i++ {
+		for round := 0; round < 3; round++ {
+			var rn, rv loadgen.Result
+			if round%2 == 0 {
+				rn, rv = run(null, 0, 4*time.Second), run(v.addr, 0, 4*time.Second)
+			} else {
+				rv, rn = run(v.addr, 0, 4*time.Second), run(null, 0, 4*time.Second)
+			}
+			ratios = append(ratios, rv.PerSecond/rn.PerSecond)
+			nullRate, vigilRate = append(nullRate, rn.PerSecond), append(vigilRate, rv.PerSecond)
+			nullP99, vigilP99 = append(nullP99, ms(rn.P99)), append(vigilP99, ms(rv.P99))
+			b.Logf("round %d: null %s", round+1, rn)
+			b.Logf("round %d: vigil trained ×%d %s", round+1, scale, rv)
+			b.Logf("round %d: ratio %.2f", round+1, rv.PerSecond/rn.PerSecond)
+		}
+	}
+	stopProfile()
+	b.ReportMetric(slices.Min(ratios), "ratio-min")
+	b.ReportMetric(slices.Max(vigilP99), "p99-ms-max")
+	b.Logf("null milter %s msg/s, p99 %s ms; vigil trained ×%d %s msg/s, p99 %s ms; ratio %s",
+		rangeOf(nullRate, "%.0f"), rangeOf(nullP99, "%.1f"), scale, rangeOf(vigilRate, "%.0f"), rangeOf(vigilP99, "%.1f"), rangeOf(ratios, "%.2f"))
+	if os.Getenv("VIGIL_LOAD_RSS") == "0" {
+		return
+	}
+	// RSS: `vigil serve` as its own process over the same trained store.
+	v.stop()
+	addr, pid := serveStoreProcess(b, v)
+	o.Conns = 200
+	r := run(addr, 0, 5*time.Second)
+	b.Logf("vigil serve, trained ×%d, 200 connections: %s; peak RSS %d MiB", scale, r, peakRSS(b, pid)>>20)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// serveStoreProcess runs `vigil serve` over the trained store of v.
+func serveStoreProcess(b *testing.B, v trainedVigil) (string, int) {
+	bin := vigilBinary(b)
+	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(b))
+	cfg := filepath.Join(b.TempDir(), "vigil.yaml")
+	body := fmt.Sprintf(loadBenchConfig, v.dnsAddr, v.dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr)
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return startServeAt(b, bin, cfg, addr, os.Stderr)
+}
+
+// peakRSS is VmHWM of process pid in bytes.
+func peakRSS(b *testing.B, pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
+}
+
+// startLoadProfile writes CPU, allocation, block and mutex profiles of the
+// load rounds alone (not the learning before them) into the directory
+// VIGIL_LOAD_PROFILE, when set; the returned function ends them.
+func startLoadProfile(b *testing.B) func() {
+	dir := os.Getenv("VIGIL_LOAD_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	goruntime.SetBlockProfileRate(10000) // one sample per 10 µs blocked
+	goruntime.SetMutexProfileFraction(10)
+	goruntime.GC()
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		for _, name := range []string{"allocs", "block", "mutex"} {
+			f, err := os.Create(filepath.Join(dir, name+".pprof"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pprof.Lookup(name).WriteTo(f, 0)
+			f.Close()
+		}
+		goruntime.SetBlockProfileRate(0)
+		goruntime.SetMutexProfileFraction(0)
+	}
+}
