@@ -96,6 +96,19 @@ func (t corpusTally) flagged() float64 {
 	return 100 * float64(t.tag+t.quarantine+t.reject) / float64(max(1, t.n))
 }
 
+// firstHalfClass is the class of a message of the corpus' first half
+// (easy_ham, hard_ham: ham; spam: spam), learned as user feedback; false
+// for the second half (easy_ham_2, spam_2), never learned.
+func firstHalfClass(group string) (store.Class, bool) {
+	switch group {
+	case "easy_ham", "hard_ham":
+		return store.Ham, true
+	case "spam":
+		return store.Spam, true
+	}
+	return "", false
+}
+
 // corpusLearned is the whole product on the classic time split: learn
 // easy_ham, hard_ham and spam as user feedback (reputation and
 // classifier), then judge easy_ham_2 and spam_2, never learned, with the
@@ -107,13 +120,8 @@ func corpusLearned(tb testing.TB) (ham, spam corpusTally) {
 	start := time.Now()
 	learned := 0
 	for _, cm := range msgs {
-		var class store.Class
-		switch cm.Group {
-		case "easy_ham", "hard_ham":
-			class = store.Ham
-		case "spam":
-			class = store.Spam
-		default:
+		class, ok := firstHalfClass(cm.Group)
+		if !ok {
 			continue
 		}
 		if _, err := rt.engine.LearnRaw(ctx, cm.Raw, class); err != nil {
