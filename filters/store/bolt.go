@@ -267,6 +267,22 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 			}
 			k, v = c.Next()
 		}
+		// Weight records, like message records: only what can still move.
+		if wr := tx.Bucket(bucketWeightRecords); wr != nil {
+			c = wr.Cursor()
+			for k, v := c.First(); k != nil; {
+				var r record
+				if json.Unmarshal(v, &r) == nil && time.Unix(0, r.Time).Before(before) {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					records++
+					k, v = c.Seek(k)
+					continue
+				}
+				k, v = c.Next()
+			}
+		}
 		_, err := pruneResults(tx, now)
 		return err
 	})
