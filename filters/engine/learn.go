@@ -26,6 +26,8 @@ type LearnOutcome struct {
 	ARF bool `json:"arf,omitempty"`
 	// Bayes is what the classifier learned (nil when it is off).
 	Bayes *bayes.LearnResult `json:"bayes,omitempty"`
+	// Weights is what the symbol weights learned ("" when they are off).
+	Weights store.Outcome `json:"weights,omitempty"`
 }
 
 // autolearnQueue bounds the verdicts waiting to be auto-learned.
@@ -74,46 +76,87 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 	return e.LearnFrom(ctx, bytes.NewReader(raw), class)
 }
 
-// LearnFrom reads one message from r and learns it as spam or ham. The
-// message is parsed as it streams in (within the header limits of the
-// milter and feedback.MaxInputMessage), never read whole first. An ARF
-// report (multipart/report; report-type=feedback-report) is unwrapped: its
-// enclosed original is learned, as spam unless the report says not-spam.
-// The message gets the same facts as on the message path: identities from
-// our own trace headers, then content and nameservers, so the keys learned
-// are the keys later scored.
+// LearnFrom reads one message from r and learns it as spam or ham
+// (PrepareReport, then LearnReport).
 func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
-	if e.opts.Store == nil {
-		return LearnOutcome{}, ErrNoStore
+	rep, err := e.PrepareReport(ctx, r, class)
+	if err != nil {
+		return LearnOutcome{ARF: rep != nil && rep.arf}, err
 	}
-	var out LearnOutcome
+	return e.LearnReport(ctx, rep)
+}
+
+// Report is a reported message made ready to be learned: parsed, its
+// facts found, and judged as it would be now. Preparing only reads the
+// store; LearnReport writes it.
+type Report struct {
+	m     *filters.Message
+	class store.Class
+	arf   bool
+	// syms are the message's symbols before weights and overrides, for
+	// the weight model (nil when it is off).
+	syms []filters.Symbol
+}
+
+// PrepareReport reads one message from r, as spam or ham. The message is
+// parsed as it streams in (within the header limits of the milter and
+// feedback.MaxInputMessage), never read whole first. An ARF report
+// (multipart/report; report-type=feedback-report) is unwrapped: its
+// enclosed original is learned, as spam unless the report says not-spam.
+// The message gets the same facts as on the message path: the envelope
+// from our own trace headers, the checks' facts, then the authentication
+// results our trace recorded at delivery; so the keys learned are the keys
+// later scored.
+func (e *Engine) PrepareReport(ctx context.Context, r io.Reader, class store.Class) (*Report, error) {
+	if e.opts.Store == nil {
+		return nil, ErrNoStore
+	}
 	lim := e.learnLimits()
 	m, err := filters.ParseMessageWith(r, lim)
 	if errors.Is(err, filters.ErrEmptyMessage) {
-		return out, fmt.Errorf("%w: empty input", ErrNotMessage)
+		return nil, fmt.Errorf("%w: empty input", ErrNotMessage)
 	}
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	if err := learnable(m, lim); err != nil {
-		return out, err
+		return nil, err
 	}
 	fb, err := feedback.FeedbackReport(m, lim)
 	if err != nil {
-		return out, fmt.Errorf("%w: feedback report: %w", ErrNotMessage, err)
+		return nil, fmt.Errorf("%w: feedback report: %w", ErrNotMessage, err)
 	}
+	rep := &Report{m: m, class: class}
 	if fb != nil {
-		out.ARF = true
+		rep.arf = true
 		m = fb.Original
-		class = fb.Class()
+		rep.m, rep.class = m, fb.Class()
 		if err := learnable(m, lim); err != nil {
-			return out, fmt.Errorf("feedback report: %w", err)
+			return rep, fmt.Errorf("feedback report: %w", err)
 		}
 	}
-	feedback.FromTrace(m, e.opts.AuthservID, nil)
-	if err := e.facts(ctx, m); err != nil {
-		return out, err
+	feedback.TraceEnvelope(m, nil)
+	if e.weights != nil {
+		// The weights learn from the verdict the report gets now, before
+		// anything learns it: the whole pipeline, which also writes the
+		// facts the keys are taken from.
+		rep.syms = e.pipeline.Run(ctx, m)
+	} else if err := e.facts(ctx, m); err != nil {
+		return rep, err
 	}
+	// What the daemon knew when it delivered the message beats what the
+	// checks find now (keys rotate, records change).
+	if a, ok := feedback.TraceAuth(m, e.opts.AuthservID); ok {
+		m.Facts.Auth = a
+	}
+	return rep, nil
+}
+
+// LearnReport learns a prepared report into the reputation store, the
+// classifier and the weights.
+func (e *Engine) LearnReport(ctx context.Context, rep *Report) (LearnOutcome, error) {
+	out := LearnOutcome{ARF: rep.arf}
+	m, class := rep.m, rep.class
 	res, err := reputation.Learn(ctx, e.opts.Store, m, class)
 	out.LearnResult = res
 	if err != nil {
@@ -125,6 +168,16 @@ func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) 
 			return out, err
 		}
 		out.Bayes = &br
+		if e.bayes != nil {
+			e.bayes.Learned()
+		}
+	}
+	if e.weights != nil {
+		wo, err := e.weights.Learn(ctx, res.Digest, rep.syms, class)
+		if err != nil {
+			return out, err
+		}
+		out.Weights = wo
 	}
 	return out, nil
 }

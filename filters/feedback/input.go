@@ -62,6 +62,51 @@ func ReadInput(path string, fn func(RawMessage) error) error {
 	return fn(RawMessage{Source: path, Data: data})
 }
 
+// ReadTree is ReadInput that also takes a directory of such inputs: a
+// directory that is not a Maildir is walked in name order, each file read
+// as an .eml or mbox file and each subdirectory as a Maildir or another
+// such directory. Dot files and dot directories are skipped.
+func ReadTree(path string, fn func(RawMessage) error) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("reputation: %w", err)
+	}
+	if !st.IsDir() || isMaildir(path) {
+		return ReadInput(path, fn)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("reputation: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(path, e.Name())
+		if e.Type().IsRegular() {
+			if err := ReadInput(p, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.IsDir() {
+			if err := ReadTree(p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isMaildir(dir string) bool {
+	for _, sub := range []string{"cur", "new"} {
+		if st, err := os.Stat(filepath.Join(dir, sub)); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
 func readMaildir(dir string, fn func(RawMessage) error) error {
 	found := false
 	for _, sub := range []string{"cur", "new"} {
