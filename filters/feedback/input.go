@@ -48,8 +48,7 @@ func ReadInput(path string, fn func(RawMessage) error) error {
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64*1024)
-	head, _ := br.Peek(5)
-	if string(head) == "From " {
+	if startsMbox(br) {
 		return ReadMbox(br, path, fn)
 	}
 	data, err := io.ReadAll(io.LimitReader(br, MaxInputMessage+1))
@@ -96,6 +95,21 @@ func ReadTree(path string, fn func(RawMessage) error) error {
 		}
 	}
 	return nil
+}
+
+// startsMbox reports whether the input starts with an mbox From_ line
+// ("From sender date"), not a From header field written with white space
+// before its colon ("From : a@b", obsolete syntax RFC 5322 §4.5.3 that
+// spam uses): such a file is one message, not an mbox.
+func startsMbox(br *bufio.Reader) bool {
+	if head, _ := br.Peek(5); string(head) != "From " {
+		return false
+	}
+	line, _ := br.Peek(min(br.Buffered(), 1000))
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	return isFromLine(line)
 }
 
 func isMaildir(dir string) bool {
