@@ -55,7 +55,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	enc := json.NewEncoder(stdout)
 	for _, path := range fs.Args() {
-		err := feedback.ReadInput(path, func(raw feedback.RawMessage) error {
+		err := feedback.ReadTree(path, func(raw feedback.RawMessage) error {
 			out, err := rt.engine.LearnRaw(ctx, raw.Data, class)
 			if err != nil {
 				failed++
