@@ -80,38 +80,52 @@ func SpamAssassin(tb testing.TB) []CorpusMessage {
 }
 
 func readCorpus(path string) ([]CorpusMessage, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	tr := tar.NewReader(gz)
 	var out []CorpusMessage
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		parts := strings.Split(strings.TrimPrefix(h.Name, "./"), "/")
-		if h.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "spamassassin" || strings.HasSuffix(parts[2], ".tsv") {
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", path, h.Name, err)
+	err := readTarGz(path, func(name string, raw []byte) {
+		parts := strings.Split(strings.TrimPrefix(name, "./"), "/")
+		if len(parts) != 3 || parts[0] != "spamassassin" || strings.HasSuffix(parts[2], ".tsv") {
+			return
 		}
 		out = append(out, CorpusMessage{Name: parts[1] + "/" + parts[2], Group: parts[1], Spam: strings.HasPrefix(parts[1], "spam"), Raw: raw})
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no messages", path)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// readTarGz calls fn with the name and bytes (at most 64 MiB) of every
+// regular file of the gzipped tar archive at path.
+func readTarGz(path string, fn func(name string, raw []byte)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		raw, err := io.ReadAll(io.LimitReader(tr, 64<<20))
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", path, h.Name, err)
+		}
+		fn(h.Name, raw)
+	}
 }
