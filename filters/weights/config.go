@@ -30,7 +30,7 @@ type Config struct {
 	Temperature float64 `yaml:"temperature"`
 	// HamCost is how much more a ham report counts than a spam report,
 	// after the classes are balanced by their report counts: a false
-	// positive costs more than a missed spam. Default 10.
+	// positive costs more than a missed spam. Default 100.
 	HamCost float64 `yaml:"ham_cost"`
 	// MaxShift bounds how far a learned weight may move from the symbol's
 	// hand-set weight (in score points). A weight never changes sign: a
@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 		MinReports:  200,
 		Rate:        0.1,
 		Temperature: 1,
-		HamCost:     10,
+		HamCost:     100,
 		MaxShift:    4,
 		CacheTTL:    filters.Duration(10 * time.Second),
 		Timeout:     filters.Duration(200 * time.Millisecond),
