@@ -5,7 +5,8 @@
 #
 # Steps, in order (each counted in that line):
 #   1. installs what the end-to-end tests need, as root on Debian: postfix,
-#      redis-server, m4, libwrap0, man-db and lintian (the package test),
+#      redis-server and redis-tools (Redis Cluster and Sentinel tests), m4,
+#      libwrap0, man-db and lintian (the package test),
 #      and an unpacked Sendmail (never installed
 #      as a package: it conflicts with postfix);
 #   2. gofmt and go vet;
@@ -153,6 +154,8 @@ install_deps() {
 	local missing=()
 	have_postfix || missing+=(postfix)
 	have redis-server || missing+=(redis-server)
+	# redis-cli --cluster create joins the Redis Cluster of the failover tests.
+	have redis-cli || missing+=(redis-tools)
 	have m4 || missing+=(m4)
 	dpkg -s libwrap0 >/dev/null 2>&1 || missing+=(libwrap0)
 	# The package test: man -l renders the pages, lintian checks the .deb.

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vigilmail/vigil/filters/images"
 )
 
 // Facts are what checks learned about a message that later stages and the
@@ -18,6 +20,10 @@ type Facts struct {
 	Auth AuthResults
 	// Content is written by the "content" check.
 	Content Content
+	// RemoteImages are the remote images of the message that the "follow"
+	// check fetched and hashed (only when follow.images is on; remote
+	// images are never fetched by default).
+	RemoteImages []Image
 	// Links is written by the "follow" check: where each followed URL
 	// led. Later stages treat every hop's domain as linked.
 	Links []LinkChain
@@ -255,6 +261,24 @@ type Content struct {
 	// Domains are the registrable domains linked from the message (URL
 	// hosts, image hosts, e-mail addresses in the body), sorted, unique.
 	Domains []string `json:"-"`
+	// ImageHeavy: the message is mostly pictures: little visible text
+	// while images are shown, or decoded images are large
+	// (CONTENT_IMAGE_HEAVY). The reputation check then scores the
+	// pictures as it scores the text of other mail.
+	ImageHeavy bool `json:"-"`
+	// Attachments are the files the message carries, each told by its
+	// bytes (at most content.max_attachments).
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Forms are the HTML and PDF forms of the body and of attachments
+	// that ask for a password or an e-mail address.
+	Forms []Form `json:"forms,omitempty"`
+	// ActiveLinks are anchors of the body whose href is a data: or
+	// javascript: URL (scheme and media type, then the anchor's text):
+	// the click opens a page the message carries, or runs script.
+	ActiveLinks []string `json:"active_links,omitempty"`
+	// QRCodes describe the QR codes read from pictures that hold links
+	// ("<picture>: <text>"); their links are in URLs with source "qr".
+	QRCodes []string `json:"qr_codes,omitempty"`
 	// MIME is the entity tree as the content check walked it, so later
 	// checks (the classifier's structure tokens) need not parse the body
 	// again. Nil when there was no body.
@@ -298,6 +322,54 @@ type Image struct {
 	Size int64 `json:"size,omitempty"`
 	// SHA256 is the hex digest of the decoded bytes of inline and data images.
 	SHA256 string `json:"sha256,omitempty"`
+	// Width and Height are the size in pixels of an inline, attached or
+	// data image that was decoded; 0 when it was not (content caps).
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+	// Perceptual is the perceptual hash of a decoded image, the zero Hash
+	// when there is none (not decoded, too small, flat). The report
+	// writes it as "phash" and "dhash" (16 and 32 hex digits).
+	Perceptual images.Hash `json:"-"`
 	// Host is the host of a remote or css image's URL, "" for the others.
 	Host string `json:"-"`
+}
+
+// imageJSON is Image as JSON: the fields with tags, and the perceptual
+// hash as hex.
+type imageJSON struct {
+	imageFields
+	PHash string `json:"phash,omitempty"`
+	DHash string `json:"dhash,omitempty"`
+}
+
+// imageFields has Image's fields without its methods, so that encoding
+// it does not recurse.
+type imageFields Image
+
+// MarshalJSON writes the image with "phash" and "dhash" when it has a
+// perceptual hash.
+func (i Image) MarshalJSON() ([]byte, error) {
+	out := imageJSON{imageFields: imageFields(i)}
+	if !i.Perceptual.IsZero() {
+		out.PHash, out.DHash = i.Perceptual.PHex(), i.Perceptual.DHex()
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (i *Image) UnmarshalJSON(b []byte) error {
+	var in imageJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*i = Image(in.imageFields)
+	if in.PHash == "" && in.DHash == "" {
+		return nil
+	}
+	h, err := images.ParseHex(in.PHash, in.DHash)
+	if err != nil {
+		return fmt.Errorf("filters: image %q: %w", i.Src, err)
+	}
+	i.Perceptual = h
+	return nil
 }

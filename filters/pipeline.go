@@ -112,7 +112,15 @@ type checkResult struct {
 
 // Run runs every stage on m and returns all symbols, sorted by name. It never
 // fails: a check error, panic or timeout becomes a <CHECK>_ERROR symbol.
+// Each symbol carries the name of the check that reported it (Symbol.Check).
 func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
+	return p.RunWithout(ctx, m, nil)
+}
+
+// RunWithout is Run without the checks named in skip (the checks every
+// recipient's settings disable). Later checks see no facts from a
+// skipped one, as when it found nothing.
+func (p *Pipeline) RunWithout(ctx context.Context, m *Message, skip map[string]bool) []Symbol {
 	if p.MessageTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.MessageTimeout)
@@ -121,6 +129,9 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 	all := m.takeNotes()
 	for s := StageAuth; s < numStages; s++ {
 		checks := p.stages[s]
+		if len(skip) > 0 {
+			checks = withoutSkipped(checks, skip)
+		}
 		if len(checks) == 0 {
 			continue
 		}
@@ -181,7 +192,10 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 				continue
 			}
 			r := results[i]
-			all = append(all, r.syms...)
+			for _, sym := range r.syms {
+				sym.Check = c.Name()
+				all = append(all, sym)
+			}
 			if r.err != nil && (p.modes[c.Name()] == FailClosed || !errors.Is(r.err, ErrIncomplete)) {
 				all = append(all, p.errorSymbol(c.Name(), r.err))
 			}
@@ -191,7 +205,7 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 			// stages now would race with it. Their checks report the
 			// skip instead.
 			for rest := s + 1; rest < numStages; rest++ {
-				for _, c := range p.stages[rest] {
+				for _, c := range withoutSkipped(p.stages[rest], skip) {
 					all = append(all, p.errorSymbol(c.Name(), errSkipped))
 				}
 			}
@@ -201,6 +215,21 @@ func (p *Pipeline) Run(ctx context.Context, m *Message) []Symbol {
 	m.enterStage(numStages)
 	sortSymbols(all)
 	return all
+}
+
+// withoutSkipped is checks without those named in skip (a new slice when
+// any is left out).
+func withoutSkipped(checks []Check, skip map[string]bool) []Check {
+	if len(skip) == 0 {
+		return checks
+	}
+	out := make([]Check, 0, len(checks))
+	for _, c := range checks {
+		if !skip[c.Name()] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ErrIncomplete marks a check error that the check has already reported
@@ -249,7 +278,7 @@ func (p *Pipeline) errorSymbol(check string, err error) Symbol {
 	if errors.Is(err, context.DeadlineExceeded) {
 		detail = "timeout"
 	}
-	s := Symbol{Name: ErrorSymbol(check), Detail: detail}
+	s := Symbol{Name: ErrorSymbol(check), Detail: detail, Check: check}
 	if p.modes[check] == FailClosed {
 		s.Force = TempFail
 	}

@@ -2,6 +2,7 @@ package filters
 
 import (
 	"sort"
+	"strings"
 )
 
 // Symbol is one piece of evidence a check reports. Checks propose a default
@@ -27,6 +28,21 @@ type Symbol struct {
 	// Weight says how a learned weight set Score; nil when Score is the
 	// check's own or an operator's (scores:).
 	Weight *SymbolWeight `json:"weight,omitempty"`
+	// List is set on the symbol of an operator's list (lists: in the
+	// configuration): what the list does with the message. Decide lets
+	// an allow list accept the message whatever its score and the checks'
+	// forced actions, and a deny list reject it, before any allow.
+	List ListAction `json:"-"`
+	// Rcpt limits the symbol to some of the message's recipients: ""
+	// counts for every recipient, a domain for the recipients in that
+	// domain, an address for that recipient (AppliesTo). Lists matched on
+	// recipients and the reputation of a recipient domain's own reports
+	// set it; DecideRecipients judges each recipient on its own symbols.
+	Rcpt string `json:"-"`
+	// Check is the check that reported the symbol ("" for the symbols of
+	// how the message arrived). The pipeline sets it, so that a
+	// recipient's settings can leave out the checks they disable.
+	Check string `json:"-"`
 }
 
 // SymbolWeight explains the score of a symbol whose weight was learned
@@ -55,6 +71,41 @@ func (s Symbol) DefaultWeight() float64 {
 		return s.Full
 	}
 	return s.Score
+}
+
+// ListAction is what an operator's list does with a message it matches.
+type ListAction string
+
+const (
+	// ListScore adds the list's symbol with its score, like any check.
+	ListScore ListAction = "score"
+	// ListAllow accepts the message (headers still added, every check
+	// still reported), unless a deny list matched too.
+	ListAllow ListAction = "allow"
+	// ListDeny rejects the message with the list's name as the reason.
+	ListDeny ListAction = "deny"
+)
+
+// AppliesTo reports whether the symbol counts for the recipient rcpt
+// (an address as the envelope gives it).
+func (s Symbol) AppliesTo(rcpt string) bool {
+	if s.Rcpt == "" {
+		return true
+	}
+	if strings.Contains(s.Rcpt, "@") {
+		return strings.EqualFold(s.Rcpt, rcpt)
+	}
+	return strings.EqualFold(s.Rcpt, RcptDomain(rcpt))
+}
+
+// RcptDomain is the domain of an envelope recipient, lower case without a
+// trailing dot; "" when it has none.
+func RcptDomain(rcpt string) string {
+	i := strings.LastIndexByte(rcpt, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(rcpt[i+1:]), "."))
 }
 
 // sortSymbols orders symbols by name, then detail, so the same evidence

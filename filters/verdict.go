@@ -79,6 +79,14 @@ type Verdict struct {
 	WouldBe Action
 	// Threshold is the score needed for tagging (X-Spam-Status required=).
 	Threshold float64
+	// Settings is the name of the settings entry (settings: in the
+	// configuration) whose policy gave this verdict; "" for the default
+	// policy.
+	Settings string
+	// Rcpts is each recipient's own verdict, in envelope order, when the
+	// message had recipients (DecideRecipients); the verdict above is the
+	// one the whole SMTP transaction gets.
+	Rcpts []RcptVerdict
 }
 
 // Weights are symbol weights learned from feedback (filters/weights).
@@ -124,12 +132,32 @@ func Decide(symbols []Symbol, p Policy) Verdict {
 	case total >= p.Tag:
 		action, reason = Tag, fmt.Sprintf("spam score %.2f reaches %.2f", total, p.Tag)
 	}
-	for _, s := range syms {
+	var allow, deny *Symbol
+	for i, s := range syms {
 		if s.Force != "" && s.Force.severity() > action.severity() {
 			action = s.Force
-			reason = s.Name
-			if s.Detail != "" {
-				reason += ": " + s.Detail
+			reason = symbolReason(s)
+		}
+		switch {
+		case s.List == ListDeny && deny == nil:
+			deny = &syms[i]
+		case s.List == ListAllow && allow == nil:
+			allow = &syms[i]
+		}
+	}
+	// The operator's lists come after the score and the checks' forces: a
+	// deny list rejects whatever else was found, with its own name as the
+	// reason, and an allow list accepts (a deny list beats it: refusing is
+	// the explicit, narrower decision). Only what Vigil could not read at
+	// all (Hard) stays refused.
+	switch {
+	case deny != nil:
+		action, reason = Reject, symbolReason(*deny)
+	case allow != nil:
+		action, reason = Accept, "allowed by "+symbolReason(*allow)
+		for _, s := range syms {
+			if s.Hard && s.Force.severity() > action.severity() {
+				action, reason = s.Force, symbolReason(s)
 			}
 		}
 	}
@@ -149,6 +177,15 @@ func Decide(symbols []Symbol, p Policy) Verdict {
 	return v
 }
 
+// symbolReason is how a symbol that decided the action is named in the
+// reason: its name, and its detail when it has one.
+func symbolReason(s Symbol) string {
+	if s.Detail != "" {
+		return s.Name + ": " + s.Detail
+	}
+	return s.Name
+}
+
 // SymbolHeadersTooMany is the symbol of a message refused because its
 // header block was larger than Vigil keeps.
 const SymbolHeadersTooMany = "HEADERS_TOO_MANY"
@@ -165,6 +202,18 @@ func RefuseUnread(m *Message, p Policy) Verdict {
 	v := Decide(syms, p)
 	v.Reason = "message header too large (too many fields or bytes)"
 	return v
+}
+
+// ListNames returns the names of the operator's lists among the
+// verdict's symbols, sorted and unique ([] when none).
+func (v Verdict) ListNames() []string {
+	out := []string{}
+	for _, s := range v.Symbols {
+		if s.List != "" && (len(out) == 0 || out[len(out)-1] != s.Name) {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 // SymbolNames returns the names of the verdict's symbols in order.

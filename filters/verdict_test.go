@@ -32,6 +32,13 @@ func TestDecide(t *testing.T) {
 		{"dry run forced reject below tag accepts", []Symbol{{Name: "P", Force: Reject}}, Policy{Tag: 5, Reject: 15, DryRun: true}, Accept, Reject, 0},
 		{"dry run keeps tag", []Symbol{{Name: "A", Score: 6}}, Policy{Tag: 5, Reject: 15, DryRun: true}, Tag, Tag, 6},
 		{"float noise rounded", []Symbol{{Name: "A", Score: 0.1}, {Name: "B", Score: 0.2}}, base, Accept, Accept, 0.3},
+		{"allow list beats the score", []Symbol{{Name: "A", Score: 40}, {Name: "PARTNERS", List: ListAllow}}, base, Accept, Accept, 40},
+		{"allow list beats a check's force", []Symbol{{Name: "DMARC_POLICY_REJECT", Force: Reject}, {Name: "PARTNERS", List: ListAllow}}, base, Accept, Accept, 0},
+		{"allow list never reads what was not read", []Symbol{{Name: "HEADERS_TOO_MANY", Force: Reject, Hard: true}, {Name: "PARTNERS", List: ListAllow}}, base, Reject, Reject, 0},
+		{"deny list rejects a clean message", []Symbol{{Name: "SPF_PASS", Score: -1}, {Name: "BANNED", List: ListDeny, Force: Reject}}, base, Reject, Reject, -1},
+		{"deny list beats allow list", []Symbol{{Name: "PARTNERS", List: ListAllow}, {Name: "BANNED", List: ListDeny, Force: Reject}}, base, Reject, Reject, 0},
+		{"deny list softened by dry run", []Symbol{{Name: "BANNED", List: ListDeny, Force: Reject}}, Policy{Tag: 5, Reject: 15, DryRun: true}, Accept, Reject, 0},
+		{"score list adds its score", []Symbol{{Name: "WATCH", List: ListScore, Score: 6}}, base, Tag, Tag, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +48,26 @@ func TestDecide(t *testing.T) {
 					v.Action, v.WouldBe, v.Score, tt.wantAction, tt.wantWould, tt.wantScore, v.Reason)
 			}
 		})
+	}
+}
+
+// TestDecideListReasons: a deny list's reply names the list; an allow
+// list's reason says who allowed it.
+func TestDecideListReasons(t *testing.T) {
+	base := Policy{Tag: 5, Reject: 15}
+	v := Decide([]Symbol{{Name: "A", Score: 30}, {Name: "BANNED", Detail: "from_domain spam.example", List: ListDeny, Force: Reject}}, base)
+	if v.Reason != "BANNED: from_domain spam.example" {
+		t.Errorf("deny reason %q, want the list's name and what matched", v.Reason)
+	}
+	v = Decide([]Symbol{{Name: "A", Score: 30}, {Name: "PARTNERS", List: ListAllow}}, base)
+	if v.Reason != "allowed by PARTNERS" {
+		t.Errorf("allow reason %q", v.Reason)
+	}
+	if got := v.ListNames(); len(got) != 1 || got[0] != "PARTNERS" {
+		t.Errorf("ListNames %v", got)
+	}
+	if got := Decide([]Symbol{{Name: "A", Score: 1}}, base).ListNames(); got == nil || len(got) != 0 {
+		t.Errorf("ListNames without lists: %#v, want []", got)
 	}
 }
 

@@ -393,10 +393,32 @@ func (s *Server) logVerdict(msg *filters.Message, v filters.Verdict, took time.D
 	if v.WouldBe != v.Action {
 		attrs = append(attrs, "dry_run_would_be", string(v.WouldBe))
 	}
+	if v.Settings != "" {
+		attrs = append(attrs, "settings", v.Settings)
+	}
 	if v.Reason != "" {
 		attrs = append(attrs, "reason", v.Reason)
 	}
+	if differ(v.Rcpts) {
+		// One reply for the whole transaction: say what each recipient's
+		// own settings would have done.
+		per := make([]string, len(v.Rcpts))
+		for i, r := range v.Rcpts {
+			per[i] = r.String()
+		}
+		attrs = append(attrs, "rcpt_verdicts", strings.Join(per, "; "))
+	}
 	s.log.Info("verdict", attrs...)
+}
+
+// differ reports recipients whose own verdicts are not all the same.
+func differ(rs []filters.RcptVerdict) bool {
+	for _, r := range rs[min(1, len(rs)):] {
+		if r.Action != rs[0].Action || r.WouldBe != rs[0].WouldBe || r.Score != rs[0].Score || r.Settings != rs[0].Settings {
+			return true
+		}
+	}
+	return false
 }
 
 // replyText makes a reason safe for an SMTP reply line.

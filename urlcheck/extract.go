@@ -139,8 +139,64 @@ func (sc *scanner) scheme(i int) (int, bool) {
 		// be re-read as some other domain ("http://✪df.ws" is not df.ws).
 		return end, true
 	}
+	if j, joined, ok := sc.rejoin(i, end, u); ok {
+		sc.emitText(i, j, joined.String, joined, KindURL)
+		return j, true
+	}
 	sc.emit(i, end, u, KindURL)
 	return end, true
+}
+
+// rejoin mends a link that a hard line wrap cut inside a redirect
+// target ("https://t.example/r?u=https://simplysale" at the end of a line,
+// "ping.zone/x" at the start of the next): when the target in the query
+// has no host a reader could reach and the next line starts with what
+// completes it, the link is the two lines joined. A link whose targets
+// are whole is never joined, so a link at the end of a line followed by
+// text stays as it is.
+func (sc *scanner) rejoin(i, end int, u URL) (int, URL, bool) {
+	t := sc.t
+	nl := end
+	if nl < len(t) && t[nl] == '\r' {
+		nl++
+	}
+	if nl >= len(t) || t[nl] != '\n' || !cutTarget(u) {
+		return 0, URL{}, false
+	}
+	next := nl + 1
+	j := next
+	for j < len(t) && j-i < maxLinkLen {
+		r, n := utf8.DecodeRuneInString(t[j:])
+		if isTerminator(r) && r != '"' && r != '\'' {
+			break
+		}
+		j += n
+	}
+	j = spanEnd(t[:j], next)
+	if j == next {
+		return 0, URL{}, false
+	}
+	joined, err := Normalize(t[i:end] + t[next:j])
+	if err != nil || cutTarget(joined) {
+		return 0, URL{}, false
+	}
+	return j, joined, true
+}
+
+// cutTarget reports a URL whose query carries a redirect target with a
+// one-label host ("https://simplysale"): what a line break inside the
+// target's host leaves.
+func cutTarget(u URL) bool {
+	for _, tgt := range innerTargets(u.String) {
+		n, err := Normalize(tgt)
+		if err != nil || n.Host == "" {
+			continue
+		}
+		if dotless(n) {
+			return true
+		}
+	}
+	return false
 }
 
 func (sc *scanner) mailto(i int) (int, bool) {
@@ -242,7 +298,7 @@ func (sc *scanner) fuzzy(hs, start int, kind Kind, prefix string) (int, bool) {
 		if _, err := parseIPv4(ascii); err != nil || strings.Count(ascii, ".") != 3 {
 			return 0, false
 		}
-	} else if !hasListedSuffix(ascii) {
+	} else if !hasListedSuffix(ascii) && !wwwHost(ascii) {
 		return 0, false
 	}
 	if end < len(t) && t[end] == ':' {
@@ -261,6 +317,9 @@ func (sc *scanner) fuzzy(hs, start int, kind Kind, prefix string) (int, bool) {
 		end = spanEnd(t, end)
 	}
 	if isIP && end == h {
+		return 0, false
+	}
+	if end == h && prefix == "http://" && sentenceJoin(host) {
 		return 0, false
 	}
 	u, err := Normalize(prefix + t[start:min(end, start+maxLinkLen)])
@@ -369,6 +428,83 @@ func isLocalRune(r rune) bool {
 
 func isWordRune(r rune) bool {
 	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+// wwwHost reports a host written with a "www." label in front, a name and
+// an alphabetic top-level label: mail clients (Outlook, Thunderbird,
+// Gmail) make such a name a link whatever its top-level domain, so a
+// reader can click it even where the Public Suffix List knows no such
+// suffix (a new gTLD, a private root).
+func wwwHost(ascii string) bool {
+	if len(ascii) < 4 || !strings.EqualFold(ascii[:4], "www.") {
+		return false
+	}
+	labels := strings.Split(ascii, ".")
+	if len(labels) < 3 {
+		return false
+	}
+	tld := labels[len(labels)-1]
+	if len(tld) < 2 {
+		return false
+	}
+	for i := 0; i < len(tld); i++ {
+		if !isAlpha(tld[i]) {
+			return strings.HasPrefix(strings.ToLower(tld), "xn--")
+		}
+	}
+	return true
+}
+
+// wordTLDs are country-code top-level domains that are also short words
+// of the languages mail is written in, the ones a missing space after a
+// full stop turns into a "domain" ("sign.in", "log.in", "opt.in").
+var wordTLDs = map[string]bool{
+	"am": true, "an": true, "as": true, "at": true, "be": true, "by": true, "do": true, "go": true,
+	"if": true, "in": true, "is": true, "it": true, "me": true, "my": true, "no": true, "of": true,
+	"on": true, "or": true, "so": true, "to": true, "up": true, "us": true, "we": true,
+}
+
+// sentenceJoin reports a bare name (no scheme, no "www.", nothing after
+// it) that is two words run together by a missing space rather than a
+// domain a reader would take for a link:
+//   - the top-level label is capitalised after a lower-case one
+//     ("reserved.No", "today.Please"): a new sentence, not a TLD, which
+//     nobody capitalises inside a name;
+//   - two labels, the top-level one a word (wordTLDs) and the first a
+//     short word of letters ("sign.in", "check.in"): a phrase. A longer
+//     first label ("freebitco.in") is taken for the name it is.
+func sentenceJoin(host string) bool {
+	if len(host) >= 4 && strings.EqualFold(host[:4], "www.") {
+		return false
+	}
+	labels := strings.Split(host, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	tld, prev := labels[len(labels)-1], labels[len(labels)-2]
+	if len(tld) >= 2 && isUpper(tld[0]) && isLowerWord(tld[1:]) && prev != "" && isLower(prev[len(prev)-1]) {
+		return true
+	}
+	if len(labels) == 2 && wordTLDs[tld] && len(prev) <= 6 && isLowerWord(strings.ToLower(prev)) {
+		return true
+	}
+	return false
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+
+// isLowerWord: s is non-empty lower-case ASCII letters.
+func isLowerWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isLower(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // validDomainSyntax: at least two labels, none empty, none starting or

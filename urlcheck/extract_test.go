@@ -29,6 +29,21 @@ func TestExtractText(t *testing.T) {
 		{"symbol where the host starts is not re-read", "http://✪df.ws/123 and http://→www.example.org/ here", nil, false},
 		{"wrapped email in url", "https://ex.example/?e=a@b.com", []string{"https://ex.example/?e=a@b.com"}, false},
 		{"dot in prose is no link", "I was (at) home. Done (dot) period", nil, false},
+		// Links as a mail client shows them: "www." makes a link whatever
+		// the top-level domain; words run together by a missing space
+		// after a full stop do not.
+		{"www with any tld", "visit www.sale-now.zzshop or www.promo.bank today", []string{"http://www.sale-now.zzshop/", "http://www.promo.bank/"}, false},
+		{"www needs a name and a tld of letters", "www.x1 and www.example.12", nil, false},
+		{"sentence join capitalised", "All rights reserved.No part may be copied. Thanks.Please reply", nil, false},
+		{"sentence join word tld", "Unusual sign.in activity, please check.in now or log.in", nil, false},
+		{"word tld with a path is a link", "go to sign.in/account or zoom.us/j/1", []string{"http://sign.in/account", "http://zoom.us/j/1"}, false},
+		{"word tld with a long name is a link", "claim at freebitco.in today", []string{"http://freebitco.in/"}, false},
+		{"capitalised domain is a link", "Shop at Amazon.com or EXAMPLE.NO", []string{"http://amazon.com/", "http://example.no/"}, false},
+		// A redirect target cut by a hard line wrap is joined with the
+		// next line; a whole link at the end of a line is not.
+		{"wrapped redirect target", "Click https://t.example.com/r?u=https://simplysale\nping.zone/offer now", []string{"https://t.example.com/r?u=https://simplysaleping.zone/offer"}, false},
+		{"wrapped redirect target crlf", "https://t.example.com/r?u=https%3A%2F%2Fsimplysale\r\nping.zone%2Fx\r\nBye", []string{"https://t.example.com/r?u=https%3A%2F%2Fsimplysaleping.zone%2Fx"}, false},
+		{"whole link at a line end stays", "https://t.example.com/r?u=https://shop.example.com/\nNext line", []string{"https://t.example.com/r?u=https://shop.example.com/"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

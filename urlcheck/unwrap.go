@@ -33,6 +33,11 @@ func Unwrap(u URL) []URL {
 			if err != nil || n.Host == "" || seen[n.String] {
 				continue
 			}
+			if dotless(n) {
+				// No reader reaches a one-label host ("https://simplysale"
+				// cut by a line wrap): not a target.
+				continue
+			}
 			seen[n.String] = true
 			out = append(out, n)
 			walk(n.String, depth+1)
@@ -87,4 +92,10 @@ func unescapeValue(v string) string {
 		return u
 	}
 	return percentDecode(strings.ReplaceAll(v, "+", " "))
+}
+
+// dotless reports a URL whose host is one label and no IP address: no
+// public name, and what a line break inside a host leaves of it.
+func dotless(u URL) bool {
+	return u.Host != "" && !u.IP.IsValid() && !strings.Contains(strings.TrimSuffix(u.Host, "."), ".")
 }

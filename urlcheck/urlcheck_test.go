@@ -211,6 +211,7 @@ func TestUnwrap(t *testing.T) {
 		{"proofpoint v2", "https://urldefense.proofpoint.com/v2/url?u=https-3A__evil.example_a&d=DwMF", []string{"https://evil.example/a"}},
 		{"proofpoint v3", "https://urldefense.com/v3/__https://evil.example/x__;!!abc", []string{"https://evil.example/x"}},
 		{"nested", "https://www.google.com/url?q=https%3A%2F%2Fl.facebook.com%2Fl.php%3Fu%3Dhttps%253A%252F%252Fevil.example%252F", []string{"https://l.facebook.com/l.php?u=https%3A%2F%2Fevil.example%2F", "https://evil.example/"}},
+		{"a one-label target is no target", "https://t.example.com/r?u=https://simplysale", nil},
 		{"plain", "https://example.com/?q=cats", nil},
 	}
 	for _, tt := range tests {

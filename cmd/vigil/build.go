@@ -129,6 +129,9 @@ func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) 
 		Follow:      c.Follow,
 		Bayes:       c.Bayes,
 		Weights:     c.Weights,
+		Phishing:    c.Phishing,
+		Lists:       c.Lists,
+		Settings:    c.RcptPolicies(),
 	})
 	if err != nil {
 		rt.close()

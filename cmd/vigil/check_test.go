@@ -115,3 +115,61 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckJSONListsAndSettings: check --json says which lists matched,
+// which settings gave the verdict, and each recipient's own verdict.
+func TestCheckJSONListsAndSettings(t *testing.T) {
+	cfg := testDNS(t, `blocklists: []
+scores: {MISSING_MESSAGE_ID: 20}
+lists:
+  - {name: WATCHED_NETS, match: ip, entries: ["192.0.2.0/24"], score: 1}
+  - {name: BLOCKED, match: ip, entries: ["198.51.100.0/24"], action: deny}
+settings:
+  - {name: trial, rcpt_domains: [trial.example], dry_run: true}
+`)
+	msg := "From: a@sender.example\nDate: Sat, 28 Nov 2026 06:00:00 +0000\nSubject: hi\n\nhello\n"
+	type report struct {
+		Action     string   `json:"action"`
+		Lists      []string `json:"lists"`
+		Settings   string   `json:"settings"`
+		Reason     string   `json:"reason"`
+		Recipients []struct {
+			Rcpt, Settings, Action string
+			WouldBe                string `json:"would_be"`
+		} `json:"recipients"`
+	}
+	check := func(ip string, rcpts ...string) report {
+		t.Helper()
+		args := []string{"check", "--config", cfg, "--json", "--ip", ip, "--from", "a@sender.example"}
+		for _, r := range rcpts {
+			args = append(args, "--rcpt", r)
+		}
+		code, out, stderr := runVigil(t, msg, append(args, "-")...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var r report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, `"lists": [`) {
+			t.Errorf(`no "lists" list in %s`, out)
+		}
+		return r
+	}
+	r := check("192.0.2.1", "a@trial.example", "b@other.example")
+	if r.Action != "tag" || r.Settings != "trial" || len(r.Lists) != 1 || r.Lists[0] != "WATCHED_NETS" {
+		t.Errorf("mixed recipients: %+v", r)
+	}
+	if len(r.Recipients) != 2 || r.Recipients[0].Settings != "trial" || r.Recipients[0].WouldBe != "reject" || r.Recipients[1].Action != "reject" {
+		t.Errorf("recipients %+v", r.Recipients)
+	}
+	r = check("198.51.100.9", "b@other.example")
+	if r.Action != "reject" || r.Settings != "" || len(r.Lists) != 1 || r.Lists[0] != "BLOCKED" || !strings.HasPrefix(r.Reason, "BLOCKED: ip 198.51.100.9") {
+		t.Errorf("denied: %+v", r)
+	}
+	r = check("203.0.113.1")
+	if len(r.Lists) != 0 || r.Lists == nil {
+		t.Errorf("no list matched: lists %#v, want []", r.Lists)
+	}
+}

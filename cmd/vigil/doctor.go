@@ -162,10 +162,16 @@ func doctorStore(ctx context.Context, c config.Config) (store.Store, finding) {
 	return doctorBolt(c)
 }
 
-// doctorRedis sends PING with the configured address, database and
-// password: the same options the daemon connects with.
+// doctorRedis sends PING with the configured mode, servers, database and
+// credentials: the same options the daemon connects with. In a cluster
+// every master answers; with sentinels, the master they name.
 func doctorRedis(ctx context.Context, c config.Config) (store.Store, finding) {
-	f := finding{cols: []string{"redis", c.Reputation.Redis.Addr}}
+	rc := c.Reputation.Redis
+	where := strings.Join(rc.Servers(), ",")
+	if rc.Mode != store.ModeStandalone {
+		where = rc.Mode + " " + where
+	}
+	f := finding{cols: []string{"redis", where}}
 	s, err := store.OpenRedis(c.Reputation.Config)
 	if err != nil {
 		f.sev, f.label, f.text = sevFail, dnsrep.FailOther, err.Error()
@@ -178,13 +184,20 @@ func doctorRedis(ctx context.Context, c config.Config) (store.Store, finding) {
 		switch {
 		case redis.IsAuthError(err):
 			f.label = "auth failed"
-			f.text += " (reputation.redis.password)"
+			f.text += " (reputation.redis.username, password)"
 		default:
 			f.label = dnsrep.TransportFailure(err)
 		}
 		return s, f
 	}
-	f.text = "PING answered"
+	switch rc.Mode {
+	case store.ModeCluster:
+		f.text = "PING answered by every master"
+	case store.ModeSentinel:
+		f.text = fmt.Sprintf("PING answered by the master the sentinels name for %q", rc.MasterName)
+	default:
+		f.text = "PING answered"
+	}
 	return s, f
 }
 

@@ -56,7 +56,8 @@ always_add_missing_headers = no
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_recipient_restrictions = permit_auth_destination, reject
 smtpd_relay_restrictions = permit_auth_destination, reject
-virtual_mailbox_domains = example.test
+# trial.test: a second recipient domain, for settings per recipient domain.
+virtual_mailbox_domains = example.test, trial.test
 virtual_mailbox_base = {{ROOT}}/mail
 virtual_mailbox_maps = static:inbox/
 virtual_uid_maps = static:65534

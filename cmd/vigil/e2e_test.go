@@ -76,6 +76,10 @@ type scenario struct {
 	// client address the MTA reports (XCLIENT's, or 127.0.0.1 without
 	// XCLIENT).
 	VigilLog []string `yaml:"vigil_log"`
+	// VigilLogNot are regular expressions no line of Vigil's stderr may
+	// match once all messages are sent (a symbol that must not be in a
+	// verdict line), named like vigil_log's.
+	VigilLogNot []string `yaml:"vigil_log_not"`
 }
 
 type scenarioMessage struct {
@@ -112,6 +116,9 @@ type vigilConfigData struct {
 	DNS           string // "127.0.0.1:PORT" of the stub resolver
 	ReputationDir string
 	Dir           string // the scenario's scratch directory
+	// ScenarioDir is the scenario's folder (absolute), for files the
+	// configuration names (list files).
+	ScenarioDir string
 }
 
 func (s *scenario) setDefaults() {
@@ -168,7 +175,7 @@ func (s *scenario) validate() error {
 			}
 		}
 	}
-	for _, re := range s.VigilLog {
+	for _, re := range append(append([]string(nil), s.VigilLog...), s.VigilLogNot...) {
 		if _, err := regexp.Compile(re); err != nil {
 			return fmt.Errorf("vigil_log: %w", err)
 		}
@@ -454,10 +461,15 @@ var unknownKeyRx = regexp.MustCompile(`(?m)\b([a-z_]+)(\.[a-z_.]+)?: unknown key
 // SIGKILL) when the test ends.
 func startVigil(t testing.TB, bin, scenarioDir, work, dnsAddr string) *vigilProc {
 	t.Helper()
+	absScenario, err := filepath.Abs(scenarioDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	data := vigilConfigData{
 		DNS:           dnsAddr,
 		ReputationDir: filepath.Join(work, "reputation"),
 		Dir:           work,
+		ScenarioDir:   absScenario,
 	}
 	for _, d := range []string{data.ReputationDir, filepath.Join(work, "data")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -758,6 +770,12 @@ func runScenario(t *testing.T, dir string, s *scenario, m mta, v *vigilProc) {
 			}
 			if !rx.MatchString(v.stderr.String()) {
 				t.Errorf("vigil's log does not match %q", re)
+			}
+		}
+		for _, re := range s.VigilLogNot {
+			re = strings.ReplaceAll(re, "$CLIENT_IP", regexp.QuoteMeta(clientIP))
+			if m := regexp.MustCompile(re).FindString(v.stderr.String()); m != "" {
+				t.Errorf("vigil's log matches %q, which it must not: %s", re, m)
 			}
 		}
 	}

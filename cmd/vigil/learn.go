@@ -1,19 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 
+	"github.com/vigilmail/vigil/filters/engine"
 	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/store"
 )
 
 type learnOpts struct {
-	config          string
-	spam, ham, json bool
+	config, rcptDomain string
+	spam, ham, json    bool
 }
 
 func (o *learnOpts) define(fs *flag.FlagSet) {
@@ -21,6 +23,7 @@ func (o *learnOpts) define(fs *flag.FlagSet) {
 	fs.BoolVar(&o.spam, "spam", false, "the messages are spam")
 	fs.BoolVar(&o.ham, "ham", false, "the messages are not spam")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per message")
+	fs.StringVar(&o.rcptDomain, "rcpt-domain", "", "the recipient `DOMAIN` whose user reported the messages (with reputation.scope: rcpt_domain they count for it only)")
 }
 
 func cmdLearn(args []string, stdout, stderr io.Writer) error {
@@ -40,6 +43,9 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	if o.spam {
 		class = store.Spam
 	}
+	if _, err := engine.ScopeDomain(o.rcptDomain); err != nil {
+		return usagef("learn: --rcpt-domain %q: not a domain", o.rcptDomain)
+	}
 	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
@@ -56,7 +62,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	for _, path := range fs.Args() {
 		err := feedback.ReadTree(path, func(raw feedback.RawMessage) error {
-			out, err := rt.engine.LearnRaw(ctx, raw.Data, class)
+			out, err := rt.engine.LearnFromFor(ctx, bytes.NewReader(raw.Data), class, o.rcptDomain)
 			if err != nil {
 				failed++
 				fmt.Fprintf(stderr, "vigil: learn: %s: %v\n", raw.Source, err)
@@ -77,7 +83,11 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 			if out.ARF {
 				arf = " (feedback report)"
 			}
-			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys\n", raw.Source, out.Overall(), out.Class, arf, out.Keys)
+			scope := ""
+			if out.Scope != "" {
+				scope = " for " + out.Scope
+			}
+			fmt.Fprintf(stdout, "%s: %s as %s%s, %d keys%s\n", raw.Source, out.Overall(), out.Class, arf, out.Keys, scope)
 			return nil
 		})
 		if err != nil {

@@ -12,15 +12,23 @@ func spamMessage(i int) string {
 	return fmt.Sprintf("From: Deals <deals%d@promo%d.example>\nTo: bob@example.test\nDate: Sat, 28 Nov 2026 06:0%d:00 +0000\nMessage-ID: <%d@promo.example>\nSubject: offer %d\n\nCheap watches number %d at http://spam.example/p%d today only.\n", i, i, i, i, i, i*7919, i)
 }
 
-func TestLearnThenCheck(t *testing.T) {
-	cfg := testDNS(t, "")
+// spamFiles writes spamMessage 1..n to files and returns their paths.
+func spamFiles(t *testing.T, n int) []string {
+	t.Helper()
 	dir := t.TempDir()
 	var files []string
-	for i := 1; i <= 4; i++ {
+	for i := 1; i <= n; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("spam%d.eml", i))
 		os.WriteFile(p, []byte(spamMessage(i)), 0o644)
 		files = append(files, p)
 	}
+	return files
+}
+
+func TestLearnThenCheck(t *testing.T) {
+	cfg := testDNS(t, "")
+	dir := t.TempDir()
+	files := spamFiles(t, 4)
 	code, out, stderr := runVigil(t, "", append([]string{"learn", "--spam", "--config", cfg}, files...)...)
 	if code != 0 || strings.Count(out, ": learned as spam") != 4 {
 		t.Fatalf("learn: exit %d\n%s\n%s", code, out, stderr)
@@ -83,5 +91,32 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestLearnForRecipientDomain: with reputation.scope rcpt_domain, a
+// customer's reports (learn --rcpt-domain) move that customer's verdicts
+// and nobody else's.
+func TestLearnForRecipientDomain(t *testing.T) {
+	cfg := testDNS(t, "")
+	// testDNS writes the reputation: mapping (its path); the scope joins it.
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "reputation: {", "reputation: {scope: rcpt_domain, ", 1)), 0o644)
+	files := spamFiles(t, 4)
+	code, out, stderr := runVigil(t, "", append([]string{"learn", "--spam", "--rcpt-domain", "customer-a.example", "--config", cfg}, files...)...)
+	if code != 0 || strings.Count(out, "learned as spam") != 4 || !strings.Contains(out, "for customer-a.example") {
+		t.Fatalf("learn: exit %d\n%s\n%s", code, out, stderr)
+	}
+	fresh := "From: Other <x@fresh.example>\nDate: Sat, 28 Nov 2026 07:00:00 +0000\nMessage-ID: <new@fresh.example>\nSubject: hello\n\nsee http://spam.example/new-campaign\n"
+	_, out, _ = runVigil(t, fresh, "check", "--json", "--config", cfg, "--rcpt", "bob@customer-a.example")
+	if !strings.Contains(out, "REP_DOMAIN_SPAM") {
+		t.Errorf("customer A after its own reports: no REP_DOMAIN_SPAM\n%s", out)
+	}
+	_, out, _ = runVigil(t, fresh, "check", "--json", "--config", cfg, "--rcpt", "eve@customer-b.example")
+	if strings.Contains(out, "REP_DOMAIN") {
+		t.Errorf("customer B judged on customer A's reports:\n%s", out)
+	}
+	if code, _, _ := runVigil(t, "", "learn", "--spam", "--rcpt-domain", "not a domain", "--config", cfg, files[0]); code != 2 {
+		t.Errorf("a bad --rcpt-domain: exit %d, want 2", code)
 	}
 }

@@ -66,9 +66,11 @@ func serveNull(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-func serveVigil(b testing.TB) string {
+// serveVigil runs Vigil in this process with the load configuration and
+// extra YAML lines added to it.
+func serveVigil(b testing.TB, extra ...string) string {
 	srv := dnstest.NewServer(b, loadZone)
-	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir())))
+	c, err := config.Parse(strings.NewReader(fmt.Sprintf(loadBenchConfig, srv.Addr(), b.TempDir()) + strings.Join(extra, "\n")))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +109,14 @@ func serveVigilProcess(b *testing.B) string { return startVigilProcess(b, false)
 func serveVigilTrained(b *testing.B) string { return startVigilProcess(b, true) }
 
 func startVigilProcess(b *testing.B, trained bool) string {
-	bin := vigilBinary(b)
+	addr, _ := startVigilBinary(b, vigilBinary(b), trained, os.Stderr)
+	return addr
+}
+
+// startVigilBinary runs bin as `vigil serve` with the load configuration
+// and extra YAML lines, its log to logs, and returns its milter address and
+// process id.
+func startVigilBinary(b *testing.B, bin string, trained bool, logs io.Writer, extra ...string) (string, int) {
 	srv := dnstest.NewServer(b, loadZone)
 	dir := b.TempDir()
 	if trained {
@@ -133,12 +142,12 @@ func startVigilProcess(b *testing.B, trained bool) string {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", serveTestPort(b))
 	cfg := filepath.Join(dir, "vigil.yaml")
-	body := fmt.Sprintf(loadBenchConfig, srv.Addr(), dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr)
+	body := fmt.Sprintf(loadBenchConfig, srv.Addr(), dir) + fmt.Sprintf("milter: {listen: \"inet:%s\"}\nlog: {level: warn}\n", addr) + strings.Join(extra, "\n")
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -148,7 +157,7 @@ func startVigilProcess(b *testing.B, trained bool) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return addr, cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			b.Fatal("vigil did not start")

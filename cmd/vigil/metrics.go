@@ -18,6 +18,14 @@ func metrics(srv *milter.Server, rt *runtime) map[string]float64 {
 	for a, n := range srv.ActionCounts() {
 		m[`vigil_verdicts_total{action="`+a+`"}`] = float64(n)
 	}
+	if entries := rt.engine.ListEntries(); entries != nil {
+		reloads, refused := rt.engine.ListReloads()
+		m["vigil_lists_reloads_total"] = float64(reloads)
+		m["vigil_lists_reloads_refused_total"] = float64(refused)
+		for name, n := range entries {
+			m[`vigil_lists_entries{list="`+name+`"}`] = float64(n)
+		}
+	}
 	if rt.resolver != nil {
 		d := rt.resolver.Stats()
 		m["vigil_dns_cache_hits_total"] = float64(d.CacheHits)

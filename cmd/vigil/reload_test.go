@@ -100,3 +100,57 @@ func lastLine(log, substr string) string {
 	}
 	return ""
 }
+
+// TestListFileReload: a running daemon reads a changed list file without
+// a restart or SIGHUP, and a changed file with a bad line keeps the list
+// it has, logging the file and line.
+func TestListFileReload(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "blocked.txt")
+	writeList := func(body string) {
+		t.Helper()
+		// A new file renamed over the old one, as deploy tools write.
+		if err := os.WriteFile(list+".tmp", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(list+".tmp", list); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeList("# blocked senders\nother.example\n")
+	dnsSrv := dnstest.NewServer(t, "")
+	cfgPath := filepath.Join(dir, "vigil.yaml")
+	cfg := fmt.Sprintf(`milter: {listen: "inet:127.0.0.1:0"}
+reputation: {path: %s}
+dns: {servers: [%q]}
+blocklists: []
+lists:
+  - {name: BLOCKED_SENDERS, match: env_from_domain, file: %q, action: deny}
+`, dir, dnsSrv.Addr(), list)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vigil := startServe(t, cfgPath, "", 1<<20)
+	// milterVerdict sends from a@sender.example.
+	if act := milterVerdict(t, vigil.addr); act.SMTPCode == 550 {
+		t.Fatalf("sender.example refused before it was listed")
+	}
+	writeList("# blocked senders\nother.example\nsender.example\n")
+	waitFor(t, "the changed list to be read", func() bool { return strings.Contains(vigil.logs.String(), "list file reloaded") })
+	act := milterVerdict(t, vigil.addr)
+	if act.SMTPCode != 550 || !strings.Contains(act.SMTPReply, "BLOCKED_SENDERS") {
+		t.Fatalf("after the list changed: %d %q, want 550 BLOCKED_SENDERS", act.SMTPCode, act.SMTPReply)
+	}
+
+	// A broken file (sender.example gone, a bad line added): refused, the
+	// list kept, the line named.
+	writeList("other.example\nthis is not a domain\n")
+	want := "at=" + list + ":2"
+	waitFor(t, "the bad line to be logged", func() bool { return strings.Contains(vigil.logs.String(), want) })
+	if line := lastLine(vigil.logs.String(), want); !strings.Contains(line, "keeping the list as it was") {
+		t.Errorf("log line %q", line)
+	}
+	if act := milterVerdict(t, vigil.addr); act.SMTPCode != 550 {
+		t.Fatalf("after a broken file: %d, want the kept list's 550", act.SMTPCode)
+	}
+}

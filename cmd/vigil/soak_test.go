@@ -231,7 +231,9 @@ auth: {authserv_id: mx.soak.test}
 		})
 	}
 
-	// The faults, in order, while the load runs.
+	// The faults, in order, while the load runs. A reload changes the score
+	// of a symbol the soak messages never get (a scores: name no check
+	// reports is a config error, so it must be a real one).
 	hup := func(body string) {
 		write(body)
 		cmd.Process.Signal(syscall.SIGHUP)
@@ -241,9 +243,9 @@ auth: {authserv_id: mx.soak.test}
 		what string
 		do   func()
 	}{
-		{3 * time.Second, "SIGHUP, new score", func() { hup(config("scores: {SOAK_NEVER_SEEN: 1}\n")) }},
+		{3 * time.Second, "SIGHUP, new score", func() { hup(config("scores: {CONTENT_URL_MIXED_SCRIPT: 1}\n")) }},
 		{6 * time.Second, "DNS SERVFAIL", func() { dns.SetZoneFault(".", dnstest.ServFail) }},
-		{8 * time.Second, "SIGHUP during the DNS outage (the new engine probes the lists now)", func() { hup(config("scores: {SOAK_NEVER_SEEN: 3}\n")) }},
+		{8 * time.Second, "SIGHUP during the DNS outage (the new engine probes the lists now)", func() { hup(config("scores: {CONTENT_URL_MIXED_SCRIPT: 3}\n")) }},
 		{10 * time.Second, "DNS back", func() { dns.SetZoneFault(".", dnstest.NoFault) }},
 		{13 * time.Second, "Redis kill -9", rds.kill},
 		{16 * time.Second, "Redis restarted", rds.start},
@@ -258,7 +260,7 @@ auth: {authserv_id: mx.soak.test}
 		{35 * time.Second, "DNS back", func() { dns.SetZoneFault(".", dnstest.NoFault) }},
 		{37 * time.Second, "Redis kill -9", rds.kill},
 		{39 * time.Second, "Redis restarted", rds.start},
-		{42 * time.Second, "SIGHUP, new score", func() { hup(config("scores: {SOAK_NEVER_SEEN: 2}\n")) }},
+		{42 * time.Second, "SIGHUP, new score", func() { hup(config("scores: {CONTENT_URL_MIXED_SCRIPT: 2}\n")) }},
 		{45 * time.Second, "DNS SERVFAIL", func() { dns.SetZoneFault(".", dnstest.ServFail) }},
 		{47 * time.Second, "DNS back", func() { dns.SetZoneFault(".", dnstest.NoFault) }},
 	}

@@ -58,7 +58,10 @@ type node struct {
 	logs               *syncBuffer
 }
 
-func startNode(t *testing.T, name, dnsAddr, redisAddr string) node {
+// startNode runs `vigil serve` with the reputation store in Redis:
+// reputation holds more keys of the reputation section, "redis: {...}"
+// among them.
+func startNode(t *testing.T, name, dnsAddr, reputation string) node {
 	t.Helper()
 	bin := vigilBinary(t)
 	n := node{logs: &syncBuffer{}}
@@ -73,9 +76,9 @@ milter: {listen: "inet:%s"}
 admin: {listen: %q, token: sekret-sekret-sekret}
 dns: {servers: [%q], timeout: 500ms}
 blocklists: []
-reputation: {backend: redis, redis: {addr: %q, prefix: "twonodes:"}, cache_ttl: 0s, min_evidence: 3}
+reputation: {backend: redis, cache_ttl: 0s, min_evidence: 3, %s}
 auth: {authserv_id: %s.test}
-`, milter, admin, dnsAddr, redisAddr, name)), 0o644); err != nil {
+`, milter, admin, dnsAddr, reputation, name)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,8 +131,9 @@ func TestTwoNodesShareReputation(t *testing.T) {
 		zone += fmt.Sprintf("spam%d.test. 300 IN NS ns1.bulletproof.test.\n", i)
 	}
 	dns := dnstest.NewServer(t, zone)
-	a := startNode(t, "node-a", dns.Addr(), redisAddr)
-	b := startNode(t, "node-b", dns.Addr(), redisAddr)
+	rep := fmt.Sprintf(`redis: {addr: %q, prefix: "twonodes:"}`, redisAddr)
+	a := startNode(t, "node-a", dns.Addr(), rep)
+	b := startNode(t, "node-b", dns.Addr(), rep)
 
 	probe := "From: New <x@elsewhere.test>\r\nDate: Sat, 28 Nov 2026 07:00:00 +0000\r\nMessage-ID: <p1@elsewhere.test>\r\nSubject: hi\r\n\r\nvisit http://fresh.test/offer\r\n"
 	status := func(n node) string {

@@ -198,3 +198,63 @@ func TestHeaderBomb(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkPastTheCaps: a link is found however far into a part it sits.
+// Padding hides nothing: past max_part_bytes (the part's head, which is
+// parsed) the part is scanned for links in windows, and past
+// max_decoded_bytes (the whole message's budget) the parts that follow
+// are still scanned.
+func TestLinkPastTheCaps(t *testing.T) {
+	pad := func(s string, n int64) func() io.Reader { return func() io.Reader { return &repeatReader{s: s, n: n} } }
+	str := func(s string) func() io.Reader { return func() io.Reader { return strings.NewReader(s) } }
+	tests := []struct {
+		name  string
+		parts []func() io.Reader
+		want  []string // hosts that must be found
+	}{
+		{"text part, link after 3 MiB", []func() io.Reader{
+			str("--B\r\nContent-Type: text/plain\r\n\r\n"), pad("padding padding padding\r\n", 3<<20),
+			str("the only link: https://hidden-text.example.com/login\r\n--B--\r\n"),
+		}, []string{"hidden-text.example.com"}},
+		{"html part, anchor and form after 3 MiB", []func() io.Reader{
+			str("--B\r\nContent-Type: text/html\r\n\r\n<html><body>"), pad("<p>padding &nbsp; padding</p>\r\n", 3<<20),
+			str(`<a href="https://hidden-html.example.com/x?a=1&amp;b=2">Sign in</a><form action="https://post.example.net/p"></form> and www.text-link.example.org` + "\r\n</body></html>\r\n--B--\r\n"),
+		}, []string{"hidden-html.example.com", "post.example.net", "www.text-link.example.org"}},
+		{"base64 html, one line without white space", []func() io.Reader{
+			str("--B\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"),
+			func() io.Reader {
+				raw := strings.Repeat("<b>x</b>", (2<<20)/8) + `<a href="https://b64.example.com/">go</a>`
+				return strings.NewReader(base64.StdEncoding.EncodeToString([]byte(raw)))
+			},
+			str("\r\n--B--\r\n"),
+		}, []string{"b64.example.com"}},
+		{"part after the message budget", []func() io.Reader{
+			str("--B\r\nContent-Type: text/plain\r\n\r\n"), pad("padding padding padding\r\n", 34<<20),
+			str("\r\n--B\r\nContent-Type: text/plain\r\n\r\nlast part https://after-budget.example.com/\r\n--B--\r\n"),
+		}, []string{"after-budget.example.com"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := generatedBody{parts: tt.parts}
+			r, err := Extract(context.Background(), DefaultConfig(), []filters.Header{{Name: "Content-Type", Value: " multipart/mixed; boundary=B"}}, g.Reader())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts := map[string]string{}
+			for _, u := range r.Content.URLs {
+				hosts[u.Host] = u.URL
+			}
+			for _, h := range tt.want {
+				if _, ok := hosts[h]; !ok {
+					t.Errorf("%s not found; URLs %v", h, hosts)
+				}
+			}
+			if u := hosts["hidden-html.example.com"]; u != "" && u != "https://hidden-html.example.com/x?a=1&b=2" {
+				t.Errorf("entity not decoded in the tail: %s", u)
+			}
+			if !hasSymbol(r.Symbols, SymLimitSize) {
+				t.Errorf("no %s: %v", SymLimitSize, names(r.Symbols))
+			}
+		})
+	}
+}

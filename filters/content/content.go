@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -26,6 +27,8 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
+	"github.com/vigilmail/vigil/filters/images/decode"
 	"github.com/vigilmail/vigil/urlcheck"
 )
 
@@ -62,7 +65,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymURLMixed, Score: 1.5, Doc: "a host label mixing Latin, Cyrillic or Greek letters (a homograph such as pаypal.com)"},
 		{Name: SymURLObfuscated, Score: 1.5, Doc: "a defanged link in text (hxxp://, [.], (dot)); obfuscated e-mail addresses do not count"},
 		{Name: SymHiddenText, Score: 1.0, Doc: "text a reader cannot see: display:none, visibility:hidden, zero font size, opacity:0, hidden, text in the background colour"},
-		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text"},
+		{Name: SymImageHeavy, Score: 1.0, Doc: "images shown and little visible text; the reputation check then scores the pictures as the message"},
 		{Name: SymURLIP, Score: 0.5, Doc: "a URL whose host is an IP address"},
 		{Name: SymMIMEMalformed, Score: 0.5, Doc: "broken MIME: missing boundary, unterminated parts, base64 junk, unknown transfer encoding"},
 		{Name: SymLimitParts, Score: 0.5, Doc: "more MIME parts than content.max_parts; the rest were not read"},
@@ -87,7 +90,9 @@ const (
 
 // Check is the "content" check. It needs no DNS.
 type Check struct {
-	cfg Config
+	cfg    Config
+	hasher *images.Hasher
+	qr     *QRReader
 }
 
 // Deps are the check's collaborators: it needs none.
@@ -100,7 +105,7 @@ func New(cfg Config, deps Deps) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Check{cfg: cfg}, nil
+	return &Check{cfg: cfg, hasher: images.NewHasher(cfg.decodeLimits(), cfg.ImageHashCache), qr: NewQRReader(cfg.decodeLimits(), cfg.ImageHashCache)}, nil
 }
 
 // Name implements filters.Check.
@@ -114,7 +119,7 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if m.Body != nil {
 		body = m.Body.Reader()
 	}
-	r, err := Extract(ctx, c.cfg, m.Headers, body)
+	r, err := extract(ctx, c.cfg, c.hasher, c.qr, m.Headers, body)
 	if err != nil {
 		return nil, err
 	}
@@ -132,9 +137,21 @@ type Result struct {
 
 // Extract walks the message given as parsed header fields and the body
 // stream (nil for none). It fails only when ctx is done; malformed input
-// yields symbols, never an error.
+// yields symbols, never an error. Images are hashed without the cache of
+// a Check.
 func Extract(ctx context.Context, cfg Config, headers []filters.Header, body io.Reader) (*Result, error) {
+	return extract(ctx, cfg, images.NewHasher(cfg.decodeLimits(), 0), NewQRReader(cfg.decodeLimits(), 0), headers, body)
+}
+
+func extract(ctx context.Context, cfg Config, hasher *images.Hasher, qr *QRReader, headers []filters.Header, body io.Reader) (*Result, error) {
 	x := newExtractor(ctx, cfg)
+	x.hasher = hasher
+	x.qr = qr
+	defer func() {
+		if x.pictureCancel != nil {
+			x.pictureCancel()
+		}
+	}()
 	var h textproto.Header
 	// textproto.Header.Add prepends, so add in reverse to keep Get
 	// returning the first field, as RFC 2045 readers do.
@@ -177,12 +194,39 @@ type extractor struct {
 	kept      bytes.Buffer
 	textRunes int
 
-	images   []filters.Image
-	imgSeen  map[string]int // src -> index
-	imgLost  int
-	cidRefs  []string
-	hasPlain bool
-	hasHTML  bool
+	images  []filters.Image
+	imgSeen map[string]int // src -> index
+	imgLost int
+	hasher  *images.Hasher
+	// qr reads QR codes (nil: none); qrScanned counts the pictures read,
+	// qrCodes describes the codes with links, for the QR symbol.
+	qr        *QRReader
+	qrScanned int
+	qrCodes   []string
+
+	// attachments are the files read (attachLost: those past
+	// max_attachments); inFile names the file whose markup is being
+	// read ("" for the body); inflated counts the bytes decompressed
+	// from PDF streams and archive entries (max_inflate_bytes).
+	attachments []filters.Attachment
+	attachLost  int
+	inFile      string
+	inflated    int64
+	// fileSource is the source of the links found while a file is read
+	// (SourcePDF, SourceArchive); "" in the message itself.
+	fileSource  string
+	formList    []filters.Form
+	activeLinks []string
+	hashed      int // images given to the hasher (content.max_hashed_images)
+	// pictureCtx ends when the message's time for decoding images
+	// (content.image_hash_timeout) is spent; made at the first picture.
+	pictureCtx    context.Context
+	pictureCancel context.CancelFunc
+	// bigImages counts decoded images of ImageHeavyMinPixels and more.
+	bigImages int
+	cidRefs   []string
+	hasPlain  bool
+	hasHTML   bool
 
 	hidden      int
 	hiddenWhy   map[string]bool
@@ -260,24 +304,36 @@ func (x *extractor) entity(h textproto.Header, body io.Reader, depth int, node *
 		child := &filters.MIMEPart{}
 		node.Parts = append(node.Parts, child)
 		x.entity(inner, br, depth+1, child)
-	case strings.HasPrefix(mediaType, "image/"):
-		x.imagePart(h, mediaType, dparams, cte, body)
-	case mediaType == "text/html" || mediaType == "application/xhtml+xml":
-		b := x.readText(cte, params["charset"], body, true)
-		if !attachment {
-			x.hasHTML = true
+	case strings.HasPrefix(mediaType, "image/"),
+		// An attached picture sent with the generic type: its name says
+		// what it is (the decoder trusts only the bytes).
+		mediaType == "application/octet-stream" && (isImageName(decodeWords(dparams["filename"])) || isImageName(decodeWords(params["name"]))):
+		x.imagePart(h, dparams, cte, body)
+	case (mediaType == "text/html" || mediaType == "application/xhtml+xml") && !attachment:
+		b, tail := x.readText(cte, params["charset"], body, true)
+		x.hasHTML = true
+		x.html(b, true)
+		x.scanTail(tail)
+	case strings.HasPrefix(mediaType, "text/") || mediaType == "application/xhtml+xml":
+		name := partName(params, dparams)
+		isHTML := mediaType == "text/html" || mediaType == "application/xhtml+xml"
+		b, tail := x.readText(cte, params["charset"], body, isHTML)
+		if attachment || name != "" && !strings.EqualFold(disp, "inline") {
+			// A file: told by its bytes and name (an .html attachment
+			// that redirects, a .vbs sent as text/plain).
+			x.textAttachment(mediaType, name, b, tail == nil)
+			x.scanTail(tail)
+			return
 		}
-		x.html(b, !attachment)
-	case strings.HasPrefix(mediaType, "text/"):
-		b := x.readText(cte, params["charset"], body, false)
-		visible := !attachment && (mediaType == "text/plain" || mediaType == "text/enriched")
-		if visible && mediaType == "text/plain" {
+		visible := mediaType == "text/plain" || mediaType == "text/enriched"
+		if mediaType == "text/plain" {
 			x.hasPlain = true
 		}
 		x.text(string(b), SourceText, visible)
+		x.scanTail(tail)
+	case readsAsAttachment(mediaType):
+		x.attachmentPart(mediaType, partName(params, dparams), cte, body)
 	}
-	// Other types (application/*, audio/*, ...) are not read: the
-	// multipart reader skips their bytes without decoding them.
 }
 
 func (x *extractor) multipart(alternative bool, boundary string, body io.Reader, depth int, node *filters.MIMEPart) {
@@ -285,7 +341,9 @@ func (x *extractor) multipart(alternative bool, boundary string, body io.Reader,
 		// A multipart without a boundary cannot be split; read it as text
 		// so its links are not hidden by the malformation.
 		x.bad("multipart without boundary")
-		x.text(string(x.readText("", "", body, false)), SourceText, false)
+		b, tail := x.readText("", "", body, false)
+		x.text(string(b), SourceText, false)
+		x.scanTail(tail)
 		return
 	}
 	node.Split = true
@@ -364,28 +422,33 @@ func (x *extractor) budget() int64 {
 	return x.cfg.MaxDecodedBytes - x.decoded
 }
 
-// readText decodes a text part into UTF-8, keeping at most MaxPartBytes.
-func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte {
+// readText decodes a text part into UTF-8, keeping at most MaxPartBytes
+// (and what is left of MaxDecodedBytes) for parsing. The rest of the part,
+// when there is more, comes back as tail: the caller scans it for links
+// after parsing the head (scanTail), so that a link far into a padded part
+// is still found, with memory bounded by the scan window instead of the
+// part.
+func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) ([]byte, *partTail) {
 	max := min(x.cfg.MaxPartBytes, x.budget())
+	dec := x.decoder(cte, body)
 	if max <= 0 {
 		x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-		x.stopped = true
-		return nil
+		return nil, &partTail{r: dec, cs: cs, html: isHTML}
 	}
-	dec := x.decoder(cte, body)
 	b, err := io.ReadAll(io.LimitReader(dec, max+1))
 	if err != nil {
 		// A part cut short (missing closing boundary, truncated spool) is
 		// still worth reading: keep what was decoded.
 		x.bad("part: " + err.Error())
 	}
+	var tail *partTail
 	if int64(len(b)) > max {
+		tail = &partTail{r: io.MultiReader(bytes.NewReader(b[max:]), dec), cs: cs, html: isHTML}
 		b = b[:max]
 		if max == x.cfg.MaxPartBytes {
 			x.limit(SymLimitSize, fmt.Sprintf("text part larger than %d bytes", max))
 		} else {
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
-			x.stopped = true
 		}
 	}
 	x.decoded += int64(len(b))
@@ -397,8 +460,11 @@ func (x *extractor) readText(cte, cs string, body io.Reader, isHTML bool) []byte
 		if _, name, certain := htmlcharset.DetermineEncoding(b, "text/html"); certain {
 			cs = name
 		}
+		if tail != nil {
+			tail.cs = cs
+		}
 	}
-	return toUTF8(b, cs)
+	return toUTF8(b, cs), tail
 }
 
 // toUTF8 converts b from the declared charset, by the WHATWG label table
@@ -426,8 +492,10 @@ func toUTF8(b []byte, cs string) []byte {
 	return out
 }
 
-// imagePart records an image part: its Content-ID, decoded size and hash.
-func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[string]string, cte string, body io.Reader) {
+// imagePart records an image part: its Content-ID, decoded size and
+// hash, and when it is among the first content.max_hashed_images and
+// small enough, its perceptual hash.
+func (x *extractor) imagePart(h textproto.Header, dparams map[string]string, cte string, body io.Reader) {
 	src := ""
 	if cid := strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"); cid != "" {
 		src = "cid:" + cid
@@ -439,8 +507,9 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 	max := min(x.cfg.MaxImageBytes, x.budget())
 	img := filters.Image{Kind: "inline", Src: src}
 	if max > 0 {
-		hash := sha256.New()
-		n, err := io.Copy(hash, io.LimitReader(x.decoder(cte, body), max+1))
+		rp := x.readPicture(io.LimitReader(x.decoder(cte, body), max+1))
+		defer rp.release()
+		n, err := rp.n, rp.err
 		if err != nil {
 			x.bad("image part: " + err.Error())
 		}
@@ -448,7 +517,10 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 		switch {
 		case n <= max && err == nil:
 			img.Size = n
-			img.SHA256 = hex.EncodeToString(hash.Sum(nil))
+			img.SHA256 = hex.EncodeToString(rp.sum[:])
+			if rp.kept != nil {
+				x.picture(&img, rp.kept.Bytes(), rp.sum)
+			}
 		case n > max && max < x.cfg.MaxImageBytes:
 			x.limit(SymLimitSize, fmt.Sprintf("more than %d decoded bytes", x.cfg.MaxDecodedBytes))
 			x.stopped = true
@@ -465,11 +537,152 @@ func (x *extractor) imagePart(h textproto.Header, mediaType string, dparams map[
 	x.addImage(img)
 }
 
+// pictureRead is an image's bytes read through their SHA-256, and the
+// bytes themselves when the image may be decoded.
+type pictureRead struct {
+	n   int64
+	sum [sha256.Size]byte
+	err error
+	// kept holds the bytes when they may be decoded: the image is among
+	// the first max_hashed_images and at most max_hash_bytes. Nil
+	// otherwise.
+	kept *bytes.Buffer
+	pool bool
+}
+
+// pictureBuffers recycles the buffers pictures are read into: most images
+// of a campaign are in the hasher's cache and their bytes are dropped at
+// once, so a buffer per image would be garbage per message.
+var pictureBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readPicture reads r to its end through SHA-256, keeping the bytes when
+// the image may be decoded. Release the result when done with kept.
+func (x *extractor) readPicture(r io.Reader) pictureRead {
+	var out pictureRead
+	h := sha256.New()
+	var w io.Writer = h
+	var buf *bytes.Buffer
+	if x.wantPicture() {
+		buf = pictureBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		out.pool = true
+		w = io.MultiWriter(h, &limitedWriter{w: buf, n: int(x.cfg.MaxHashBytes) + 1})
+	}
+	out.n, out.err = io.Copy(w, r)
+	h.Sum(out.sum[:0])
+	if buf != nil && out.n <= x.cfg.MaxHashBytes {
+		out.kept = buf
+	} else if buf != nil {
+		pictureBuffers.Put(buf)
+		out.pool = false
+	}
+	return out
+}
+
+// release returns the buffer to the pool; buffers grown past 4 MiB are
+// left to the collector.
+func (p *pictureRead) release() {
+	if p.pool && p.kept != nil && p.kept.Cap() <= 4<<20 {
+		pictureBuffers.Put(p.kept)
+	}
+	p.kept, p.pool = nil, false
+}
+
+// wantPicture reports whether the next image may be decoded, for a
+// perceptual hash or for QR codes.
+func (x *extractor) wantPicture() bool { return x.wantHash() || x.wantQR() }
+
+// wantHash reports whether the next image may be decoded for a perceptual
+// hash.
+func (x *extractor) wantHash() bool {
+	return x.cfg.ImageHashes && x.hashed < x.cfg.MaxHashedImages && x.hasher != nil
+}
+
+// picture decodes data (at most content.max_hash_bytes, whose SHA-256 is
+// sum) for img's perceptual hash and size. Bytes that are no picture, a
+// bomb refused from its header or a decode past its deadline leave img
+// with its SHA-256 only.
+//
+// The same decode serves the QR reader: a picture not remembered by
+// either is decoded once for both.
+func (x *extractor) picture(img *filters.Image, data []byte, sum [sha256.Size]byte) {
+	hash, qr := x.wantHash(), x.wantQR()
+	if !hash && !qr {
+		return
+	}
+	var p images.Picture
+	var texts []string
+	hashDone, qrDone := !hash, !qr
+	if hash {
+		x.hashed++
+		p, hashDone = x.hasher.Lookup(sum)
+	}
+	if qr {
+		x.qrScanned++
+		texts, qrDone = x.qr.Cached(sum)
+	}
+	if !hashDone || !qrDone {
+		ctx := x.pictureContext()
+		decoded, _, err := decode.Decode(ctx, data, x.cfg.decodeLimits())
+		switch {
+		case err != nil && !hashDone:
+			// The hasher tells (and remembers) why there is no picture.
+			p = x.hasher.Hash(ctx, data, sum)
+		case err == nil && !hashDone:
+			p = x.hasher.HashImage(decoded, sum)
+		}
+		if !qrDone {
+			if err == nil {
+				texts = x.qr.Image(decoded)
+			}
+			if err == nil || ctx.Err() == nil {
+				x.qr.Remember(sum, texts)
+			}
+		}
+	}
+	if qr {
+		x.qrURLs(texts, img.Src)
+	}
+	if !hash {
+		return
+	}
+	img.Width, img.Height, img.Perceptual = p.Width, p.Height, p.Hash
+	if int64(p.Width)*int64(p.Height) >= x.cfg.ImageHeavyMinPixels {
+		x.bigImages++
+	}
+}
+
+// imageNames are the file name extensions of the formats the decoder
+// reads, for attachments sent as application/octet-stream.
+var imageNames = []string{".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp"}
+
+func isImageName(name string) bool {
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, ext := range imageNames {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// imageKey tells images apart: by Src, and for data: images, whose Src is
+// only the media type, by their bytes too.
+func imageKey(img filters.Image) string {
+	if img.Kind == "data" {
+		return img.Src + "#" + img.SHA256
+	}
+	return img.Src
+}
+
 func (x *extractor) addImage(img filters.Image) {
-	if i, ok := x.imgSeen[img.Src]; ok {
-		// A cid: reference seen in HTML first gets the part's size and hash.
+	if i, ok := x.imgSeen[imageKey(img)]; ok {
+		// A cid: reference seen in HTML first gets the part's size and
+		// hashes.
 		if x.images[i].SHA256 == "" && img.SHA256 != "" {
-			x.images[i].Size, x.images[i].SHA256 = img.Size, img.SHA256
+			seen := &x.images[i]
+			seen.Size, seen.SHA256 = img.Size, img.SHA256
+			seen.Width, seen.Height, seen.Perceptual = img.Width, img.Height, img.Perceptual
 		}
 		return
 	}
@@ -477,7 +690,7 @@ func (x *extractor) addImage(img filters.Image) {
 		x.imgLost++
 		return
 	}
-	x.imgSeen[img.Src] = len(x.images)
+	x.imgSeen[imageKey(img)] = len(x.images)
 	x.images = append(x.images, img)
 }
 
@@ -586,6 +799,9 @@ func (x *extractor) addURL(u urlcheck.URL, email bool, source, text string) {
 	if email {
 		return // addresses count as linked domains, not as URLs
 	}
+	if x.fileSource != "" && source != SourceRedirectParam && source != SourceQR {
+		source = x.fileSource
+	}
 	anchored := !writtenOut(source) && text != ""
 	if i, ok := x.urlSeen[u.String]; ok {
 		if text != "" && (x.urls[i].Text == "" || anchored && !x.anchored[i]) {
@@ -652,6 +868,10 @@ func (x *extractor) finish() *Result {
 		c.Domains = append(c.Domains, d)
 	}
 	sort.Strings(c.Domains)
+	c.Attachments = x.attachments
+	c.Forms = x.formList
+	c.ActiveLinks = x.activeLinks
+	c.QRCodes = x.qrCodes
 	c.Text = x.kept.String()
 	c.HiddenText = x.hiddenText.String()
 
@@ -689,6 +909,12 @@ func (x *extractor) finish() *Result {
 			visible++
 		}
 	}
+	// The pictures are the message when there is little text and an
+	// image is shown, or a large picture is attached: the reputation
+	// check then scores them by what users reported. The shape alone
+	// scores only as it did before pictures were decoded (an image shown
+	// by HTML): "see attached" with a screenshot is ordinary mail.
+	c.ImageHeavy = (x.shownImages > 0 || x.bigImages > 0) && visible < x.cfg.ImageHeavyMaxText
 	if x.shownImages > 0 && visible < x.cfg.ImageHeavyMaxText {
 		// Listed images include what a reader never sees (tracking
 		// pixels, srcset alternatives, unused CSS), so say both counts.

@@ -94,6 +94,19 @@ var goldenExpectations = map[string][]string{
 	"image_only":     {`CONTENT_IMAGE_HEAVY: 1 of 1 images shown`, `CONTENT_HTML_ONLY`},
 	"no_boundary":    {`"url": "http://no-boundary.example/"`, `CONTENT_MIME_MALFORMED`},
 	"related_images": {`CONTENT_IMAGE_HEAVY: 4 of 5 images shown`, `"src": "part:échantillon.gif"`, `"src": "cid:missing@letter.example"`},
+	// Pictures: the inline banner, the data: logo and a GIF attached as
+	// octet-stream are decoded and hashed; the bomb (a PNG header
+	// claiming 100,000 × 100,000 pixels) keeps its SHA-256 only, and so
+	// does the fifth picture, past content.max_hashed_images.
+	"pictures": {`"src": "cid:banner@shop.example"`, `"width": 96,
+      "height": 64,
+      "phash": "9025fbd3a68290df"`, `"kind": "data"`, `"src": "part:photo.gif"`, `"src": "part:bomb.png",
+      "size": 65,
+      "sha256": "3536ec5c677e5b55df55b951f1c91492f056c356cf23a514fb36224bb73d978a"
+    }`, `"src": "part:fifth.jpg",
+      "size": 1940,
+      "sha256": "6658acf7803d8be3c1f60a71f790f40447f375766c761fb4b8723e5586ceb1bc"
+    }`, `CONTENT_IMAGE_HEAVY: 3 of 6 images shown`},
 }
 
 func TestGolden(t *testing.T) {
@@ -114,7 +127,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs, body := splitMessage(raw)
-			c, err := New(DefaultConfig(), Deps{})
+			c, err := New(pictureConfig(), Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,7 +2,6 @@ package content
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -56,8 +55,12 @@ func (x *extractor) html(b []byte, shown bool) {
 		return raw
 	}
 
+	x.forms(doc, resolve)
 	doc.Find("a[href], area[href]").Each(func(_ int, s *goquery.Selection) {
 		href, _ := s.Attr("href")
+		if shown {
+			x.activeLink(href, anchorText(s.Get(0)))
+		}
 		u, ok := x.addRaw(resolve(href), SourceHTML, anchorText(s.Get(0)))
 		if ok && shown {
 			x.checkAnchor(s, u)
@@ -139,7 +142,7 @@ func (x *extractor) imageRef(src, kind string, shown, pixel bool) {
 		// RFC 2392: the cid URL is the percent-encoded Content-ID.
 		x.addImage(filters.Image{Kind: "inline", Src: "cid:" + strings.Trim(percentDecodeLoose(src[4:]), "<>")})
 	case strings.HasPrefix(lower, "data:"):
-		x.addImage(dataImage(src))
+		x.addImage(x.dataImage(src))
 	default:
 		if strings.HasPrefix(src, "//") {
 			src = "http:" + src
@@ -159,18 +162,21 @@ func (x *extractor) imageRef(src, kind string, shown, pixel bool) {
 }
 
 // dataImage decodes an RFC 2397 data: URI. Src keeps only the media type,
-// not the payload; the hash identifies the bytes.
-func dataImage(src string) filters.Image {
+// not the payload; the hashes identify the bytes.
+func (x *extractor) dataImage(src string) filters.Image {
 	head, payload, _ := strings.Cut(src, ",")
 	img := filters.Image{Kind: "data", Src: strings.ToLower(strings.ReplaceAll(head, " ", ""))}
 	var r io.Reader = strings.NewReader(percentDecodeLoose(payload))
 	if strings.HasSuffix(img.Src, ";base64") {
 		r = &base64Reader{r: r}
 	}
-	h := sha256.New()
-	n, _ := io.Copy(h, r)
-	img.Size = n
-	img.SHA256 = hex.EncodeToString(h.Sum(nil))
+	rp := x.readPicture(r)
+	defer rp.release()
+	img.Size = rp.n
+	img.SHA256 = hex.EncodeToString(rp.sum[:])
+	if _, seen := x.imgSeen[imageKey(img)]; !seen && rp.kept != nil {
+		x.picture(&img, rp.kept.Bytes(), rp.sum)
+	}
 	return img
 }
 

@@ -24,7 +24,9 @@ import (
 	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/filters/weights"
@@ -62,6 +64,16 @@ type Options struct {
 	// Weights learns symbol weights from the reports (when the store can
 	// keep them: every backend can).
 	Weights weights.Config
+	// Phishing is the phishing check's configuration; the zero value
+	// means its defaults.
+	Phishing phishing.Config
+	// Lists are the operator's allow, deny and score lists; ListsPoll is
+	// how often their files are looked at (0: lists.DefaultPoll).
+	Lists     []lists.List
+	ListsPoll time.Duration
+	// Settings are the policies of some recipients (settings: in the
+	// configuration), each complete; Policy is everyone else's.
+	Settings []filters.RcptPolicy
 }
 
 // DNS is what the engine needs of the resolver.
@@ -89,6 +101,9 @@ type Engine struct {
 	bayes     *bayes.Check
 	// weights are the learned symbol weights; nil when off.
 	weights *weights.Model
+	lists   *lists.Check
+	// rcpts finds each recipient's policy.
+	rcpts *filters.RcptPolicies
 }
 
 // New builds the engine. The stage of every check is decided here.
@@ -111,6 +126,11 @@ func New(o Options) (*Engine, error) {
 		p.Add(s, c, mode(c.Name()))
 	}
 	e := &Engine{opts: o, pipeline: p}
+	rp, err := filters.NewRcptPolicies(o.Policy, o.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.rcpts = rp
 	if o.AuthservID == "" {
 		o.AuthservID = o.Auth.AuthservID
 		e.opts.AuthservID = o.AuthservID
@@ -179,6 +199,17 @@ func New(o Options) (*Engine, error) {
 			e.dnsbl = bl
 		}
 	}
+	// Stage policy: the phishing signals read the content (links, files,
+	// QR codes), the authenticated domains and where followed links led.
+	// It needs no DNS, so it runs without a resolver too.
+	if o.Phishing.FeedCheck == 0 { // the zero value: no configuration given
+		o.Phishing = phishing.DefaultConfig()
+	}
+	pc, err := phishing.New(o.Phishing, phishing.Deps{Log: o.Log})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	add(filters.StagePolicy, pc)
 	if o.Store != nil {
 		rc, err := reputation.New(o.Reputation, reputation.Deps{Store: o.Store, Log: o.Log})
 		if err != nil {
@@ -205,6 +236,17 @@ func New(o Options) (*Engine, error) {
 		}
 	}
 
+	// The operator's lists come last: they match what every other check
+	// found (authentication, links, nameservers).
+	if len(o.Lists) > 0 {
+		lc, err := lists.New(lists.Config{Lists: o.Lists}, lists.Deps{Log: o.Log, Poll: o.ListsPoll})
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		add(filters.StageReputation, lc)
+		e.lists = lc
+	}
+
 	known := map[string]bool{}
 	for _, cs := range p.Checks() {
 		for _, c := range cs {
@@ -214,6 +256,19 @@ func New(o Options) (*Engine, error) {
 	for _, n := range o.FailClosed {
 		if !known[n] {
 			return nil, fmt.Errorf("engine: policy.fail_closed: unknown check %q", n)
+		}
+	}
+	// A recipient's settings may disable a check this configuration does
+	// not run (follow while it is off): any declared check will do.
+	declared := map[string]bool{}
+	for _, c := range filters.Checks() {
+		declared[c.Name] = true
+	}
+	for i, st := range o.Settings {
+		for _, n := range st.Disable {
+			if !declared[n] {
+				return nil, fmt.Errorf("engine: settings[%d].disable: unknown check %q", i, n)
+			}
 		}
 	}
 	return e, nil
@@ -229,6 +284,9 @@ func (e *Engine) Start() {
 	e.cancel = cancel
 	if e.autolearn != nil {
 		go e.autolearnLoop(ctx)
+	}
+	if e.lists != nil {
+		go e.lists.Watch(ctx)
 	}
 	if p, ok := e.opts.Store.(pruner); ok {
 		go e.pruneLoop(ctx, p)
@@ -253,6 +311,24 @@ func (e *Engine) Close() {
 	}
 }
 
+// ListEntries returns the number of entries of each operator list (for
+// metrics); nil without lists.
+func (e *Engine) ListEntries() map[string]int {
+	if e.lists == nil {
+		return nil
+	}
+	return e.lists.Entries()
+}
+
+// ListReloads returns how many changed list files were read again and
+// how many were refused (for metrics).
+func (e *Engine) ListReloads() (reloads, refused int64) {
+	if e.lists == nil {
+		return 0, 0
+	}
+	return e.lists.Reloads.Load(), e.lists.ReloadsRefused.Load()
+}
+
 // ListHealth probes every blocklist now and returns the table (doctor).
 func (e *Engine) ListHealth(ctx context.Context) []dnsrep.ListHealth {
 	if e.dnsbl == nil {
@@ -264,13 +340,15 @@ func (e *Engine) ListHealth(ctx context.Context) []dnsrep.ListHealth {
 // Pipeline exposes the pipeline (for doctor and tests).
 func (e *Engine) Pipeline() *filters.Pipeline { return e.pipeline }
 
-// Judge runs the pipeline and decides.
+// Judge runs the pipeline and decides: each recipient under its own
+// settings, the transaction as filters.DecideRecipients says. A check
+// every recipient's settings disable does not run.
 func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict {
 	if m.HeadersOverflow != "" {
 		return filters.RefuseUnread(m, e.opts.Policy)
 	}
-	syms := e.pipeline.Run(ctx, m)
-	v := filters.Decide(syms, e.policy(ctx))
+	syms := e.pipeline.RunWithout(ctx, m, e.rcpts.Skipped(m.Envelope.Rcpts))
+	v := filters.DecideRecipients(syms, m.Envelope.Rcpts, e.policies(ctx))
 	if e.autolearn != nil {
 		if spam, ok := bayes.AutoLearn(e.opts.Bayes.Autolearn, m, v); ok {
 			// The milter releases the body spool once the verdict is sent:
@@ -286,20 +364,19 @@ func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict 
 	return v
 }
 
-// policy is the verdict policy with the learned weights as they are now;
-// when they cannot be read the message is judged on hand-set scores.
-func (e *Engine) policy(ctx context.Context) filters.Policy {
-	p := e.opts.Policy
+// policies are the recipients' policies with the learned weights as they
+// are now; when they cannot be read the message is judged on hand-set
+// scores.
+func (e *Engine) policies(ctx context.Context) *filters.RcptPolicies {
 	if e.weights == nil {
-		return p
+		return e.rcpts
 	}
 	snap, err := e.weights.Current(ctx)
 	if err != nil {
 		e.opts.Log.Debug("learned weights unavailable; hand-set scores used", "err", err)
-		return p
+		return e.rcpts
 	}
-	p.Weights = snap
-	return p
+	return e.rcpts.WithWeights(snap)
 }
 
 // Weights returns the learned weights as they are now; nil (and no error)

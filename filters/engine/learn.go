@@ -13,6 +13,7 @@ import (
 	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/urlcheck"
 )
 
 // ErrNoStore is returned by Learn when no reputation store is configured.
@@ -79,10 +80,30 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 // LearnFrom reads one message from r and learns it as spam or ham
 // (PrepareReport, then LearnReport).
 func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
+	return e.LearnFromFor(ctx, r, class, "")
+}
+
+// LearnFromFor is LearnFrom for a report from a user of the recipient
+// domain rcptDomain ("" when not known). With reputation.scope:
+// rcpt_domain its reputation keys count for that domain only
+// (reputation.LearnFor); with the global scope, and without a domain,
+// for every recipient. The classifier and the symbol weights are shared
+// by every domain either way: they need more reports than most domains
+// give them.
+func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Class, rcptDomain string) (LearnOutcome, error) {
+	scope := ""
+	if e.opts.Reputation.Scope == reputation.ScopeRcptDomain {
+		d, err := ScopeDomain(rcptDomain)
+		if err != nil {
+			return LearnOutcome{}, err
+		}
+		scope = d
+	}
 	rep, err := e.PrepareReport(ctx, r, class)
 	if err != nil {
 		return LearnOutcome{ARF: rep != nil && rep.arf}, err
 	}
+	rep.scope = scope
 	return e.LearnReport(ctx, rep)
 }
 
@@ -93,6 +114,9 @@ type Report struct {
 	m     *filters.Message
 	class store.Class
 	arf   bool
+	// scope is the recipient domain whose reputation the report teaches
+	// ("" for every recipient's).
+	scope string
 	// syms are the message's symbols before weights and overrides, for
 	// the weight model (nil when it is off).
 	syms []filters.Symbol
@@ -157,7 +181,7 @@ func (e *Engine) PrepareReport(ctx context.Context, r io.Reader, class store.Cla
 func (e *Engine) LearnReport(ctx context.Context, rep *Report) (LearnOutcome, error) {
 	out := LearnOutcome{ARF: rep.arf}
 	m, class := rep.m, rep.class
-	res, err := reputation.Learn(ctx, e.opts.Store, m, class)
+	res, err := reputation.LearnFor(ctx, e.opts.Store, m, class, rep.scope)
 	out.LearnResult = res
 	if err != nil {
 		return out, err
@@ -230,6 +254,9 @@ func (o LearnOutcome) String() string {
 		s += fmt.Sprintf(", %d tokens", o.Bayes.Tokens)
 	}
 	s += fmt.Sprintf(", digest %.12s)", o.Digest)
+	if o.Scope != "" {
+		s += " for " + o.Scope
+	}
 	if o.ARF {
 		s = "feedback report: " + s
 	}
@@ -257,14 +284,33 @@ func (e *Engine) facts(ctx context.Context, m *filters.Message) error {
 	return nil
 }
 
+// ErrBadDomain is returned for a recipient domain of a report that is
+// not a domain name.
+var ErrBadDomain = errors.New("engine: not a recipient domain")
+
+// ScopeDomain checks and normalizes the recipient domain of a report:
+// lower case, no trailing dot; "" stays "".
+func ScopeDomain(d string) (string, error) {
+	if d == "" {
+		return "", nil
+	}
+	// The name the reputation check reads a recipient's scope under
+	// (filters.RcptDomain), checked: letters, digits, '-', '.', '_'.
+	n := urlcheck.DomainName(d)
+	if n == "" {
+		return "", fmt.Errorf("%w: %q", ErrBadDomain, d)
+	}
+	return n, nil
+}
+
 // Learn implements the admin listener's Learner: one message streamed
-// from r.
-func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+// from r, reported by a user of rcptDomain ("" when not known).
+func (e *Engine) Learn(ctx context.Context, r io.Reader, spam bool, rcptDomain string) (string, error) {
 	class := store.Ham
 	if spam {
 		class = store.Spam
 	}
-	out, err := e.LearnFrom(ctx, r, class)
+	out, err := e.LearnFromFor(ctx, r, class, rcptDomain)
 	if err != nil {
 		return "", err
 	}

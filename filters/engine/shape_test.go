@@ -23,6 +23,7 @@ import (
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
@@ -384,6 +385,7 @@ func fullEngine(t *testing.T) *Engine {
 		Reputation:  reputation.DefaultConfig(),
 		Follow:      fcfg,
 		Bayes:       bcfg,
+		Lists:       []lists.List{{Name: "EXAMPLE_ALLOW", Match: lists.MatchIP, Entries: []string{"192.0.2.0/24"}, Action: filters.ListAllow}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -504,9 +506,10 @@ func TestDocsSymbols(t *testing.T) {
 // TestSymbols: the catalogue a configuration can name has every check's
 // symbols, the error symbols and the configured lists' families.
 func TestSymbols(t *testing.T) {
-	lists := []dnsbl.List{{Name: "EXAMPLE_BL", Zone: "bl.example", Check: dnsbl.KindIP, Score: 1}}
+	bl := []dnsbl.List{{Name: "EXAMPLE_BL", Zone: "bl.example", Check: dnsbl.KindIP, Score: 1}}
+	own := []lists.List{{Name: "PARTNERS", Match: lists.MatchFromDomain, Entries: []string{"partner.example"}, Action: filters.ListAllow}}
 	got := map[string]filters.SymbolSpec{}
-	for _, s := range Symbols(lists) {
+	for _, s := range Symbols(bl, own...) {
 		if _, dup := got[s.Name]; dup {
 			t.Errorf("%s twice", s.Name)
 		}
@@ -514,7 +517,8 @@ func TestSymbols(t *testing.T) {
 	}
 	for _, name := range []string{"MISSING_MESSAGE_ID", "SPF_PASS", "DMARC_POLICY_REJECT", "REP_NS_SPAM", "BAYES_SPAM",
 		"FOLLOW_LOGIN_FORM", "NAMESERVERS_UNKNOWN", "CONTENT_HIDDEN_TEXT", "EXAMPLE_BL", "EXAMPLE_BL_UNKNOWN",
-		"EXAMPLE_BL_ERROR", "EXAMPLE_BL_UNHEALTHY", "DNSBL_BUDGET", "DNSBL_ERROR", "HEADERS_ERROR", "MESSAGE_TOO_BIG"} {
+		"EXAMPLE_BL_ERROR", "EXAMPLE_BL_UNHEALTHY", "DNSBL_BUDGET", "DNSBL_ERROR", "HEADERS_ERROR", "MESSAGE_TOO_BIG",
+		"PARTNERS", "LISTS_ERROR"} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s missing from the catalogue", name)
 		}

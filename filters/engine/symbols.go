@@ -6,25 +6,29 @@ import (
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/filters/weights"
 )
 
 // Symbols is the catalogue of every symbol Vigil can report with these
-// blocklists configured: each check's declared symbols (this package links
-// every check, so the catalogue is complete here), each check's error
-// symbol, the symbols of how a message arrived, and the blocklist families
-// expanded with the enabled lists' names. It is what `scores:` and the
-// documentation can name.
-func Symbols(lists []dnsbl.List) []filters.SymbolSpec {
-	var names []string
-	for _, l := range lists {
+// blocklists and operator lists configured: each check's declared symbols
+// (this package links every check, so the catalogue is complete here),
+// each check's error symbol, the symbols of how a message arrived, and the
+// list families expanded with the lists' names. It is what `scores:` and
+// the documentation can name.
+func Symbols(blocklists []dnsbl.List, operator ...lists.List) []filters.SymbolSpec {
+	var names, own []string
+	for _, l := range blocklists {
 		if l.IsEnabled() {
 			names = append(names, l.Name)
 		}
 	}
-	return filters.Catalogue(map[string][]string{dnsbl.Placeholder: names})
+	for _, l := range operator {
+		own = append(own, l.Name)
+	}
+	return filters.Catalogue(map[string][]string{dnsbl.Placeholder: names, lists.Placeholder: own})
 }
 
 // weightDeps describes the symbols to the weight model: which are learned
@@ -35,8 +39,13 @@ func Symbols(lists []dnsbl.List) []filters.SymbolSpec {
 func weightDeps(o Options, ws store.WeightStore) weights.Deps {
 	learnable := map[string]bool{}
 	defaults := map[string]float64{}
-	for _, s := range Symbols(o.Blocklists) {
-		if !s.State && !strings.ContainsAny(s.Name, "<>") {
+	// The operator's lists score what the operator chose: never learned.
+	operator := map[string]bool{}
+	for _, l := range o.Lists {
+		operator[l.Name] = true
+	}
+	for _, s := range Symbols(o.Blocklists, o.Lists...) {
+		if !s.State && !operator[s.Name] && !strings.ContainsAny(s.Name, "<>") {
 			learnable[s.Name] = true
 			defaults[s.Name] = s.Score
 		}

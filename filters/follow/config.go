@@ -57,6 +57,16 @@ type Config struct {
 	CacheTTL time.Duration `yaml:"cache_ttl"`
 	// CacheSize bounds the in-memory result cache. Default 10000.
 	CacheSize int `yaml:"cache_size"`
+	// Images fetches the remote images of a message (img src, CSS url())
+	// through the same guard, and hashes them like inline ones. Default
+	// false, and it needs enabled: fetching an image tells its sender
+	// that the address is read, at the moment it is (that is what
+	// tracking pixels are for), and an image fetched while the message is
+	// still being delivered is fetched for every recipient.
+	Images bool `yaml:"images"`
+	// MaxImages is the number of remote images fetched per message.
+	// Default 3.
+	MaxImages int `yaml:"max_images"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -75,6 +85,8 @@ func DefaultConfig() Config {
 		UserAgent:          "Mozilla/5.0 (compatible; Vigil-LinkCheck/1.0)",
 		CacheTTL:           time.Hour,
 		CacheSize:          10000,
+		Images:             false,
+		MaxImages:          3,
 	}
 }
 
@@ -94,7 +106,7 @@ func (c Config) Validate() error {
 	}{
 		{"max_urls", int64(c.MaxURLs)}, {"max_hops", int64(c.MaxHops)}, {"max_body", c.MaxBody},
 		{"per_host_concurrency", int64(c.PerHostConcurrency)}, {"workers", int64(c.Workers)},
-		{"cache_size", int64(c.CacheSize)},
+		{"cache_size", int64(c.CacheSize)}, {"max_images", int64(c.MaxImages)},
 	} {
 		if p.v <= 0 {
 			return bad(p.key, p.v, "must be positive")
@@ -110,6 +122,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheTTL < 0 {
 		return bad("cache_ttl", c.CacheTTL, "must not be negative (0 disables the cache)")
+	}
+	if c.Images && !c.Enabled {
+		return bad("images", true, "needs follow.enabled: true")
 	}
 	if c.MaxHops > 50 {
 		return bad("max_hops", c.MaxHops, "must not exceed 50")

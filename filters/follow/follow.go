@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/dnsrep"
+	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
 	"github.com/vigilmail/vigil/urlcheck"
 	linkfollow "github.com/vigilmail/vigil/urlcheck/follow"
 )
@@ -84,6 +86,10 @@ type Check struct {
 	log         *slog.Logger
 	f           *linkfollow.Follower
 	redirectors []string
+	// hasher decodes and hashes fetched images; imageCache remembers
+	// them by URL (nil when cache_ttl is 0).
+	hasher     *images.Hasher
+	imageCache *lru.Cache[string, filters.Image]
 
 	// Counters for metrics (vigil_follow_<name>_total).
 	URLs       atomic.Int64 // URLs followed (cache hits included)
@@ -91,6 +97,9 @@ type Check struct {
 	Forbidden  atomic.Int64
 	Unfinished atomic.Int64
 	Panics     atomic.Int64
+	// Remote images fetched (follow.images) and found in the cache.
+	Images         atomic.Int64
+	ImageCacheHits atomic.Int64
 }
 
 var _ filters.Check = (*Check)(nil)
@@ -131,6 +140,12 @@ func New(cfg Config, deps Deps) (*Check, error) {
 		return nil, fmt.Errorf("follow: %w", err)
 	}
 	c := &Check{cfg: cfg, log: deps.Log, f: f}
+	if cfg.Images {
+		c.hasher = images.NewHasher(remoteImageLimits(cfg.MaxBody), cfg.CacheSize)
+		if cfg.CacheTTL > 0 {
+			c.imageCache = lru.New[string, filters.Image](cfg.CacheSize)
+		}
+	}
 	for _, h := range append(append([]string(nil), DefaultRedirectors...), cfg.RedirectorHosts...) {
 		c.redirectors = append(c.redirectors, strings.ToLower(strings.TrimRight(strings.TrimSpace(h), ".")))
 	}
@@ -149,9 +164,37 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if !c.cfg.Enabled {
 		return nil, nil
 	}
+	if c.cfg.Images {
+		// Remote images while the links are followed, within the same
+		// budget.
+		ictx, cancel := context.WithDeadline(ctx, c.deadline(ctx))
+		defer cancel()
+		done := make(chan []filters.Image, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					c.Panics.Add(1)
+					c.log.Error("follow: panic", "panic", p, "stack", string(debug.Stack()))
+					done <- nil
+				}
+			}()
+			done <- c.remoteImages(ictx, m)
+		}()
+		defer func() { m.Facts.RemoteImages = <-done }()
+	}
 	chains := c.follow(ctx, m)
 	m.Facts.Links = chains
 	return c.symbols(m, chains), nil
+}
+
+// deadline is when following must stop for this message: message_budget
+// from now, or earlier when the check's own deadline says so.
+func (c *Check) deadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(c.cfg.MessageBudget)
+	if d, ok := ctx.Deadline(); ok && d.Add(-budgetReserve).Before(deadline) {
+		deadline = d.Add(-budgetReserve)
+	}
+	return deadline
 }
 
 // candidates returns the URLs to follow, deduplicated, at most max_urls.
@@ -200,11 +243,7 @@ func (c *Check) follow(ctx context.Context, m *filters.Message) []LinkChain {
 	if len(urls) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(c.cfg.MessageBudget)
-	if d, ok := ctx.Deadline(); ok && d.Add(-budgetReserve).Before(deadline) {
-		deadline = d.Add(-budgetReserve)
-	}
-	bctx, cancel := context.WithDeadline(ctx, deadline)
+	bctx, cancel := context.WithDeadline(ctx, c.deadline(ctx))
 	defer cancel()
 
 	jobs := make(chan int)

@@ -32,6 +32,8 @@ old-bad      A   127.0.0.1
 new-bad      A   127.0.0.1
 direct       A   127.0.0.1
 paypal       A   127.0.0.1
+img          A   127.0.0.1
+intranet     A   10.1.2.3
 `
 
 type env struct {

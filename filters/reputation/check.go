@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigilmail/vigil/dnsrep/lru"
 	"github.com/vigilmail/vigil/filters"
+	"github.com/vigilmail/vigil/filters/images"
 	"github.com/vigilmail/vigil/filters/store"
 )
 
@@ -39,9 +41,6 @@ var families = []family{
 	{prefix: "NS", kinds: []store.Kind{KindNS, KindNSIP}, cap: "ns", what: "a nameserver name or address behind a linked or sender domain"},
 	{prefix: "URL", kinds: []store.Kind{KindURL}, cap: "url", what: "a URL's host and path"},
 	{prefix: "CONTENT", kinds: []store.Kind{KindContent}, cap: "content", what: "a band of the text's near-duplicate fingerprint"},
-	// An image that users marked as ham says little (logos and spacers
-	// appear in spam too); only its spam side scores.
-	{prefix: "IMAGE", kinds: []store.Kind{KindImage}, spamOnly: true, cap: "image", what: "an inline image's SHA-256"},
 	// Likewise a landing page: a page reported as ham proves nothing about
 	// the next message linking to it.
 	{prefix: "PAGE", kinds: []store.Kind{KindPage}, spamOnly: true, cap: "url", what: "a followed link's landing page text"},
@@ -61,6 +60,14 @@ func symbolSpecs() []filters.SymbolSpec {
 				Doc: "users reported mail with " + f.what + " as not spam"})
 		}
 	}
+	out = append(out,
+		filters.SymbolSpec{Name: SymImageSpam, ScoreDoc: "up to caps.image",
+			Doc: "users reported mail with a picture of this message (the same bytes, or " + fmt.Sprint(images.NearBands) + " bands of its perceptual hash) as spam"},
+		filters.SymbolSpec{Name: SymImageOnlySpam, ScoreDoc: "up to caps.image_only",
+			Doc: "the same in image-heavy mail (little text, and an image shown or a large picture attached), where the pictures are the message"},
+		filters.SymbolSpec{Name: SymImageOnlyHam, ScoreDoc: "down to -caps.image_only",
+			Doc: "image-heavy mail whose pictures users reported as not spam, at least half of its decoded picture area, and none as spam"},
+	)
 	return append(out, filters.SymbolSpec{Name: SymbolUnavailable, State: true,
 		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
 }
@@ -145,7 +152,19 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	var scopes []string
+	if c.cfg.Scope == ScopeRcptDomain {
+		scopes = rcptScopes(m.Envelope.Rcpts)
+	}
+	// One read for the shared counts, the report totals, the tenants of
+	// the shared keys, and every recipient domain's own counts.
 	ids := evidenceIDs(keys)
+	shared := len(ids)
+	for _, d := range scopes {
+		for _, k := range keys {
+			ids = append(ids, k.In(d).ID())
+		}
+	}
 	counts, err := c.counts(ctx, ids)
 	if err != nil {
 		c.Unavailable.Add(1)
@@ -155,7 +174,84 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
-	return Score(c.cfg, keys, evidenceOf(keys, counts)), nil
+	ev := evidenceOf(keys, counts[:shared])
+	pics := Pictures(m)
+	if len(scopes) == 0 {
+		return c.scoreAll(keys, ev, nil, pics, m.Facts.Content.ImageHeavy), nil
+	}
+	return c.scoreScopes(keys, ev, counts[shared:], scopes, pics, m.Facts.Content.ImageHeavy), nil
+}
+
+// scoreAll is the symbols of keys with their counts, the pictures' among
+// them; whose[i] is the scope whose reports counts[i] are (see score).
+func (c *Check) scoreAll(keys []store.Key, ev Evidence, whose []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+	byID := make(map[string]store.Counts, len(keys))
+	for i, k := range keys {
+		byID[k.ID()] = ev.Counts[i]
+	}
+	syms := score(c.cfg, keys, ev, whose)
+	return append(syms, ScoreImages(c.cfg, pics, imageHeavy, byID)...)
+}
+
+// maxScopes bounds the recipient domains whose own reports are read for
+// one message; a message to more domains is judged on the shared
+// reports alone.
+const maxScopes = 20
+
+// rcptScopes are the distinct recipient domains of rcpts, sorted; none
+// when there are more than maxScopes.
+func rcptScopes(rcpts []string) []string {
+	var out []string
+	for _, r := range rcpts {
+		if d := filters.RcptDomain(r); d != "" && !slices.Contains(out, d) {
+			if len(out) == maxScopes {
+				return nil
+			}
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// scoreScopes scores each recipient domain on its own counts where it
+// has evidence enough (min_evidence) and on the shared ones elsewhere:
+// a domain's own reputation counts before the global one. ev holds the
+// shared keys' evidence, scoped each scope's counts in the order of
+// scopes; the report totals and the tenants are the shared ones.
+// The symbols count for the recipients of their domain
+// (filters.Symbol.Rcpt); when every domain gets the same ones, they
+// count for all.
+func (c *Check) scoreScopes(keys []store.Key, ev Evidence, scoped []store.Counts, scopes []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+	n := len(keys)
+	var per [][]filters.Symbol
+	same := true
+	for j, d := range scopes {
+		cs := make([]store.Counts, n)
+		whose := make([]string, n)
+		for i := range keys {
+			own := scoped[n*j+i]
+			if own.Total() >= c.cfg.MinEvidence-evidenceTolerance && own.Total() > 0 {
+				cs[i], whose[i] = own, d
+			} else {
+				cs[i] = ev.Counts[i]
+			}
+		}
+		syms := c.scoreAll(keys, Evidence{Counts: cs, Totals: ev.Totals, Tenants: ev.Tenants}, whose, pics, imageHeavy)
+		same = same && (j == 0 || slices.Equal(syms, per[0]))
+		per = append(per, syms)
+	}
+	if same {
+		return per[0]
+	}
+	var out []filters.Symbol
+	for j, d := range scopes {
+		for _, s := range per[j] {
+			s.Rcpt = d
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Evidence is what the store holds about the keys of a message.
@@ -241,6 +337,18 @@ const minTotals = 50
 
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
+func keyScore(cfg Config, k store.Key, c store.Counts, totals store.Counts, tenants float64) (float64, bool) {
+	l, ok := fairLean(cfg, c, totals, tenants)
+	return cfg.Caps.of(k.Kind) * l, ok
+}
+
+// lean is fairLean on raw counts, without totals or tenants (pictures).
+func lean(cfg Config, c store.Counts) (float64, bool) {
+	return fairLean(cfg, c, store.Counts{}, 0)
+}
+
+// fairLean is 2p−1 of counts c: +1 all spam, −1 all ham; false when there
+// is too little evidence or it leans too little.
 //
 // Users report spam far more often than ham, so raw counts lean every
 // busy key towards spam. As the classifier does (Robinson), the share of
@@ -250,7 +358,7 @@ const minTotals = 50
 // balanced. A key of shared infrastructure (a nameserver, an address) seen
 // behind more than shared_domains distinct domains leans less, by
 // sqrt(shared_domains/t): it tells little about any one of them.
-func keyScore(cfg Config, k store.Key, c store.Counts, totals store.Counts, tenants float64) (float64, bool) {
+func fairLean(cfg Config, c store.Counts, totals store.Counts, tenants float64) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
@@ -263,14 +371,14 @@ func keyScore(cfg Config, k store.Key, c store.Counts, totals store.Counts, tena
 		p = rs / (rs + rh)
 	}
 	f := (1 + n*p) / (2 + n)
-	lean := 2*f - 1
+	l := 2*f - 1
 	if k := cfg.SharedDomains; k > 0 && tenants > k {
-		lean *= math.Sqrt(k / tenants)
+		l *= math.Sqrt(k / tenants)
 	}
-	if math.Abs(lean) < minLean {
+	if math.Abs(l) < minLean {
 		return 0, false
 	}
-	return cfg.Caps.of(k.Kind) * lean, true
+	return l, true
 }
 
 // Score turns keys and their evidence into symbols: per family at most one
@@ -278,6 +386,12 @@ func keyScore(cfg Config, k store.Key, c store.Counts, totals store.Counts, tena
 // only the spam side scores: a spammer can cheaply add links to reputable
 // sites, not remove its own.
 func Score(cfg Config, keys []store.Key, ev Evidence) []filters.Symbol {
+	return score(cfg, keys, ev, nil)
+}
+
+// score is Score where the counts of key i may be the reports of scope
+// whose[i] (nil or "": the shared ones), which its symbol's detail names.
+func score(cfg Config, keys []store.Key, ev Evidence, whose []string) []filters.Symbol {
 	var out []filters.Symbol
 	for _, f := range families {
 		var spam, ham *filters.Symbol
@@ -294,9 +408,13 @@ func Score(cfg Config, keys []store.Key, ev Evidence) []filters.Symbol {
 				continue
 			}
 			cp := cfg.Caps.of(k.Kind)
+			id := k.ID()
+			if i < len(whose) {
+				id = k.In(whose[i]).ID()
+			}
 			sym := filters.Symbol{
 				Score:  math.Round(s*100) / 100,
-				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", k.ID(), ev.Counts[i].Spam, ev.Counts[i].Ham),
+				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", id, ev.Counts[i].Spam, ev.Counts[i].Ham),
 			}
 			if tenants > 0 {
 				sym.Detail += fmt.Sprintf(" domains=%.0f", tenants)

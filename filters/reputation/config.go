@@ -28,7 +28,24 @@ type Config struct {
 	// in reports is shared infrastructure, and its lean is scaled by
 	// sqrt(shared_domains/domains). Default 10; 0 turns the discount off.
 	SharedDomains float64 `yaml:"shared_domains"`
+	// Scope is whose reports judge a message: global (every report counts
+	// for every recipient) or rcpt_domain (a report given with its
+	// recipient domain counts for that domain only, and a recipient
+	// domain's own counts come before the global ones). Default global.
+	Scope Scope `yaml:"scope"`
 }
+
+// Scope is reputation.scope.
+type Scope string
+
+const (
+	// ScopeGlobal: every report counts for every recipient.
+	ScopeGlobal Scope = "global"
+	// ScopeRcptDomain: a report given with its recipient domain counts
+	// for that domain apart (a provider's customer's "not spam" whitelists
+	// nothing for the others); reports without one count for everyone.
+	ScopeRcptDomain Scope = "rcpt_domain"
+)
 
 // Caps are the per-kind score caps (`reputation.caps:`). The IP cap must be
 // the smallest: an address can be rented or stolen, so it is one input
@@ -42,7 +59,11 @@ type Caps struct {
 	NS      float64 `yaml:"ns"`      // default 2.5 (host names and addresses)
 	URL     float64 `yaml:"url"`     // default 3.0
 	Content float64 `yaml:"content"` // default 4.0
-	Image   float64 `yaml:"image"`   // default 3.0
+	Image   float64 `yaml:"image"`   // default 3.0 (a picture, exactly or nearly)
+	// ImageOnly caps a picture's evidence in image-heavy mail, where the
+	// pictures are the message as the text is in other mail (default 4.0,
+	// as content).
+	ImageOnly float64 `yaml:"image_only"`
 }
 
 func (c Caps) of(k store.Kind) float64 {
@@ -63,7 +84,7 @@ func (c Caps) of(k store.Kind) float64 {
 		return c.URL
 	case KindContent:
 		return c.Content
-	case KindImage:
+	case KindImage, KindImageBand:
 		return c.Image
 	}
 	return 0
@@ -76,8 +97,9 @@ func DefaultConfig() Config {
 		MinEvidence: 3,
 		Timeout:     filters.Duration(200 * time.Millisecond),
 		CacheTTL:    filters.Duration(10 * time.Second),
+		Scope:       ScopeGlobal,
 		Caps: Caps{
-			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3,
+			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3, ImageOnly: 4,
 		},
 		SharedDomains: 10,
 	}
@@ -94,6 +116,9 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 {
 		return fmt.Errorf("reputation.timeout: %s must be positive", c.Timeout)
 	}
+	if c.Scope != ScopeGlobal && c.Scope != ScopeRcptDomain {
+		return fmt.Errorf("reputation.scope: %q: want global or rcpt_domain", c.Scope)
+	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("reputation.cache_ttl: %s is negative", c.CacheTTL)
 	}
@@ -106,7 +131,7 @@ func (c Config) Validate() error {
 	}{
 		{"ip", c.Caps.IP}, {"net", c.Caps.Net}, {"sender", c.Caps.Sender}, {"unauth", c.Caps.Unauth},
 		{"domain", c.Caps.Domain}, {"ns", c.Caps.NS}, {"url", c.Caps.URL}, {"content", c.Caps.Content},
-		{"image", c.Caps.Image},
+		{"image", c.Caps.Image}, {"image_only", c.Caps.ImageOnly},
 	}
 	for _, cp := range caps {
 		if cp.v < 0 || math.IsNaN(cp.v) || math.IsInf(cp.v, 0) {

@@ -42,6 +42,22 @@ caps: {ip: 0.5, content: 5}
 		t.Fatalf("encode: %v\n%s", err, buf.String())
 	}
 
+	cl := DefaultConfig()
+	dec = yaml.NewDecoder(strings.NewReader(`
+backend: redis
+redis: {mode: cluster, addrs: ["10.0.0.1:7000", "10.0.0.2:7000"], username: vigil, password: s3cret, tls: true}
+`))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cl); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.Redis.Servers(); len(got) != 2 || cl.Redis.Mode != store.ModeCluster || cl.Redis.Username != "vigil" || !cl.Redis.TLS {
+		t.Fatalf("decoded %+v", cl.Redis)
+	}
+
 	bad := DefaultConfig()
 	dec = yaml.NewDecoder(strings.NewReader("half_life: soon\n"))
 	if err := dec.Decode(&bad); err == nil || !strings.Contains(err.Error(), `bad duration "soon"`) {
@@ -67,6 +83,33 @@ func TestConfigValidate(t *testing.T) {
 		{"path", func(c *Config) { c.Path = "" }, "reputation.path"},
 		{"redis addr", func(c *Config) { c.Backend = "redis"; c.Redis.Addr = "localhost" }, `reputation.redis.addr: "localhost"`},
 		{"redis timeout", func(c *Config) { c.Backend = "redis"; c.Redis.Timeout = 0 }, "reputation.redis.timeout"},
+		{"redis mode", func(c *Config) { c.Backend = "redis"; c.Redis.Mode = "ring" }, `reputation.redis.mode: unknown "ring"`},
+		{"standalone with several servers", func(c *Config) {
+			c.Backend = "redis"
+			c.Redis.Addrs = []string{"10.0.0.1:6379", "10.0.0.2:6379"}
+		}, "reputation.redis.addrs: 2 addresses for mode standalone"},
+		{"bad address in addrs", func(c *Config) {
+			c.Backend, c.Redis.Mode = "redis", store.ModeCluster
+			c.Redis.Addrs = []string{"10.0.0.1:7000", "10.0.0.2"}
+		}, `reputation.redis.addrs: "10.0.0.2" is not HOST:PORT`},
+		{"sentinel without master name", func(c *Config) {
+			c.Backend, c.Redis.Mode = "redis", store.ModeSentinel
+			c.Redis.Addrs = []string{"10.0.0.1:26379"}
+		}, "reputation.redis.master_name: empty"},
+		{"master name outside sentinel", func(c *Config) { c.Backend = "redis"; c.Redis.MasterName = "vigil" }, `reputation.redis.master_name: "vigil" is for mode sentinel`},
+		{"cluster db", func(c *Config) {
+			c.Backend, c.Redis.Mode = "redis", store.ModeCluster
+			c.Redis.Addr, c.Redis.DB = "10.0.0.1:7000", 2
+		}, "reputation.redis.db: 2: a Redis Cluster has only database 0"},
+		{"cluster prefix with a hash tag", func(c *Config) {
+			c.Backend, c.Redis.Mode = "redis", store.ModeCluster
+			c.Redis.Addr, c.Redis.Prefix = "10.0.0.1:7000", "{vigil}:"
+		}, `reputation.redis.prefix: "{vigil}:": no { or } in mode cluster`},
+		{"cluster over a unix socket", func(c *Config) {
+			c.Backend, c.Redis.Mode = "redis", store.ModeCluster
+			c.Redis.Addr = "unix:/run/redis.sock"
+		}, "a unix socket is for mode standalone only"},
+		{"tls_ca without tls", func(c *Config) { c.Backend = "redis"; c.Redis.TLSCA = "/etc/ca.pem" }, `reputation.redis.tls_ca: "/etc/ca.pem" is set but reputation.redis.tls is false`},
 		{"half life", func(c *Config) { c.HalfLife = -1 }, "reputation.half_life"},
 		{"min evidence", func(c *Config) { c.MinEvidence = -1 }, "reputation.min_evidence"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, "reputation.timeout"},

@@ -38,8 +38,12 @@ const (
 	KindURL store.Kind = "url"
 	// KindContent is one band of the near-duplicate fingerprint of the text.
 	KindContent store.Kind = "content"
-	// KindImage is the SHA-256 of an inline image.
+	// KindImage is the SHA-256 of an inline, attached or data: image.
 	KindImage store.Kind = "image"
+	// KindImageBand is one band of a picture's perceptual hash
+	// (images.Hash.Bands): a picture re-encoded, resized or recompressed
+	// shares NearBands of them with the one learned.
+	KindImageBand store.Kind = "image_band"
 	// KindPage is the text fingerprint of a landing page reached by
 	// following a link (Facts.Links): the same phishing kit behind a new
 	// domain has the same key.
@@ -128,7 +132,7 @@ func tenantPairs(m *filters.Message, keys []store.Key) map[string][]string {
 }
 
 // Kinds lists every kind, in the order symbols are built.
-var Kinds = []store.Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindPage}
+var Kinds = []store.Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindImageBand, KindPage}
 
 // Learning weights.
 const (
@@ -148,6 +152,8 @@ const (
 	maxURLs    = 20
 	maxNS      = 24
 	maxImages  = 10
+	// maxPictures bounds the pictures whose bands are keys (16 each).
+	maxPictures = 4
 	// maxValueLen: longer values are stored as their SHA-256.
 	maxValueLen = 200
 )
@@ -251,13 +257,12 @@ func Keys(m *filters.Message) []store.Key {
 		ks.add(KindContent, band, FullWeight)
 	}
 
-	n = 0
-	for _, img := range c.Images {
-		if n >= maxImages {
-			break
+	for _, p := range Pictures(m) {
+		if p.Exact.Value != "" {
+			ks.add(p.Exact.Kind, p.Exact.Value, p.Exact.Weight)
 		}
-		if h := strings.ToLower(img.SHA256); len(h) == 64 && isHex(h) && ks.add(KindImage, h, FullWeight) {
-			n++
+		for _, b := range p.Bands {
+			ks.add(b.Kind, b.Value, b.Weight)
 		}
 	}
 	// Landing pages of followed links: the text hash of the fingerprint.

@@ -16,6 +16,9 @@ type LearnResult struct {
 	Outcome store.Outcome `json:"outcome"`
 	// Keys is the number of reputation keys the message carries.
 	Keys int `json:"keys"`
+	// Scope is the recipient domain whose reports it joined; "" (not
+	// written) for the reports every recipient shares.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Learn records user feedback: m is spam or ham. m's Facts should be filled
@@ -24,6 +27,15 @@ type LearnResult struct {
 // Learning the same content twice counts once; learning it as the other
 // class moves it.
 func Learn(ctx context.Context, st store.Store, m *filters.Message, class store.Class) (LearnResult, error) {
+	return LearnFor(ctx, st, m, class, "")
+}
+
+// LearnFor is Learn within the reports of scope (reputation.scope:
+// rcpt_domain, scope the recipient domain whose user reported it): the
+// message's keys and its record are that scope's own (store.ScopedID),
+// so it counts for that domain and for no other, and the same message
+// reported by two domains counts once for each. Scope "" is Learn.
+func LearnFor(ctx context.Context, st store.Store, m *filters.Message, class store.Class, scope string) (LearnResult, error) {
 	if _, err := store.ParseClass(string(class)); err != nil {
 		return LearnResult{}, err
 	}
@@ -32,8 +44,15 @@ func Learn(ctx context.Context, st store.Store, m *filters.Message, class store.
 		return LearnResult{}, err
 	}
 	keys := Keys(m)
-	res := LearnResult{Digest: digest, Class: class, Keys: len(keys)}
-	res.Outcome, err = st.Learn(ctx, digest, class, append(keys, store.Key{Kind: KindTotal, Value: "reports", Weight: FullWeight}))
+	// The keys count within scope; the report totals and the tenants of
+	// shared infrastructure are everyone's (they describe the reports and
+	// the infrastructure, not one domain's opinion).
+	scoped := make([]store.Key, len(keys), len(keys)+1)
+	for i := range keys {
+		scoped[i] = keys[i].In(scope)
+	}
+	res := LearnResult{Digest: digest, Class: class, Keys: len(keys), Scope: scope}
+	res.Outcome, err = st.Learn(ctx, store.ScopedID(scope, digest), class, append(scoped, store.Key{Kind: KindTotal, Value: "reports", Weight: FullWeight}))
 	if err != nil {
 		return res, err
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Persistence is what a Redis server says about its own persistence
@@ -70,22 +72,35 @@ type durability struct {
 // SetLogger sets where persistence warnings go (default slog.Default()).
 func (s *RedisStore) SetLogger(l *slog.Logger) { s.dur.log = l }
 
-// CheckPersistence reads the server's persistence settings, logs what a
-// crash would lose (once, at warn level, unless durable), and returns them.
+// CheckPersistence reads the server's persistence settings (in a cluster,
+// every master's, keeping the weakest), logs what a crash would lose
+// (once, at warn level, unless durable), and returns them.
 func (s *RedisStore) CheckPersistence(ctx context.Context) (Persistence, error) {
-	vals, err := s.rdb.ConfigGet(ctx, "appendonly").Result()
-	if err != nil {
-		return Persistence{}, unavailable(fmt.Errorf("CONFIG GET appendonly: %w", err))
+	var p Persistence
+	if s.cluster != nil {
+		var mu sync.Mutex
+		first := true
+		err := s.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			q, err := readPersistence(ctx, c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Options().Addr, err)
+			}
+			mu.Lock()
+			if first || (p.Durable() && !q.Durable()) {
+				p, first = q, false
+			}
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			return Persistence{}, unavailable(err)
+		}
+	} else {
+		var err error
+		if p, err = readPersistence(ctx, s.single); err != nil {
+			return Persistence{}, unavailable(err)
+		}
 	}
-	more, err := s.rdb.ConfigGet(ctx, "appendfsync").Result()
-	if err != nil {
-		return Persistence{}, unavailable(fmt.Errorf("CONFIG GET appendfsync: %w", err))
-	}
-	save, err := s.rdb.ConfigGet(ctx, "save").Result()
-	if err != nil {
-		return Persistence{}, unavailable(fmt.Errorf("CONFIG GET save: %w", err))
-	}
-	p := Persistence{AOF: strings.EqualFold(vals["appendonly"], "yes"), Fsync: strings.ToLower(more["appendfsync"]), Save: strings.TrimSpace(save["save"])}
 	d := &s.dur
 	d.mu.Lock()
 	d.last, d.at = p, time.Now()
@@ -102,9 +117,26 @@ func (s *RedisStore) CheckPersistence(ctx context.Context) (Persistence, error) 
 		if d.mode == PersistenceFsync {
 			msg = "reputation: refusing feedback until Redis keeps it through a crash: " + p.Loses() + "; set appendonly yes and appendfsync always"
 		}
-		log.Warn(msg, "addr", s.addr)
+		log.Warn(msg, "redis", s.servers)
 	}
 	return p, nil
+}
+
+// readPersistence asks one server for its persistence settings.
+func readPersistence(ctx context.Context, c *redis.Client) (Persistence, error) {
+	vals, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		return Persistence{}, fmt.Errorf("CONFIG GET appendonly: %w", err)
+	}
+	more, err := c.ConfigGet(ctx, "appendfsync").Result()
+	if err != nil {
+		return Persistence{}, fmt.Errorf("CONFIG GET appendfsync: %w", err)
+	}
+	save, err := c.ConfigGet(ctx, "save").Result()
+	if err != nil {
+		return Persistence{}, fmt.Errorf("CONFIG GET save: %w", err)
+	}
+	return Persistence{AOF: strings.EqualFold(vals["appendonly"], "yes"), Fsync: strings.ToLower(more["appendfsync"]), Save: strings.TrimSpace(save["save"])}, nil
 }
 
 // beforeLearn enforces reputation.redis.persistence ahead of a learn: with

@@ -15,10 +15,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -56,6 +58,32 @@ type Key struct {
 
 // ID is the key as stored: "kind:value".
 func (k Key) ID() string { return string(k.Kind) + ":" + k.Value }
+
+// In is the key within the reports of scope (a recipient domain, with
+// reputation.scope: rcpt_domain): its ID is ScopedID(scope, k.ID()). Its
+// Kind carries the scope, so ask the kind of the key In was called on.
+// Scope "" is k.
+func (k Key) In(scope string) Key {
+	if scope != "" {
+		k.Kind = Kind(ScopedID(scope, string(k.Kind)))
+	}
+	return k
+}
+
+// ScopedID is the id of a key's counts, or of a learned message's
+// record (its digest), within the reports of scope: "@<scope>|<id>"; id
+// itself for scope "". The scope is a prefix inside the one key, so a
+// scope's counts are keys like any other: each is read and written alone
+// (no command spans two keys of different scopes, which a Redis Cluster
+// could hold on different nodes), and both backends keep them as they
+// keep the shared ones. A scope is a domain name, which holds neither
+// "@" nor "|".
+func ScopedID(scope, id string) string {
+	if scope == "" {
+		return id
+	}
+	return "@" + scope + "|" + id
+}
 
 // Counts are the decayed spam and ham evidence of one key.
 type Counts struct {
@@ -120,11 +148,78 @@ type record struct {
 	Class Class  `json:"c"`
 	Time  int64  `json:"t"` // unix nanoseconds
 	Keys  []wkey `json:"k"`
+	// Pending: the count changes of this learn are not all applied yet
+	// (Redis Cluster learns in steps; see cluster.go). Nil once done.
+	Pending *pending `json:"p,omitempty"`
 }
 
 type wkey struct {
 	ID     string  `json:"id"`
 	Weight float64 `json:"w"`
+}
+
+// recordWire is a record as stored: its keys grouped by kind and weight,
+// each value written once without its kind. A classifier record holds
+// hundreds of tokens of one kind and weight, and the record is the
+// largest thing kept per learned message (see the README's sizing): the
+// groups take 14 bytes per token where {"id":"bayes:…","w":1} took 33.
+type recordWire struct {
+	Class  Class      `json:"c"`
+	Time   int64      `json:"t"`
+	Groups []keyGroup `json:"g,omitempty"`
+	// Keys is the earlier form, one object per key: read, never written.
+	Keys    []wkey   `json:"k,omitempty"`
+	Pending *pending `json:"p,omitempty"`
+}
+
+type keyGroup struct {
+	Kind   string   `json:"k"`
+	Weight float64  `json:"w"`
+	Values []string `json:"v"`
+}
+
+// MarshalJSON writes the grouped form.
+func (r record) MarshalJSON() ([]byte, error) {
+	w := recordWire{Class: r.Class, Time: r.Time, Pending: r.Pending}
+	type kindWeight struct {
+		kind   string
+		weight float64
+	}
+	at := map[kindWeight]int{}
+	for _, k := range r.Keys {
+		kind, value, ok := strings.Cut(k.ID, ":")
+		if !ok || kind == "" {
+			// No kind: the whole id is the value ("" group).
+			kind, value = "", k.ID
+		}
+		i, seen := at[kindWeight{kind, k.Weight}]
+		if !seen {
+			i = len(w.Groups)
+			at[kindWeight{kind, k.Weight}] = i
+			w.Groups = append(w.Groups, keyGroup{Kind: kind, Weight: k.Weight})
+		}
+		w.Groups[i].Values = append(w.Groups[i].Values, value)
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads both forms.
+func (r *record) UnmarshalJSON(b []byte) error {
+	var w recordWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = record{Class: w.Class, Time: w.Time, Keys: w.Keys, Pending: w.Pending}
+	for _, g := range w.Groups {
+		for _, v := range g.Values {
+			id := v
+			if g.Kind != "" {
+				id = g.Kind + ":" + v
+			}
+			r.Keys = append(r.Keys, wkey{ID: id, Weight: g.Weight})
+		}
+	}
+	return nil
 }
 
 // learnDeltas computes the count changes of learning keys as class at now,

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/store/storetest"
@@ -69,10 +72,17 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	// go-redis logs every refused dial of the tests that stop servers
+	// on purpose, between the benchmark figures too.
+	redis.SetLogger(quietRedis{})
 	code := m.Run()
 	storetest.Stop()
 	os.Exit(code)
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func approx(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
@@ -586,3 +596,99 @@ const (
 	KindNS           Kind = "ns"
 	KindContent      Kind = "content"
 )
+
+// TestRecordForms: records are written with their keys grouped by kind and
+// weight, and records written before, one object per key, still read the
+// same, so a message learned then can still be moved.
+func TestRecordForms(t *testing.T) {
+	keys := []Key{{KindDomain, "a.example", 1}, {"bayes", "AAAAAAAAAAA", 1}, {KindDomain, "b.example", 1},
+		{KindSenderUnauth, "c.example", 0.25}, {"bayes", "#messages", 1}, {"", "no-kind", 1}}
+	rec := newRecord(Spam, keys, time.Unix(1e9, 0))
+	rec.Keys = append(rec.Keys, wkey{ID: "no-colon", Weight: 1}) // as Add takes any id
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"id"`) || !strings.Contains(string(b), `"v":["a.example","b.example"]`) {
+		t.Fatalf("written form: %s", b)
+	}
+	var back record
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	byID := func(r record) map[string]float64 {
+		m := map[string]float64{}
+		for _, k := range r.Keys {
+			m[k.ID] = k.Weight
+		}
+		return m
+	}
+	if got, want := byID(back), byID(rec); fmt.Sprint(got) != fmt.Sprint(want) || len(back.Keys) != len(rec.Keys) {
+		t.Fatalf("read back %v, want %v", got, want)
+	}
+	old := `{"c":"spam","t":1000000000000000000,"k":[{"id":"domain:a.example","w":1},{"id":"sender_unauth:c.example","w":0.25}]}`
+	var o record
+	if err := json.Unmarshal([]byte(old), &o); err != nil || o.Class != Spam || len(o.Keys) != 2 || o.Keys[1] != (wkey{"sender_unauth:c.example", 0.25}) {
+		t.Fatalf("earlier form read as %+v %v", o, err)
+	}
+
+	// A message learned as spam in the earlier form moves to ham.
+	clk := &clock{t: time.Unix(1e9, 0)}
+	s := openTestRedis(t, clk).(*RedisStore)
+	ctx := context.Background()
+	if err := s.Add(ctx, []Delta{{ID: "domain:a.example", Spam: 1}, {ID: "sender_unauth:c.example", Spam: 0.25}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rdb.Set(ctx, s.msgKey("old"), old, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.Learn(ctx, "old", Ham, []Key{{KindDomain, "a.example", 1}, {KindSenderUnauth, "c.example", 0.25}}); err != nil || out != Moved {
+		t.Fatalf("moving an earlier record: %q %v", out, err)
+	}
+	wantCounts(t, s, "domain:a.example", 0, 1)
+	wantCounts(t, s, "sender_unauth:c.example", 0, 0.25)
+}
+
+// TestRedisExpiries: a key with the evidence of one report expires after
+// once_ttl, with more after ttl; records after record_ttl. On one server
+// and in the cluster's steps alike.
+func TestRedisExpiries(t *testing.T) {
+	for _, slotted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slotted=%v", slotted), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Backend = "redis"
+			cfg.Redis.Addr = storetest.Redis(t)
+			cfg.Redis.Prefix = fmt.Sprintf("t%d:", time.Now().UnixNano())
+			cfg.Redis.Persistence = PersistenceOff
+			cfg.Redis.TTL = filters.Duration(100 * time.Hour)
+			cfg.Redis.OnceTTL = filters.Duration(10 * time.Hour)
+			cfg.Redis.RecordTTL = filters.Duration(5 * time.Hour)
+			s, err := OpenRedis(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.slotted = slotted
+			ctx := context.Background()
+			ttl := func(key string, want time.Duration) {
+				t.Helper()
+				got, err := s.rdb.TTL(ctx, key).Result()
+				if err != nil || got > want || got < want-time.Minute {
+					t.Fatalf("TTL of %s = %v %v, want %v", key, got, err, want)
+				}
+			}
+			keys := []Key{{KindDomain, "a.example", 1}, {KindSenderUnauth, "b.example", 0.25}}
+			if _, err := s.Learn(ctx, "m1", Spam, keys); err != nil {
+				t.Fatal(err)
+			}
+			ttl(s.countKey("domain:a.example"), 10*time.Hour)
+			ttl(s.countKey("sender_unauth:b.example"), 10*time.Hour)
+			ttl(s.msgKey("m1"), 5*time.Hour)
+			if _, err := s.Learn(ctx, "m2", Spam, keys); err != nil {
+				t.Fatal(err)
+			}
+			ttl(s.countKey("domain:a.example"), 100*time.Hour) // two reports
+			ttl(s.countKey("sender_unauth:b.example"), 10*time.Hour)
+		})
+	}
+}

@@ -259,15 +259,20 @@ func (s *RedisStore) WeightReport(ctx context.Context, digest string) (Class, []
 }
 
 // learnWeightsScript: KEYS[1] the report's record, KEYS[2] the hash of
-// values. ARGV: now, half-life s, ttl s, the record as read ("" for none),
-// the new record, then field, spam delta, ham delta triples. Like
-// learnScript it proceeds only when the record is still what was read.
+// values. ARGV[1..5] are scriptArgs (now, half-life, the expiries of
+// values, of one-report values (unused here: the hash expires as a
+// whole) and of records), ARGV[6] the SHA-1 of the record as read ("" for
+// none), ARGV[7] the new record, then field, spam delta, ham delta
+// triples. Like learnScript it proceeds only when the record is still
+// what was read.
 var learnWeightsScript = redis.NewScript(`local cur = redis.call('GET', KEYS[1])
-if (cur or '') ~= ARGV[4] then return 0 end
+local seen = ''
+if cur then seen = redis.sha1hex(cur) end
+if seen ~= ARGV[6] then return 0 end
 local now = tonumber(ARGV[1])
 local hl = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
-for j = 6, #ARGV, 3 do
+for j = 8, #ARGV, 3 do
   local v = redis.call('HGET', KEYS[2], ARGV[j])
   local s, h, t = 0, 0, now
   if v then
@@ -290,11 +295,11 @@ for j = 6, #ARGV, 3 do
     redis.call('HSET', KEYS[2], ARGV[j], string.format('%.17g %.17g %.17g', s, h, t))
   end
 end
-if ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[5], 'EX', ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ttl)
+if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+if tonumber(ARGV[5]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[7], 'EX', ARGV[5])
 else
-  redis.call('SET', KEYS[1], ARGV[5])
+  redis.call('SET', KEYS[1], ARGV[7])
 end
 return 1`)
 
@@ -329,7 +334,7 @@ func (s *RedisStore) LearnWeights(ctx context.Context, digest string, class Clas
 		if err != nil {
 			return "", err
 		}
-		args := append(s.scriptArgs(now), cur, string(rec))
+		args := append(s.scriptArgs(now), recordHash(cur), string(rec))
 		for _, d := range deltas {
 			if !isFinite(d.Spam) || !isFinite(d.Ham) {
 				return "", fmt.Errorf("reputation: weight delta for %q is not finite", d.ID)

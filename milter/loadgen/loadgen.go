@@ -397,7 +397,21 @@ func send(client *milter.Client, p *prepared, queueID string) (out Outcome, err 
 	if done, err := finish("eoh", func() (*milter.Action, error) { return s.HeaderEnd() }); done {
 		return out, err
 	}
-	mods, act, err := s.BodyReadFrom(bytes.NewReader(p.body))
+	var (
+		mods []milter.ModifyAction
+		act  *milter.Action
+	)
+	if len(p.body) == 0 {
+		// go-milter v0.10.1's BodyReadFrom sends no chunk for an empty body
+		// and then refuses End ("end: in wrong state 8"): a message with
+		// no body would never finish. Send one empty chunk, then end.
+		if done, err := finish("body", func() (*milter.Action, error) { return s.BodyChunk(nil) }); done {
+			return out, err
+		}
+		mods, act, err = s.End()
+	} else {
+		mods, act, err = s.BodyReadFrom(bytes.NewReader(p.body))
+	}
 	if err != nil {
 		return out, sessionErr("body", err)
 	}

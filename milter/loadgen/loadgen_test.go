@@ -540,3 +540,18 @@ func TestVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckHeaderOnly: a message with no blank line after its header (no
+// body at all) still goes through a whole milter session.
+func TestCheckHeaderOnly(t *testing.T) {
+	addr := startMilter(t, func() milter.Milter { return &nullMilter{} })
+	for _, msg := range []string{"From: a@b.example\r\nSubject: x\r\n", "From: a@b.example\nSubject: x", "From: a@b.example\r\n\r\n"} {
+		out, err := Check(context.Background(), Options{Addr: addr, Message: []byte(msg)})
+		if err != nil {
+			t.Fatalf("%q: %v", msg, err)
+		}
+		if ActionName(out.Action) != "accept" {
+			t.Fatalf("%q: action %s, want accept", msg, ActionName(out.Action))
+		}
+	}
+}

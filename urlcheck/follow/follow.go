@@ -388,8 +388,28 @@ func (f *Follower) remember(ctx context.Context, key string, r Result) {
 // script location assignment to count as a redirect.
 const maxRedirectPageWords = 50
 
+// FetchBody follows raw like Follow, through the same Guard, hop by hop,
+// and returns the body of the final response as well (at most MaxBody
+// bytes; Result.Truncated says when there was more). The body is returned
+// only for a landed 2xx response. Neither the result nor the body is
+// cached: the caller keeps what it makes of the body.
+func (f *Follower) FetchBody(ctx context.Context, raw string) (Result, []byte) {
+	u, err := normalise(raw)
+	if err != nil {
+		return Result{URL: raw, Outcome: OutcomeFailed, Detail: err.Error()}, nil
+	}
+	return f.walk(ctx, u)
+}
+
 // fetch walks the chain from u.
 func (f *Follower) fetch(ctx context.Context, u urlcheck.URL) Result {
+	r, _ := f.walk(ctx, u)
+	return r
+}
+
+// walk walks the chain from u and returns the final body of a landed 2xx
+// response.
+func (f *Follower) walk(ctx context.Context, u urlcheck.URL) (Result, []byte) {
 	ctx, cancel := context.WithTimeout(ctx, f.o.Timeout)
 	defer cancel()
 	r := Result{URL: CacheKey(u), Fetched: time.Now()}
@@ -401,26 +421,26 @@ func (f *Follower) fetch(ctx context.Context, u urlcheck.URL) Result {
 		if seen[key] {
 			r.Hops = append(r.Hops, hop)
 			r.Outcome, r.Detail = OutcomeLoop, "back to "+key
-			return r
+			return r, nil
 		}
 		seen[key] = true
 		if len(r.Hops) > f.o.MaxHops {
 			r.Hops = append(r.Hops, hop)
 			r.Outcome, r.Detail = OutcomeTooManyHops, fmt.Sprintf("more than %d redirects", f.o.MaxHops)
-			return r
+			return r, nil
 		}
 		ap, outcome, detail := f.vet(ctx, u)
 		hop.Addr = ap.Addr()
 		if outcome != "" {
 			r.Hops = append(r.Hops, hop)
 			r.Outcome, r.Detail = outcome, detail
-			return r
+			return r, nil
 		}
 		resp, body, truncated, err := f.get(ctx, u, ap)
 		if err != nil {
 			r.Hops = append(r.Hops, hop)
 			r.Outcome, r.Detail = failure(ctx, err)
-			return r
+			return r, nil
 		}
 		hop.Status = resp.StatusCode
 		r.Hops = append(r.Hops, hop)
@@ -455,7 +475,7 @@ func (f *Follower) fetch(ctx context.Context, u urlcheck.URL) Result {
 			nu, err := resolveRef(key, next)
 			if err != nil {
 				r.Outcome, r.Detail = OutcomeFailed, fmt.Sprintf("bad redirect %q: %v", next, err)
-				return r
+				return r, nil
 			}
 			u, via = nu, nextVia
 			continue
@@ -468,7 +488,10 @@ func (f *Follower) fetch(ctx context.Context, u urlcheck.URL) Result {
 			r.Fingerprint = PageFingerprint(body, isHTML || baseMIME(r.Sniffed.MIME) == "text/html")
 			r.PasswordForm = hasPasswordInput(body)
 		}
-		return r
+		if resp.StatusCode/100 != 2 {
+			return r, nil
+		}
+		return r, body
 	}
 }
 

@@ -26,8 +26,9 @@ import (
 // Learner takes one raw message as spam or ham.
 type Learner interface {
 	// Learn returns a short description of what changed (learned, moved,
-	// already known).
-	Learn(ctx context.Context, raw io.Reader, spam bool) (string, error)
+	// already known). rcptDomain is the domain of the user who reported
+	// it, "" when not given (see reputation.scope).
+	Learn(ctx context.Context, raw io.Reader, spam bool, rcptDomain string) (string, error)
 }
 
 // Hooks are what the admin listener can reach in the running daemon. Any
@@ -176,7 +177,11 @@ func (s *Server) learn(spam bool) http.HandlerFunc {
 			return
 		}
 		body := http.MaxBytesReader(w, r.Body, maxBody)
-		res, err := h.Learner.Learn(r.Context(), body, spam)
+		// ?rcpt_domain=customer.example: whose user reported it. With
+		// reputation.scope: rcpt_domain the report counts for that
+		// domain only. It comes from the operator's own reporting
+		// pipeline (the token guards it), never from the message.
+		res, err := h.Learner.Learn(r.Context(), body, spam, r.URL.Query().Get("rcpt_domain"))
 		if err != nil {
 			code := learnStatus(err)
 			if code == http.StatusServiceUnavailable {
@@ -198,7 +203,7 @@ func learnStatus(err error) int {
 	switch {
 	case errors.As(err, &mbe), errors.Is(err, engine.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, engine.ErrNotMessage):
+	case errors.Is(err, engine.ErrNotMessage), errors.Is(err, engine.ErrBadDomain):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrNoStore):
 		return http.StatusNotImplemented

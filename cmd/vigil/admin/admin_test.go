@@ -16,7 +16,10 @@ import (
 
 type fakeLearner struct{ got []string }
 
-func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+func (f *fakeLearner) Learn(ctx context.Context, r io.Reader, spam bool, rcptDomain string) (string, error) {
+	if rcptDomain != "" {
+		f.got = append(f.got, "for "+rcptDomain)
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return "", err
@@ -48,6 +51,7 @@ func TestAdmin(t *testing.T) {
 		{"wrong token", "POST", "/learn/spam", "nope", "msg", 401, "bearer"},
 		{"learn spam", "POST", "/learn/spam", "sekret", "Subject: x\r\n\r\nbuy", 200, `"result":"learned"`},
 		{"learn ham", "POST", "/learn/ham", "sekret", "Subject: y\r\n\r\nhi", 200, "learned"},
+		{"learn ham for a recipient domain", "POST", "/learn/ham?rcpt_domain=customer.example", "sekret", "Subject: z\r\n\r\nhi", 200, "learned"},
 		{"empty body", "POST", "/learn/ham", "sekret", "", 400, "empty message"},
 		{"too big", "POST", "/learn/spam", "sekret", strings.Repeat("x", 200), 413, "exceeds admin.max_body"},
 		{"wrong method", "GET", "/learn/spam", "sekret", "", 405, ""},
@@ -69,7 +73,8 @@ func TestAdmin(t *testing.T) {
 			}
 		})
 	}
-	if len(l.got) != 2 || !strings.HasPrefix(l.got[0], "spam:") || !strings.HasPrefix(l.got[1], "ham:") {
+	if len(l.got) != 4 || !strings.HasPrefix(l.got[0], "spam:") || !strings.HasPrefix(l.got[1], "ham:") ||
+		l.got[2] != "for customer.example" || !strings.HasPrefix(l.got[3], "ham:") {
 		t.Fatalf("learner saw %q", l.got)
 	}
 	if flushed != 1 {

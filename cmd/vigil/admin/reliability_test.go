@@ -18,7 +18,7 @@ import (
 
 type learnFunc func(ctx context.Context, r io.Reader, spam bool) (string, error)
 
-func (f learnFunc) Learn(ctx context.Context, r io.Reader, spam bool) (string, error) {
+func (f learnFunc) Learn(ctx context.Context, r io.Reader, spam bool, _ string) (string, error) {
 	return f(ctx, r, spam)
 }
 
@@ -49,6 +49,7 @@ func TestLearnStatusTellsWhetherToRetry(t *testing.T) {
 		{"not a message", fmt.Errorf("%w: no From field", engine.ErrNotMessage), 400, ""},
 		{"header too large", fmt.Errorf("%w: header block", engine.ErrTooLarge), 413, ""},
 		{"no store", engine.ErrNoStore, 501, ""},
+		{"not a recipient domain", fmt.Errorf("%w: %q", engine.ErrBadDomain, "a b"), 400, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,9 @@ import (
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
 	"github.com/vigilmail/vigil/filters/follow"
+	"github.com/vigilmail/vigil/filters/lists"
 	"github.com/vigilmail/vigil/filters/nameservers"
+	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/weights"
 	"github.com/vigilmail/vigil/milter"
@@ -64,8 +66,24 @@ type Config struct {
 	Weights weights.Config `yaml:"weights"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
+	// Phishing is the phishing check: brands, look-alikes, credential
+	// forms, dangerous files, QR codes, free hosting, feeds.
+	Phishing phishing.Config `yaml:"phishing"`
 	// Admin is the HTTP admin listener (feedback, DNS flush, metrics).
 	Admin Admin `yaml:"admin"`
+	// Lists are the operator's allow, deny and score lists; each list's
+	// name is its symbol. Default none.
+	Lists []lists.List `yaml:"lists"`
+	// Settings are policies for some recipient domains and addresses
+	// (dry run, thresholds, scores, disabled checks). Default none.
+	Settings []Settings `yaml:"settings"`
+	// Include are files merged over this one, in the order of their file
+	// names (conf.d style): glob patterns, relative to this file's
+	// directory. A mapping merges key by key; lists, settings and
+	// blocklists merge entry by entry (an entry with the name of an
+	// earlier one replaces it); other lists are replaced whole. Only the
+	// main file includes. Default none.
+	Include []string `yaml:"include"`
 
 	// Warnings are what the file said that still works but should change
 	// (deprecated keys); the commands log them once the logger exists.
@@ -194,7 +212,11 @@ func Default() Config {
 		Follow:      follow.DefaultConfig(),
 		Bayes:       bayes.DefaultConfig(),
 		Weights:     weights.DefaultConfig(),
+		Phishing:    phishing.DefaultConfig(),
 		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
+		Lists:       []lists.List{},
+		Settings:    []Settings{},
+		Include:     []string{},
 	}
 }
 
@@ -215,19 +237,30 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f)
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := parse(data, path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, errors.Unwrap(err))
 	}
 	return c, nil
 }
 
-// Parse reads YAML over the defaults and validates the result.
+// Parse reads YAML over the defaults and validates the result. Its
+// include: patterns are relative to the current directory.
 func Parse(r io.Reader) (Config, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigBytes))
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	return parse(data, "")
+}
+
+// parse reads the main file's data (at path, "" when it has none) over
+// the defaults, merges its include: files over it, and validates.
+func parse(data []byte, path string) (Config, error) {
 	c := Default()
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Config{}, fmt.Errorf("config: %w", ErrNoSettings)
@@ -242,15 +275,16 @@ func Parse(r io.Reader) (Config, error) {
 	warnings := moveDeprecated(&root)
 	kc := keyChecker{lines: map[string]int{}}
 	kc.check(&root, reflect.TypeOf(c), "")
-	if len(kc.errs) > 0 {
-		return Config{}, fmt.Errorf("config: %w", errors.Join(kc.errs...))
+	inc, incWarnings, incErrs := mergeIncludes(&root, path)
+	if errs := append(kc.errs, incErrs...); len(errs) > 0 {
+		return Config{}, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	if err := root.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w", cleanYAMLError(err))
 	}
-	c.Warnings = warnings
+	c.Warnings = append(warnings, incWarnings...)
 	if err := c.Validate(); err != nil {
-		return Config{}, withLines(err, kc.lines)
+		return Config{}, withPositions(err, kc.lines, inc)
 	}
 	return c, nil
 }
@@ -318,9 +352,10 @@ func (c *Config) Validate() error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	known := c.knownSymbols()
 	for _, k := range names {
-		if !validSymbol(k) {
-			bad("scores."+k, c.Scores[k], "symbol names are upper-case letters, digits and _")
+		if why := unknownScore(k, known); why != "" {
+			bad("scores."+k, c.Scores[k], why)
 		}
 	}
 	switch c.Log.Level {
@@ -337,12 +372,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, unprefix(err))
 	}
 	if err := dnsbl.ValidateLists(c.Blocklists); err != nil {
-		errs = append(errs, unprefix(err))
+		errs = append(errs, each(err)...)
 	}
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Weights} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing, c.Weights} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -365,17 +400,39 @@ func (c *Config) Validate() error {
 	if c.Admin.MaxConcurrent <= 0 {
 		bad("admin.max_concurrent", c.Admin.MaxConcurrent, "must be positive")
 	}
+	if err := c.validateLists(); err != nil {
+		errs = append(errs, each(err)...)
+	}
+	c.validateSettings(bad, known)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
 }
 
+// each is the errors a section joined, each unprefixed, so that each
+// gets the line of its own key.
+func each(err error) []error {
+	inner := err
+	if u := errors.Unwrap(err); u != nil {
+		inner = u
+	}
+	j, ok := inner.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{unprefix(err)}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, unprefix(e))
+	}
+	return out
+}
+
 // unprefix drops the "pkg: config: " prefixes of a section's validation
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "weights: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: ", "lists: ", "weights: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}

@@ -59,6 +59,9 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"reject below tag", "actions: {tag: 5, reject: 3}", "actions.reject: 3: must be greater than actions.tag"},
 		{"quarantine outside", "actions: {tag: 5, quarantine: 20, reject: 15}", "actions.quarantine: 20"},
 		{"bad symbol", "scores: {bad-name: 1}", "scores.bad-name"},
+		{"misspelt list symbol", "scores:\n  SPAMHAUS_ZNE: 2\n", "scores.SPAMHAUS_ZNE: 2: no check reports this symbol (did you mean SPAMHAUS_ZEN?) (line 2)"},
+		{"misspelt check symbol", "scores: {DKIM_PAS: 1}", "did you mean DKIM_PASS?"},
+		{"unknown symbol, nothing near", "scores: {COMPLETELY_MADE_UP_THING: 1}", "scores.COMPLETELY_MADE_UP_THING: 1: no check reports this symbol (line 1)"},
 		{"scalar for mapping", "milter: 5", "milter: want a mapping"},
 		{"bad level", "log: {level: loud}", `log.level: "loud"`},
 		{"list expected", "policy: {fail_closed: dnsbl}", "policy.fail_closed: want a list"},
@@ -277,5 +280,186 @@ func TestPackaged(t *testing.T) {
 	// An example that no longer has a line the packaging edits fails loudly.
 	if _, err := Packaged([]byte("policy: {dry_run: true}\n")); err == nil {
 		t.Error("Packaged accepted an example without the expected lines")
+	}
+}
+
+func TestListsAndSettings(t *testing.T) {
+	c, err := Parse(strings.NewReader(`
+actions: {tag: 5, reject: 15}
+scores: {MISSING_DATE: 1, BANNED: 30}
+policy: {dry_run: false}
+lists:
+  - {name: PARTNERS, match: from_domain, entries: [partner.example], action: allow}
+  - {name: BANNED, match: ip, entries: ["192.0.2.0/24"], action: deny}
+settings:
+  - name: trial
+    rcpt_domains: [trial.example]
+    dry_run: true
+    actions: {tag: 4, reject: 12}
+    scores: {CONTENT_IMAGE_HEAVY: 0}
+    disable: [follow]
+  - {name: vip, rcpts: [ceo@example.org], actions: {reject: 30}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Lists) != 2 || c.Lists[0].Action != "allow" || c.Lists[1].Entries[0] != "192.0.2.0/24" {
+		t.Fatalf("lists %+v", c.Lists)
+	}
+	pols := c.RcptPolicies()
+	trial, vip := pols[0], pols[1]
+	if !trial.Policy.DryRun || trial.Policy.Tag != 4 || trial.Policy.Reject != 12 || trial.Disable[0] != "follow" || trial.Domains[0] != "trial.example" {
+		t.Errorf("trial policy %+v", trial)
+	}
+	if trial.Policy.Scores["CONTENT_IMAGE_HEAVY"] != 0 || trial.Policy.Scores["MISSING_DATE"] != 1 {
+		t.Errorf("trial scores %v: its own over the top-level ones", trial.Policy.Scores)
+	}
+	if _, ok := trial.Policy.Scores["CONTENT_IMAGE_HEAVY"]; !ok {
+		t.Error("trial's score 0 lost")
+	}
+	if vip.Policy.DryRun || vip.Policy.Tag != 5 || vip.Policy.Reject != 30 || vip.Rcpts[0] != "ceo@example.org" {
+		t.Errorf("vip policy %+v: keys left out are the top-level ones", vip)
+	}
+	if c.Scores["CONTENT_IMAGE_HEAVY"] != 0 || len(c.Scores) != 2 || c.Scores["BANNED"] != 30 {
+		t.Errorf("a settings entry changed the top-level scores: %v", c.Scores)
+	}
+}
+
+func TestListsAndSettingsErrorsNameTheKey(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"list match", "lists:\n  - {name: X, match: subject, entries: [a]}\n", `lists[0].match: "subject": want ip, helo`},
+		{"list entry", "lists:\n  - name: X\n    match: ip\n    entries: [192.0.2.1/24]\n", `lists[0].entries[0]: "192.0.2.1/24": host bits set: write 192.0.2.0/24 (line 4)`},
+		{"list takes a check's symbol", "lists:\n  - {name: SPF_PASS, match: ip, entries: [192.0.2.1]}\n", `lists[0].name: "SPF_PASS" is already a symbol of check spf (line 2)`},
+		{"list takes a blocklist's name", "lists:\n  - {name: SPAMCOP, match: ip, entries: [192.0.2.1]}\n", `lists[0].name: "SPAMCOP" is already a symbol of a blocklist`},
+		{"list unknown key", "lists:\n  - {name: X, match: ip, entries: [192.0.2.1], actoin: deny}\n", "lists[0].actoin: unknown key (line 2)"},
+		{"allow on links", "lists:\n  - {name: X, match: url_domain, entries: [a.example], action: allow}\n", "lists[0].action: allow: a list on url_domain cannot allow mail"},
+		{"settings without recipients", "settings:\n  - {name: t, dry_run: true}\n", "settings[0]: t: no rcpt_domains and no rcpts"},
+		{"settings thresholds", "settings:\n  - name: t\n    rcpt_domains: [a.example]\n    actions: {reject: 2}\n", "settings[0].actions.reject: 2: must be greater than its tag threshold (5)"},
+		{"settings bad domain", "settings:\n  - {name: t, rcpt_domains: [\"not a domain\"]}\n", `settings[0].rcpt_domains[0]: "not a domain": not a domain (line 2)`},
+		{"settings bad address", "settings:\n  - {name: t, rcpts: [nobody]}\n", `settings[0].rcpts[0]: "nobody": not an address`},
+		{"settings domain twice", "settings:\n  - {name: a, rcpt_domains: [x.example]}\n  - {name: b, rcpt_domains: [X.example.]}\n", `settings[1].rcpt_domains[0]: "X.example.": already in settings[0].rcpt_domains[0]`},
+		{"settings unknown check", "settings:\n  - {name: t, rcpt_domains: [a.example], disable: [folow]}\n", `settings[0].disable[0]: "folow": not a check`},
+		{"settings name", "settings:\n  - {name: \"a b\", rcpt_domains: [a.example]}\n", `settings[0].name: "a b"`},
+		{"settings bad symbol", "settings:\n  - {name: t, rcpt_domains: [a.example], scores: {bad-name: 1}}\n", "settings[0].scores.bad-name"},
+		{"settings unknown symbol", "settings:\n  - {name: t, rcpt_domains: [a.example], scores: {MISSING_DATEE: 1}}\n", "settings[0].scores.MISSING_DATEE: 1: no check reports this symbol (did you mean MISSING_DATE?)"},
+		{"a score for a list that is not there", "lists:\n  - {name: PARTNERS, match: ip, entries: [192.0.2.1]}\nscores: {PARTNER: 1}\n", "scores.PARTNER: 1: no check reports this symbol (did you mean PARTNERS?)"},
+		{"list takes a switched-off blocklist's name", "lists:\n  - {name: SURBL_MULTI, match: ip, entries: [192.0.2.1]}\n", `lists[0].name: "SURBL_MULTI" is already a symbol of a blocklist`},
+		{"scope", "reputation: {scope: per_user}\n", `reputation.scope: "per_user": want global or rcpt_domain`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestInclude: include: files merge over the main file in the order of
+// their names; mappings key by key, lists and settings entry by entry;
+// errors name the included file, the key as written there and its line.
+func TestInclude(t *testing.T) {
+	dir := t.TempDir()
+	confd := filepath.Join(dir, "conf.d")
+	os.Mkdir(confd, 0o755)
+	write := func(path, body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := filepath.Join(dir, "vigil.yaml")
+	write(main, `include: [conf.d/*.yaml]
+actions: {tag: 5, reject: 15}
+scores: {MISSING_DATE: 1, MISSING_SUBJECT: 2}
+policy: {fail_closed: [dnsbl]}
+lists:
+  - {name: PARTNERS, match: from_domain, entries: [old.example], action: allow}
+`)
+	write(filepath.Join(confd, "20-customer.yaml"), `actions: {reject: 20}
+scores: {MISSING_SUBJECT: 3}
+lists:
+  - {name: PARTNERS, match: from_domain, entries: [new.example], action: allow}
+  - {name: BLOCKED, match: ip, entries: ["192.0.2.0/24"], action: deny}
+settings:
+  - {name: customer, rcpt_domains: [customer.example], dry_run: true}
+`)
+	write(filepath.Join(confd, "10-base.yaml"), `actions: {reject: 18, tag: 6}
+policy: {fail_closed: [spf]}
+`)
+	write(filepath.Join(confd, "notes.txt"), "not yaml: [")
+	c, err := Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Actions.Tag != 6 || c.Actions.Reject != 20 {
+		t.Errorf("actions %+v: 10-base then 20-customer over the main file", c.Actions)
+	}
+	if c.Scores["MISSING_DATE"] != 1 || c.Scores["MISSING_SUBJECT"] != 3 {
+		t.Errorf("scores %v: merged key by key", c.Scores)
+	}
+	if len(c.Policy.FailClosed) != 1 || c.Policy.FailClosed[0] != "spf" {
+		t.Errorf("fail_closed %v: a list other than lists/settings/blocklists is replaced whole", c.Policy.FailClosed)
+	}
+	if len(c.Lists) != 2 || c.Lists[0].Name != "PARTNERS" || c.Lists[0].Entries[0] != "new.example" || c.Lists[1].Name != "BLOCKED" {
+		t.Errorf("lists %+v: same name replaced, new appended", c.Lists)
+	}
+	if len(c.Settings) != 1 || c.Settings[0].Name != "customer" {
+		t.Errorf("settings %+v", c.Settings)
+	}
+
+	// An error in an included file names it, the key as it wrote it, and
+	// the line.
+	write(filepath.Join(confd, "30-bad.yaml"), "# a customer\nlists:\n  - name: BAD\n    match: ip\n    entries: [nope]\n")
+	_, err = Load(main)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(confd, "30-bad.yaml")+`: lists[0].entries[0]: "nope": not an address or CIDR prefix (line 5)`) {
+		t.Errorf("error %v: want the included file, its own key and line", err)
+	}
+	write(filepath.Join(confd, "30-bad.yaml"), "actions:\n  rejekt: 3\n")
+	if _, err = Load(main); err == nil || !strings.Contains(err.Error(), filepath.Join(confd, "30-bad.yaml")+": actions.rejekt: unknown key (line 2)") {
+		t.Errorf("error %v: want the unknown key in the included file", err)
+	}
+	write(filepath.Join(confd, "30-bad.yaml"), "\nactions:\n  quarantine: 40\n")
+	if _, err = Load(main); err == nil || !strings.Contains(err.Error(), "30-bad.yaml: actions.quarantine: 40: must be 0 (off) or between actions.tag (6) and actions.reject (20) (line 3)") {
+		t.Errorf("error %v: a value an included file set is named in that file", err)
+	}
+	write(filepath.Join(confd, "30-bad.yaml"), "include: [x.yaml]\n")
+	if _, err = Load(main); err == nil || !strings.Contains(err.Error(), "only the main configuration file includes") {
+		t.Errorf("nested include: %v", err)
+	}
+	write(filepath.Join(confd, "30-bad.yaml"), "# nothing yet\n")
+	if _, err = Load(main); err == nil || !strings.Contains(err.Error(), "30-bad.yaml: the file holds no settings") {
+		t.Errorf("empty include: %v", err)
+	}
+	os.Remove(filepath.Join(confd, "30-bad.yaml"))
+
+	write(main, "include: [conf.d/missing.yaml]\n")
+	if _, err = Load(main); err == nil || !strings.Contains(err.Error(), `include[0]: "conf.d/missing.yaml": no such file`) {
+		t.Errorf("a missing named file: %v", err)
+	}
+	write(main, "include: [nothing/*.yaml]\nactions: {tag: 5}\n")
+	if _, err = Load(main); err != nil {
+		t.Errorf("a pattern that matches nothing: %v", err)
+	}
+}
+
+// TestScoresKnownSymbols: every kind of name the catalogue holds is
+// accepted in scores: a check's symbol, an error symbol, a configured
+// list's families, and a list that is switched off.
+func TestScoresKnownSymbols(t *testing.T) {
+	yaml := `
+blocklists:
+  - {name: LOCAL_BL, zone: bl.example.test, check: ip, score: 2}
+  - {name: OFF_BL, zone: off.example.test, check: ip, score: 2, enabled: false}
+scores:
+  DKIM_PASS: -1
+  DNSBL_ERROR: 0
+  LOCAL_BL: 3
+  LOCAL_BL_UNKNOWN: 0.5
+  OFF_BL: 1
+`
+	if _, err := Parse(strings.NewReader(yaml)); err != nil {
+		t.Fatalf("known symbols refused: %v", err)
 	}
 }

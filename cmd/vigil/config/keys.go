@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -172,31 +171,6 @@ func lineless(err error) string {
 		}
 	}
 	return msg
-}
-
-// withLines appends the line of the key each validation error names, when
-// the file set that key ("actions.reject: 3: must be greater than
-// actions.tag (5) (line 7)"). Keys left at their defaults have no line.
-func withLines(err error, lines map[string]int) error {
-	var list []error
-	if j, ok := errors.Unwrap(err).(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{errors.Unwrap(err)}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		if e == nil {
-			continue
-		}
-		msg := e.Error()
-		key, _, found := strings.Cut(msg, ": ")
-		if line := lineOf(key, lines); found && line > 0 {
-			e = fmt.Errorf("%w (line %d)", e, line)
-		}
-		out = append(out, e)
-	}
-	return fmt.Errorf("config: %w", errors.Join(out...))
 }
 
 // lineOf finds the line of key, or of the nearest enclosing key that the

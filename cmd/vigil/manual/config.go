@@ -419,7 +419,7 @@ func WriteVigilYAML5(w io.Writer, keys []Key, p Page) error {
 
 const description5 = `The configuration of vigil(8) is one YAML file, read by every command given --config FILE. Every key is optional: a key left out keeps its built-in default, and vigil serve without --config runs on the defaults alone. The packaged /etc/vigil/vigil.yaml differs from the defaults in three places: policy.dry_run is on, follow.enabled is off, and auth.authserv_id is left to default to the host name.
 
-Unknown keys, values of the wrong type and invalid values are errors that name the key, the value and the line, for example: config: /etc/vigil/vigil.yaml: actions.tag: "five": want a number (line 12).
+Unknown keys, values of the wrong type and invalid values are errors that name the key, the value and the line, for example: config: /etc/vigil/vigil.yaml: actions.tag: "five": want a number (line 12). Symbol names under scores must be symbols Vigil can report (the checks' symbols, their CHECK_ERROR symbols, and the names of the configured blocklists with their suffixes); a misspelt one is an error that suggests the nearest known symbol.
 
 vigil serve re-reads the file on SIGHUP; a file with errors is refused and the running configuration kept. The listen address, limits and the reputation store change only on restart. vigil doctor --config FILE checks a file before it goes live.`
 
