@@ -254,6 +254,12 @@ func TestBoundsUnderFloods(t *testing.T) {
 	if v := filters.Decide(forced, filters.Policy{Tag: 5, Reject: 15, Weights: snap}); v.Action != filters.Reject {
 		t.Errorf("forced reject became %s", v.Action)
 	}
+	// So does an operator's deny list, even when the learned weights
+	// would score the message far below the tag threshold.
+	denied := append([]filters.Symbol{{Name: "MY_DENY", List: filters.ListDeny}}, listed...)
+	if v := filters.Decide(denied, filters.Policy{Tag: 5, Reject: 15, Weights: snap}); v.Action != filters.Reject {
+		t.Errorf("an operator's deny list became %s", v.Action)
+	}
 }
 
 // TestSafeStart: until min_reports reports the hand-set scores are used;
