@@ -183,23 +183,8 @@ func (s *BoltStore) LearnWeights(ctx context.Context, digest string, class Class
 		if err != nil {
 			return err
 		}
-		old, err := getRecord(recs, digest)
-		if err != nil {
-			return err
-		}
-		var deltas []Delta
-		deltas, outcome = learnDeltas(old, class, keys, now, s.halfLife)
-		if outcome == Duplicate {
-			return nil
-		}
-		if err := s.apply(vals, deltas, now); err != nil {
-			return err
-		}
-		v, err := json.Marshal(newRecord(class, keys, now))
-		if err != nil {
-			return err
-		}
-		return recs.Put([]byte(digest), v)
+		outcome, err = s.learnRecord(recs, vals, digest, class, keys, now)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("reputation: learn weights: %w", err)
