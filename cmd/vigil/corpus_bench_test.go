@@ -17,6 +17,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/sharedtest"
+	"github.com/vigilmail/vigil/filters/store"
 )
 
 // BenchmarkCorpusPipeline runs every message of the SpamAssassin corpus
@@ -86,3 +87,16 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// firstHalfClass is the class of a message of the corpus' first half
+// (easy_ham, hard_ham: ham; spam: spam), learned as user feedback; false
+// for the second half (easy_ham_2, spam_2), never learned.
+func firstHalfClass(group string) (store.Class, bool) {
+	switch group {
+	case "easy_ham", "hard_ham":
+		return store.Ham, true
+	case "spam":
+		return store.Spam, true
+	}
+	return "", false
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vigilmail/vigil/cmd/vigil/config"
 	"github.com/vigilmail/vigil/dnsrep/dnstest"
+	"github.com/vigilmail/vigil/filters/store"
 	"github.com/vigilmail/vigil/milter"
 	"github.com/vigilmail/vigil/milter/loadgen"
 )
@@ -74,14 +76,25 @@ func serveVigil(b testing.TB, extra ...string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	addr, _ := serveConfig(b, c, nil)
+	return addr
+}
+
+// serveConfig runs Vigil in this process with configuration c, after
+// prepare (when not nil) has had the runtime and its store, and returns
+// the milter address and a function that stops it (also run at cleanup).
+func serveConfig(b testing.TB, c config.Config, prepare func(*runtime, store.Store)) (string, func()) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := openStore(c, log, false)
+	st, err := openStore(c, log, false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt, err := build(c, log, store)
+	rt, err := build(c, log, st)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(rt, st)
 	}
 	rt.engine.Start()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -90,14 +103,18 @@ func serveVigil(b testing.TB, extra ...string) string {
 	}
 	ms := milter.NewServer(c.MilterConfig(), rt.engine, log)
 	go ms.Serve(ln)
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ms.Shutdown(ctx)
-		rt.close()
-		store.Close()
-	})
-	return ln.Addr().String()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ms.Shutdown(ctx)
+			rt.close()
+			st.Close()
+		})
+	}
+	b.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 // serveVigilProcess runs `vigil serve` as its own process, as in
@@ -146,6 +163,12 @@ func startVigilBinary(b *testing.B, bin string, trained bool, logs io.Writer, ex
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return startServeAt(b, bin, cfg, addr, logs)
+}
+
+// startServeAt runs bin as `vigil serve --config cfg`, its log to logs,
+// waits until addr accepts connections and returns addr and the process id.
+func startServeAt(b *testing.B, bin, cfg, addr string, logs io.Writer) (string, int) {
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

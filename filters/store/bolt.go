@@ -28,6 +28,7 @@ type BoltStore struct {
 	db       *bolt.DB
 	halfLife time.Duration
 	now      func() time.Time
+	cache    *countCache
 }
 
 // BoltFile is the file name of the bbolt store inside the data directory.
@@ -60,7 +61,7 @@ func OpenBolt(dir string, halfLife, lockWait time.Duration) (*BoltStore, error) 
 		db.Close()
 		return nil, fmt.Errorf("reputation: init %s: %w", path, err)
 	}
-	return &BoltStore{db: db, halfLife: halfLife, now: time.Now}, nil
+	return &BoltStore{db: db, halfLife: halfLife, now: time.Now, cache: newCountCache()}, nil
 }
 
 // countsValue is spam, ham (float64 bits) and the unix-nanosecond time they
@@ -98,25 +99,36 @@ func (s *BoltStore) decayed(b []byte, now time.Time) Counts {
 	return Counts{Spam: c.Spam * f, Ham: c.Ham * f}
 }
 
-// Counts implements Store.
+// Counts implements Store. Keys read recently come from the count cache;
+// the rest are read in one transaction.
 func (s *BoltStore) Counts(ctx context.Context, ids []string) ([]Counts, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	now := s.now()
 	out := make([]Counts, len(ids))
+	miss, gen := s.cache.lookup(ids, out, now, s.halfLife)
+	if len(miss) == 0 {
+		return out, nil
+	}
+	vals := make([]cachedCounts, len(miss))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCounts)
-		for i, id := range ids {
-			if v := b.Get([]byte(id)); v != nil {
-				out[i] = s.decayed(v, now)
+		for j, i := range miss {
+			c, at, ok := decodeCounts(b.Get([]byte(ids[i])))
+			if !ok {
+				continue // absent or unreadable: zero, as decayed() says
 			}
+			vals[j] = cachedCounts{c: c, at: at.UnixNano()}
+			f := decay(now.Sub(at), s.halfLife)
+			out[i] = Counts{Spam: c.Spam * f, Ham: c.Ham * f}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	s.cache.store(gen, ids, miss, vals)
 	return out, nil
 }
 
@@ -149,9 +161,11 @@ func (s *BoltStore) Add(ctx context.Context, deltas []Delta) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	now := s.now()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		return s.apply(tx.Bucket(bucketCounts), deltas, now)
 	})
+	s.cache.invalidate(deltas)
+	return err
 }
 
 // Learn implements Store: the record of the message and all its count
@@ -177,11 +191,13 @@ func (s *BoltStore) Learn(ctx context.Context, digest string, class Class, keys 
 		return Duplicate, nil
 	}
 	var outcome Outcome
+	var deltas []Delta
 	now := s.now()
 	err = s.db.Update(func(tx *bolt.Tx) (err error) {
-		outcome, err = s.learnRecord(tx.Bucket(bucketMessages), tx.Bucket(bucketCounts), digest, class, keys, now)
+		outcome, deltas, err = s.learnRecord(tx.Bucket(bucketMessages), tx.Bucket(bucketCounts), digest, class, keys, now)
 		return err
 	})
+	s.cache.invalidate(deltas)
 	if err != nil {
 		return "", fmt.Errorf("reputation: learn: %w", err)
 	}
@@ -253,6 +269,7 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 		_, err = pruneResults(tx, now)
 		return err
 	})
+	s.cache.reset()
 	if err != nil {
 		return 0, 0, fmt.Errorf("reputation: prune: %w", err)
 	}
@@ -262,23 +279,24 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 // learnRecord learns one report within a write transaction: its record
 // in recs, the values it changes in vals (the counts, or the learned
 // weights).
-func (s *BoltStore) learnRecord(recs, vals *bolt.Bucket, digest string, class Class, keys []Key, now time.Time) (Outcome, error) {
+// It returns the deltas applied (none for a duplicate).
+func (s *BoltStore) learnRecord(recs, vals *bolt.Bucket, digest string, class Class, keys []Key, now time.Time) (Outcome, []Delta, error) {
 	old, err := getRecord(recs, digest)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	deltas, outcome := learnDeltas(old, class, keys, now, s.halfLife)
 	if outcome == Duplicate {
-		return outcome, nil
+		return outcome, nil, nil
 	}
 	if err := s.apply(vals, deltas, now); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	v, err := json.Marshal(newRecord(class, keys, now))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return outcome, recs.Put([]byte(digest), v)
+	return outcome, deltas, recs.Put([]byte(digest), v)
 }
 
 // pruneRecords deletes the records of b learned before before (they can

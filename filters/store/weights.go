@@ -183,7 +183,7 @@ func (s *BoltStore) LearnWeights(ctx context.Context, digest string, class Class
 		if err != nil {
 			return err
 		}
-		outcome, err = s.learnRecord(recs, vals, digest, class, keys, now)
+		outcome, _, err = s.learnRecord(recs, vals, digest, class, keys, now)
 		return err
 	})
 	if err != nil {
