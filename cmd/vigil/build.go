@@ -143,6 +143,7 @@ func buildObserved(c config.Config, log *slog.Logger, st store.Store, obs observ
 		Reputation:  c.Reputation,
 		Follow:      c.Follow,
 		Bayes:       c.Bayes,
+		Weights:     c.Weights,
 		Phishing:    c.Phishing,
 		Lists:       c.Lists,
 		Settings:    c.RcptPolicies(),

@@ -120,6 +120,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 				Lists:    r.engine.Lists,
 				Config:   func() ([]byte, error) { return config.Redacted(*c) },
 				Node:     c.History.NodeName(),
+				Weights:  r.engine.WeightListing,
 			}
 			if rec != nil && c.History.Size > 0 {
 				h.History = daemonHistory{engine: r.engine, st: rec.Store(), size: c.History.Size}

@@ -23,6 +23,7 @@ import (
 	"github.com/vigilmail/vigil/dnsrep"
 	"github.com/vigilmail/vigil/filters/engine"
 	"github.com/vigilmail/vigil/filters/history"
+	"github.com/vigilmail/vigil/filters/weights"
 )
 
 // Learner takes one raw message as spam or ham.
@@ -59,6 +60,8 @@ type Hooks struct {
 	Config func() ([]byte, error)
 	// Node is this node's name (history.node).
 	Node string
+	// Weights returns the learned symbol weights.
+	Weights func(ctx context.Context) (weights.Listing, error)
 }
 
 // Server is the admin HTTP server.
@@ -108,6 +111,7 @@ func New(token string, lim Limits, hooks func() Hooks, log *slog.Logger) *Server
 	mux.HandleFunc("POST /learn/ham", s.auth(apiRoute, s.learn(false)))
 	mux.HandleFunc("POST /dns/flush", s.auth(apiRoute, s.flush))
 	mux.HandleFunc("GET /metrics", s.auth(apiRoute, s.metrics))
+	mux.HandleFunc("GET /weights", s.auth(apiRoute, s.weights))
 	// The JSON API (docs/api.md).
 	mux.HandleFunc("GET /api/history", s.auth(apiRoute, s.apiHistory))
 	mux.HandleFunc("GET /api/history/{id}", s.auth(apiRoute, s.apiEntry))
@@ -315,4 +319,22 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// weights answers GET /weights: the learned symbol weights as JSON (503
+// when the store cannot be read).
+func (s *Server) weights(w http.ResponseWriter, r *http.Request) {
+	h := s.hooks()
+	if h.Weights == nil {
+		http.Error(w, "learned weights are off\n", http.StatusNotImplemented)
+		return
+	}
+	l, err := h.Weights(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", retryUnavailable)
+		http.Error(w, "weights: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(l)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/weights"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -62,6 +63,8 @@ type Config struct {
 	Reputation reputation.Config `yaml:"reputation"`
 	// Bayes is the statistical content classifier (learned from feedback).
 	Bayes bayes.Config `yaml:"bayes"`
+	// Weights learns the weights of symbols from the same feedback.
+	Weights weights.Config `yaml:"weights"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
 	// Phishing is the phishing check: brands, look-alikes, credential
@@ -216,6 +219,7 @@ func Default() Config {
 		Reputation:  reputation.DefaultConfig(),
 		Follow:      follow.DefaultConfig(),
 		Bayes:       bayes.DefaultConfig(),
+		Weights:     weights.DefaultConfig(),
 		Phishing:    phishing.DefaultConfig(),
 		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2, SessionTTL: 12 * time.Hour},
 		History:     history.DefaultConfig(),
@@ -382,7 +386,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing, c.History} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing, c.History, c.Weights} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -440,7 +444,7 @@ func each(err error) []error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: ", "lists: ", "history: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: ", "lists: ", "history: ", "weights: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}
