@@ -366,7 +366,10 @@ func (e *Engine) LearnEntry(ctx context.Context, id uint64, class store.Class, s
 		return LearnOutcome{}, err
 	}
 	out := LearnOutcome{LearnResult: reputation.LearnResult{Digest: l.Digest, Class: class, Keys: len(l.Keys)}}
-	out.Outcome, err = e.store.Learn(ctx, l.Digest, class, l.Keys)
+	// As reputation.LearnFor does: the keys and the report totals the
+	// leans are read against.
+	keys := append(l.Keys, store.Key{Kind: reputation.KindTotal, Value: "reports", Weight: reputation.FullWeight})
+	out.Outcome, err = e.store.Learn(ctx, l.Digest, class, keys)
 	e.opts.Metrics.learnOutcome(class, source, out.Outcome, err)
 	if err != nil {
 		return out, err
