@@ -3,6 +3,9 @@ package bayes
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
@@ -152,6 +155,24 @@ func TestTokenizeBareMessage(t *testing.T) {
 	for _, w := range []string{"h:from:none", "h:msgid:missing", "h:mailer:none", "h:ct:none", "x:subj_empty", "h:date:missing"} {
 		if !slices.Contains(toks, w) {
 			t.Errorf("token %q missing from %q", w, toks)
+		}
+	}
+}
+
+// TestTokenIDIsFNV1a keeps the store keys of learned tokens: the id is
+// FNV-1a (hash/fnv) of the token, big-endian, base64url.
+func TestTokenIDIsFNV1a(t *testing.T) {
+	for _, tok := range []string{"", "free", "t:viagra", "b:click here", "h:x-mailer:outlook", "\xff\x00é漢", strings.Repeat("long", 100)} {
+		h := fnv.New64a()
+		h.Write([]byte(tok))
+		var sum [8]byte
+		binary.BigEndian.PutUint64(sum[:], h.Sum64())
+		want := "bayes:" + base64.RawURLEncoding.EncodeToString(sum[:])
+		if got := TokenID(tok); got != want {
+			t.Errorf("TokenID(%q) = %q, want %q", tok, got, want)
+		}
+		if got := string(KindToken) + ":" + tokenValue(tok); got != want {
+			t.Errorf("tokenValue(%q) = %q, want %q", tok, got, want)
 		}
 	}
 }
