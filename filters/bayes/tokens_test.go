@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/content"
@@ -277,5 +278,18 @@ func TestStructureFromContentFacts(t *testing.T) {
 	fromFacts := pick(Tokenize(walked, 2000))
 	if len(fromBody) == 0 || strings.Join(fromBody, " ") != strings.Join(fromFacts, " ") {
 		t.Fatalf("structure tokens differ:\nbody:  %v\nfacts: %v", fromBody, fromFacts)
+	}
+}
+
+// splitWords skips the script lookup below U+2E80: no rune there is Han,
+// Hiragana or Katakana.
+func TestIdeographicScriptsStartAt2E80(t *testing.T) {
+	for r := rune(0); r < 0x2e80; r++ {
+		if unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) {
+			t.Fatalf("U+%04X is ideographic or kana", r)
+		}
+	}
+	if !unicode.In(0x2e80, unicode.Han) {
+		t.Errorf("U+2E80 is not Han: the bound is loose")
 	}
 }
