@@ -1,8 +1,8 @@
 package reputation
 
 import (
-	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The content fingerprint is MinHash over word 3-shingles with banding
@@ -44,13 +44,15 @@ func mix64(z uint64) uint64 {
 // every run of digits replaced by "#" so that changed prices, phone numbers,
 // order numbers and dates keep the shingles around them.
 func words(text string) []string {
-	var out []string
-	var b strings.Builder
+	// One buffer for every word (a strings.Builder reset per word grew
+	// from nothing each time), one string allocation per word.
+	out := make([]string, 0, min(len(text)/6+1, maxWords))
+	var b []byte
 	digits := false
 	flush := func() {
-		if b.Len() > 0 {
-			out = append(out, b.String())
-			b.Reset()
+		if len(b) > 0 {
+			out = append(out, string(b))
+			b = b[:0]
 		}
 		digits = false
 	}
@@ -61,12 +63,12 @@ func words(text string) []string {
 		switch {
 		case unicode.IsDigit(r):
 			if !digits {
-				b.WriteByte('#')
+				b = append(b, '#')
 				digits = true
 			}
 		case unicode.IsLetter(r):
 			digits = false
-			b.WriteRune(unicode.ToLower(r))
+			b = utf8.AppendRune(b, unicode.ToLower(r))
 		default:
 			flush()
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // referenceFingerprint is Fingerprint written with hash/fnv and
@@ -50,6 +51,59 @@ func referenceFingerprint(text string) []string {
 		out[b] = fmt.Sprintf("%02d.%016x", b, h.Sum64())
 	}
 	return out
+}
+
+// referenceWords is words written with a strings.Builder per word, as
+// the fingerprints in stores were made.
+func referenceWords(text string) []string {
+	var out []string
+	var b strings.Builder
+	digits := false
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		digits = false
+	}
+	for _, r := range text {
+		if len(out) >= maxWords {
+			break
+		}
+		switch {
+		case unicode.IsDigit(r):
+			if !digits {
+				b.WriteByte('#')
+				digits = true
+			}
+		case unicode.IsLetter(r):
+			digits = false
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			flush()
+		}
+	}
+	flush()
+	if len(out) > maxWords {
+		out = out[:maxWords]
+	}
+	return out
+}
+
+func TestWordsUnchanged(t *testing.T) {
+	for _, text := range []string{
+		"", "   ", "Order 12345 shipped 2024-01-02 to \u00c9LODIE at 10:30!",
+		"\u0130stanbul \u03a3\u039f\u03a3 \u6f22\u5b57 x\u0301y \xff\xfe broken utf8 \u0661\u0662\u0663 arabic digits",
+		strings.Repeat("word ", maxWords+10),
+	} {
+		got, want := words(text), referenceWords(text)
+		if len(want) == 0 && len(got) == 0 {
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("words(%.30q) = %q, want %q", text, got, want)
+		}
+	}
 }
 
 func TestFingerprintKeysUnchanged(t *testing.T) {
