@@ -25,14 +25,22 @@ type SymbolSpec struct {
 	// Check is the check that reports it ("" for the symbols of how a
 	// message arrived); the catalogue fills it in.
 	Check string `json:"check,omitempty"`
+	// State marks a symbol that reports Vigil's own state (an error, an
+	// outage, a budget spent) rather than the message: its weight is never
+	// learned from feedback, since it says nothing about spam.
+	State bool `json:"state,omitempty"`
 }
 
 // ScoreText is the score as the documentation shows it.
 func (s SymbolSpec) ScoreText() string {
-	if s.ScoreDoc != "" {
-		return s.ScoreDoc
+	t := s.ScoreDoc
+	if t == "" {
+		t = fmt.Sprintf("%g", s.Score)
 	}
-	return fmt.Sprintf("%g", s.Score)
+	if s.State {
+		t += ", never learned"
+	}
+	return t
 }
 
 // CheckSpec declares a check to the catalogue: each check package calls
@@ -120,8 +128,8 @@ const SymbolMessageTooBig = "MESSAGE_TOO_BIG"
 
 // arrivalSymbols are the symbols of how a message arrived.
 var arrivalSymbols = []SymbolSpec{
-	{Name: SymbolMessageTooBig, Doc: "the body is over limits.max_message_size: only the header and envelope were checked"},
-	{Name: SymbolHeadersTooMany, ScoreDoc: "0, forces reject", Doc: "more header fields or bytes than limits.max_headers / max_header_bytes: refused unread, dry run or not (filler fields could hide a forged From)"},
+	{Name: SymbolMessageTooBig, State: true, Doc: "the body is over limits.max_message_size: only the header and envelope were checked"},
+	{Name: SymbolHeadersTooMany, ScoreDoc: "0, forces reject", State: true, Doc: "more header fields or bytes than limits.max_headers / max_header_bytes: refused unread, dry run or not (filler fields could hide a forged From)"},
 }
 
 // ArrivalSymbol is the symbol name (one of the Symbol* constants) with its
@@ -143,7 +151,7 @@ func Catalogue(fill map[string][]string) []SymbolSpec {
 		for _, s := range c.Symbols {
 			out = append(out, expand(s, fill)...)
 		}
-		out = append(out, SymbolSpec{Name: ErrorSymbol(c.Name), Check: c.Name,
+		out = append(out, SymbolSpec{Name: ErrorSymbol(c.Name), Check: c.Name, State: true,
 			Doc: "the check failed, panicked or timed out; forces tempfail when policy.fail_closed names it"})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -107,6 +107,22 @@ type Message struct {
 	// nameservers), kept once it is final.
 	named     []NamedDomain
 	namedDone bool
+
+	// derived holds values derived once per message (Derived).
+	derived sync.Map
+}
+
+// Derived returns the value derived from m under key, computing it with fn
+// the first time. It is for values that depend only on what is final when
+// first asked (the header, the body, the content facts), such as the
+// classifier's tokens or the text's fingerprint: derived once per message
+// whether the message is judged, learned, or judged and then learned.
+func Derived[T any](m *Message, key string, fn func() T) T {
+	if v, ok := m.derived.Load(key); ok {
+		return v.(T)
+	}
+	v, _ := m.derived.LoadOrStore(key, fn())
+	return v.(T)
 }
 
 // HeaderValues returns the values of every header named name

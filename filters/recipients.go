@@ -84,6 +84,24 @@ func (p *RcptPolicies) Default() *RcptPolicy {
 	return &p.def
 }
 
+// WithWeights returns the policies with the learned weights w (nil: the
+// checks' own scores) in every one of them: each recipient's scores: still
+// come first, then w, then the checks' own (Decide). p is not changed; the
+// copy shares its index. Nil stays nil.
+func (p *RcptPolicies) WithWeights(w Weights) *RcptPolicies {
+	if p == nil {
+		return nil
+	}
+	q := *p
+	q.def.Policy.Weights = w
+	q.entries = make([]RcptPolicy, len(p.entries))
+	copy(q.entries, p.entries)
+	for i := range q.entries {
+		q.entries[i].Policy.Weights = w
+	}
+	return &q
+}
+
 // index is the entry of rcpt, -1 for the default.
 func (p *RcptPolicies) index(rcpt string) int {
 	if p == nil {

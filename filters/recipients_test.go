@@ -300,3 +300,49 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// doubleWeights is learned weights that double every symbol's score.
+type doubleWeights struct{}
+
+func (doubleWeights) Weigh(syms []Symbol, skip func(string) bool) {
+	for i := range syms {
+		if skip == nil || !skip(syms[i].Name) {
+			d := syms[i].Score
+			syms[i].Score = 2 * d
+			syms[i].Weight = &SymbolWeight{Default: d, Learned: 2 * d, Used: 2 * d}
+		}
+	}
+}
+
+// TestRcptPoliciesWithWeights: the learned weights reach every
+// recipient's policy, and a recipient's own scores: still come first
+// (operator override > learned > the check's own), without changing the
+// policies they were made from.
+func TestRcptPoliciesWithWeights(t *testing.T) {
+	p, err := NewRcptPolicies(Policy{Tag: 5, Reject: 15}, []RcptPolicy{
+		{Name: "own", Policy: Policy{Tag: 5, Reject: 15, Scores: map[string]float64{"A": 1}}, Domains: []string{"own.example"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms := []Symbol{{Name: "A", Score: 3}, {Name: "B", Score: 1}}
+	w := p.WithWeights(doubleWeights{})
+	if v := DecideRecipients(syms, []string{"u@other.example"}, w); v.Score != 8 || v.Action != Tag {
+		t.Errorf("default policy with learned weights: score %v action %s, want 8 tag", v.Score, v.Action)
+	}
+	v := DecideRecipients(syms, []string{"u@own.example"}, w)
+	if v.Score != 3 || v.Action != Accept {
+		t.Errorf("recipient with scores: A=1: score %v action %s, want 1 + 2×1 = 3, accept", v.Score, v.Action)
+	}
+	for _, s := range v.Symbols {
+		if s.Name == "A" && s.Weight != nil {
+			t.Errorf("A scored by the operator still shows a learned weight: %+v", s.Weight)
+		}
+	}
+	if v := DecideRecipients(syms, []string{"u@other.example"}, p); v.Score != 4 {
+		t.Errorf("the original policies changed: score %v, want 4", v.Score)
+	}
+	if (*RcptPolicies)(nil).WithWeights(doubleWeights{}) != nil {
+		t.Error("nil policies with weights are not nil")
+	}
+}

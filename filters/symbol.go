@@ -19,6 +19,15 @@ type Symbol struct {
 	// not check at all (a header block larger than it keeps): a dry run
 	// delivers what Vigil judged, never what it did not read.
 	Hard bool `json:"-"`
+	// Full is the score of a graded symbol at full strength (a reputation
+	// family's cap, the classifier's max_score, a blocklist's score): its
+	// Score is Full times the strength of the evidence. 0 for a symbol whose
+	// score does not depend on the evidence (Score is then its full score).
+	// Learned weights (Policy.Weights) replace Full and keep the strength.
+	Full float64 `json:"-"`
+	// Weight says how a learned weight set Score; nil when Score is the
+	// check's own or an operator's (scores:).
+	Weight *SymbolWeight `json:"weight,omitempty"`
 	// List is set on the symbol of an operator's list (lists: in the
 	// configuration): what the list does with the message. Decide lets
 	// an allow list accept the message whatever its score and the checks'
@@ -34,6 +43,34 @@ type Symbol struct {
 	// how the message arrived). The pipeline sets it, so that a
 	// recipient's settings can leave out the checks they disable.
 	Check string `json:"-"`
+}
+
+// SymbolWeight explains the score of a symbol whose weight was learned
+// from feedback: the weight it has by default, the one learned, and the
+// one used (the learned one blended in as reports accumulate, within the
+// symbol's bounds). Score = Used × the strength of the evidence.
+type SymbolWeight struct {
+	Default float64 `json:"default"`
+	Learned float64 `json:"learned"`
+	Used    float64 `json:"used"`
+}
+
+// Strength is how strongly the evidence holds, as a multiple of the
+// symbol's full weight: Score/Full for a graded symbol, 1 otherwise.
+func (s Symbol) Strength() float64 {
+	if s.Full != 0 {
+		return s.Score / s.Full
+	}
+	return 1
+}
+
+// DefaultWeight is the symbol's weight at full strength as its check
+// proposed it: Full for a graded symbol, else its Score.
+func (s Symbol) DefaultWeight() float64 {
+	if s.Full != 0 {
+		return s.Full
+	}
+	return s.Score
 }
 
 // ListAction is what an operator's list does with a message it matches.

@@ -57,6 +57,9 @@ type Policy struct {
 	Reject     float64
 	// Scores override the default score of a symbol by name.
 	Scores map[string]float64
+	// Weights are the symbol weights learned from feedback; nil scores
+	// every symbol as its check proposed.
+	Weights Weights
 	// DryRun never rejects, tempfails or quarantines: the verdict carries
 	// the action that would have been taken, and the message is delivered
 	// (tagged when the score says so) with our headers.
@@ -86,16 +89,31 @@ type Verdict struct {
 	Rcpts []RcptVerdict
 }
 
+// Weights are symbol weights learned from feedback (filters/weights).
+type Weights interface {
+	// Weigh sets Score and Weight of each symbol whose weight was learned,
+	// except the names skip reports (an operator's scores: win). It may
+	// bound groups of symbols together (the client-IP inputs).
+	Weigh(syms []Symbol, skip func(name string) bool)
+}
+
 // Decide is the one pure function from symbols and policy to a verdict.
-// It copies and sorts the symbols, applies score overrides, sums, picks the
-// action from thresholds and raises it to the strongest forced action.
+// It copies and sorts the symbols, sets each symbol's effective score (the
+// operator's scores: first, else the learned weight, else the check's
+// own), sums, picks the action from thresholds and raises it to the
+// strongest forced action. Forced actions never depend on scores: learned
+// weights cannot undo a DMARC p=reject or an operator's deny list.
 func Decide(symbols []Symbol, p Policy) Verdict {
 	syms := make([]Symbol, len(symbols))
 	copy(syms, symbols)
+	if p.Weights != nil {
+		p.Weights.Weigh(syms, func(name string) bool { _, ok := p.Scores[name]; return ok })
+	}
 	var total float64
 	for i := range syms {
 		if s, ok := p.Scores[syms[i].Name]; ok {
 			syms[i].Score = s
+			syms[i].Weight = nil
 		}
 		total += syms[i].Score
 	}

@@ -16,7 +16,16 @@ import (
 // adminPost sends an authenticated POST to the running daemon's admin
 // listener and decodes its JSON answer into out; it returns the raw body.
 func adminPost(listen, path, token string, out any) ([]byte, error) {
-	req, err := http.NewRequest("POST", "http://"+listen+path, nil)
+	return adminDo("POST", listen, path, token, out)
+}
+
+// adminGet is adminPost with GET.
+func adminGet(listen, path, token string, out any) ([]byte, error) {
+	return adminDo("GET", listen, path, token, out)
+}
+
+func adminDo(method, listen, path, token string, out any) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+listen+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +35,7 @@ func adminPost(listen, path, token string, out any) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		return body, fmt.Errorf("daemon answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}

@@ -128,6 +128,7 @@ func build(c config.Config, log *slog.Logger, st store.Store) (*runtime, error) 
 		Reputation:  c.Reputation,
 		Follow:      c.Follow,
 		Bayes:       c.Bayes,
+		Weights:     c.Weights,
 		Phishing:    c.Phishing,
 		Lists:       c.Lists,
 		Settings:    c.RcptPolicies(),

@@ -71,6 +71,30 @@ With the bbolt store, the running daemon holds the file's lock: send feedback to
 			},
 		},
 		{
+			name:    "eval",
+			summary: "replay labelled mail through the pipeline and report what Vigil would have done",
+			doc: `Replays labelled mail through the same engine as serve and check (without the milter) and reports what Vigil would have done: messages judged and caught per class (caught: tagged, quarantined or rejected; under policy.dry_run the would-be action), recall and false-positive rate, the lowest score threshold and its recall at false-positive rates 0, 0.1% and 1%, how often each symbol fired on spam and on ham, every misjudged message, and the learned symbol weights. Each PATH is an .eml file, an mbox file, a Maildir folder or a directory of them.
+
+It never touches the configured store: it learns into an empty store in memory, or into a copy of a bbolt store given with --store. Static mode learns the --learn-spam and --learn-ham sets as user reports, exactly as learn would, in Date order, then judges the --spam and --ham sets and learns nothing more. Online mode judges the test sets in Date order (ties by input order) and, after each verdict, learns the message with its label when the feedback rule says a user would have reported it: errors (only misjudged mail), all, a share P of all mail, or errors:P; the share is chosen by a hash of each message, so a run is repeatable.
+
+DNS goes to the configured resolver. For archived mail whose domains are gone use --offline (or dns.servers pointing at a local resolver that answers NXDOMAIN): nothing leaves the machine and the run does not depend on today's DNS. The same input and configuration give the same numbers.
+
+Without --json it prints a summary table, and draws a progress bar on standard error when that is a terminal. Exit status 0 when the evaluation ran, 2 on usage or configuration errors, 1 on any other failure.`,
+			define: func(fs *flag.FlagSet) { new(evalOpts).define(fs) },
+			run:    cmdEval,
+		},
+		{
+			name:    "weights",
+			summary: "list the symbol weights learned from feedback",
+			doc: `Lists every symbol whose weight was learned from reports: its hand-set weight (its score at full strength), the learned weight, and the weight used (the learned one blended in from weights.min_reports reports on, fully from twice that). The weights are in the reputation store, shared by every node on one Redis. With the bbolt store locked by the running daemon they are read through its admin listener (GET /weights).
+
+Exit status 0 when the weights were listed, 2 on usage or configuration errors, 1 when they could not be read.`,
+			define: func(fs *flag.FlagSet) { new(weightsOpts).define(fs) },
+			run: func(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+				return cmdWeights(args, stdout, stderr)
+			},
+		},
+		{
 			name:    "doctor",
 			summary: "check the configuration, DNS servers, blocklists and the store; exit 1 on a failure",
 			doc: `Checks what an operator needs before trusting Vigil and prints one line per finding: the checks by stage; the reputation store (bbolt: the file opens; Redis: PING with the configured password); each DNS server asked from source port 53, a port below 1024 and a high port (some firewalls silently drop DNS from low ports, which shows up as unexplained SERVFAIL); and every enabled blocklist against its RFC 5782 test points.

@@ -88,14 +88,6 @@ func BenchmarkCorpusPipeline(b *testing.B) {
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// corpusTally counts the verdicts on one corpus folder.
-type corpusTally struct{ n, tag, quarantine, reject, other int }
-
-// flagged is the share tagged, quarantined or rejected, in percent.
-func (t corpusTally) flagged() float64 {
-	return 100 * float64(t.tag+t.quarantine+t.reject) / float64(max(1, t.n))
-}
-
 // firstHalfClass is the class of a message of the corpus' first half
 // (easy_ham, hard_ham: ham; spam: spam), learned as user feedback; false
 // for the second half (easy_ham_2, spam_2), never learned.
@@ -107,85 +99,4 @@ func firstHalfClass(group string) (store.Class, bool) {
 		return store.Spam, true
 	}
 	return "", false
-}
-
-// corpusLearned is the whole product on the classic time split: learn
-// easy_ham, hard_ham and spam as user feedback (reputation and
-// classifier), then judge easy_ham_2 and spam_2, never learned, with the
-// default thresholds. It returns the tallies of easy_ham_2 and spam_2.
-func corpusLearned(tb testing.TB) (ham, spam corpusTally) {
-	msgs := sharedtest.SpamAssassin(tb)
-	c, rt := corpusRuntime(tb)
-	ctx := context.Background()
-	start := time.Now()
-	learned := 0
-	for _, cm := range msgs {
-		class, ok := firstHalfClass(cm.Group)
-		if !ok {
-			continue
-		}
-		if _, err := rt.engine.LearnRaw(ctx, cm.Raw, class); err != nil {
-			tb.Fatalf("learn: %v", err)
-		}
-		learned++
-	}
-	tb.Logf("learned %d messages in %s", learned, time.Since(start).Round(time.Millisecond))
-	res := map[string]*corpusTally{"easy_ham_2": &ham, "spam_2": &spam}
-	for _, cm := range msgs {
-		t := res[cm.Group]
-		if t == nil {
-			continue
-		}
-		m, err := filters.ParseMessage(bytes.NewReader(cm.Raw), int64(c.Limits.MaxMessageSize))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		v := rt.engine.Judge(ctx, m)
-		t.n++
-		switch v.Action {
-		case filters.Tag:
-			t.tag++
-		case filters.Quarantine:
-			t.quarantine++
-		case filters.Reject:
-			t.reject++
-		case filters.Accept:
-		default:
-			t.other++
-		}
-	}
-	for _, g := range []string{"easy_ham_2", "spam_2"} {
-		t := res[g]
-		tb.Logf("%s: %d judged, tag %d, quarantine %d, reject %d, tempfail/other %d: flagged (tag, quarantine or reject) %.2f%%",
-			g, t.n, t.tag, t.quarantine, t.reject, t.other, t.flagged())
-	}
-	return ham, spam
-}
-
-// TestCorpusLearned checks the whole-product figures of README.md on the
-// time split (corpusLearned): no ham flagged, and spam flagged at most one
-// percentage point under the README.
-func TestCorpusLearned(t *testing.T) {
-	if testing.Short() {
-		t.Skip("corpus test (-short)")
-	}
-	if raceEnabled {
-		t.Skip("corpus test: runs without -race (test.sh's corpus pass, or go test -run TestCorpusLearned ./cmd/vigil)")
-	}
-	ham, spam := corpusLearned(t)
-	if ham.n != 1400 || spam.n != 1396 || ham.other+spam.other != 0 {
-		t.Errorf("judged %d ham and %d spam, %d tempfailed; want 1400, 1396, 0", ham.n, spam.n, ham.other+spam.other)
-	}
-	sharedtest.Claim{Doc: "README.md", Text: "0 of 1,400 ham tagged or rejected", Value: 0}.AtMost(t, float64(ham.tag+ham.quarantine+ham.reject), 0)
-	sharedtest.Claim{Doc: "README.md", Text: "49.2% of spam tagged or rejected", Value: 49.2}.AtLeast(t, spam.flagged(), 1)
-}
-
-// BenchmarkCorpusLearned measures the same (the time includes learning
-// into bbolt, one fsync per message). Run:
-//
-//	go test -run '^$' -bench CorpusLearned -benchtime 1x ./cmd/vigil
-func BenchmarkCorpusLearned(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		corpusLearned(b)
-	}
 }

@@ -61,7 +61,7 @@ func cmdLearn(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	enc := json.NewEncoder(stdout)
 	for _, path := range fs.Args() {
-		err := feedback.ReadInput(path, func(raw feedback.RawMessage) error {
+		err := feedback.ReadTree(path, func(raw feedback.RawMessage) error {
 			out, err := rt.engine.LearnFromFor(ctx, bytes.NewReader(raw.Data), class, o.rcptDomain)
 			if err != nil {
 				failed++

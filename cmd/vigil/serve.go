@@ -91,6 +91,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 				Learner:  r.engine,
 				FlushDNS: r.resolver.Flush,
 				Metrics:  func() map[string]float64 { return metrics(srv, r) },
+				Weights:  r.engine.WeightListing,
 			}
 		}, log)
 		go func() {

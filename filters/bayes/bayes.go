@@ -37,8 +37,8 @@ var Spec = filters.Declare(filters.CheckSpec{
 	Name:   Name,
 	Config: "bayes",
 	Symbols: []filters.SymbolSpec{
-		{Name: SymSpam, ScoreDoc: "0 to bayes.max_score", Doc: "the spam probability is at or above bayes.spam_threshold: 0 at the threshold, rising linearly to max_score at 1"},
-		{Name: SymHam, ScoreDoc: "0 to bayes.min_score", Doc: "the spam probability is at or below bayes.ham_threshold: 0 at the threshold, falling linearly to min_score at 0"},
+		{Name: SymSpam, ScoreDoc: "0 to bayes.max_score", Doc: "the spam probability is at or above bayes.spam_threshold: 0 there, rising linearly in log-odds to max_score at bayes.spam_full and beyond"},
+		{Name: SymHam, ScoreDoc: "0 to bayes.min_score", Doc: "the spam probability is at or below bayes.ham_threshold: 0 there, falling linearly in log-odds to min_score at bayes.ham_full and below"},
 	},
 })
 
@@ -294,7 +294,7 @@ func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
 	if c.untrained(ctx) {
 		return Score{Prob: 0.5}, nil
 	}
-	toks := Tokenize(m, c.cfg.MaxTokens)
+	toks := messageTokens(m, c.cfg.MaxTokens)
 	ids := make([]string, 1, len(toks)+1)
 	ids[0] = messagesID
 	for _, t := range toks {
@@ -330,6 +330,16 @@ func (c *Check) untrained(context.Context) bool {
 	return time.Now().Before(c.gateUntil)
 }
 
+// Learned tells the check that this process learned a report: the gate
+// opens at once, so the classifier speaks as soon as enough is learned
+// (not up to gateTTL later), and replays that learn and judge in turn
+// (vigil eval) do not depend on the clock.
+func (c *Check) Learned() {
+	c.gateMu.Lock()
+	c.gateUntil = time.Time{}
+	c.gateMu.Unlock()
+}
+
 func (c *Check) closeGate() {
 	c.gateMu.Lock()
 	c.gateUntil = time.Now().Add(c.gateTTL)
@@ -337,33 +347,48 @@ func (c *Check) closeGate() {
 }
 
 // symbol maps a score to BAYES_SPAM / BAYES_HAM, or nothing in the unsure
-// band. The score grows linearly from 0 at the threshold to max_score at
-// probability 1 (min_score at 0), so barely-past messages weigh little.
+// band.
 func (c *Check) symbol(sc Score) (filters.Symbol, bool) {
 	return Symbolize(c.cfg, sc)
 }
 
 // Symbolize is the symbol of a score under cfg's thresholds and bounds.
+// The chi-square indicator is not a probability: its log-odds spread over
+// tens of units where a calibrated probability would spread over a few.
+// So the score grows linearly in log-odds, from 0 at the threshold to the
+// full score at spam_full (ham_full) and stays there beyond: a message the
+// classifier is sure of scores max_score, enough to tag on its own, and
+// one it leans on scores in proportion. The points were chosen by
+// cross-validation inside the training folders (README.md).
 func Symbolize(cfg Config, sc Score) (filters.Symbol, bool) {
 	if sc.Clues == 0 {
 		return filters.Symbol{}, false
 	}
-	detail := fmt.Sprintf("prob=%.4f clues=%d learned spam=%.0f ham=%.0f", sc.Prob, sc.Clues, sc.Spam, sc.Ham)
+	detail := fmt.Sprintf("prob=%.6f clues=%d learned spam=%.0f ham=%.0f", sc.Prob, sc.Clues, sc.Spam, sc.Ham)
+	l := logit(sc.Prob)
 	switch {
-	case sc.Prob >= cfg.SpamThreshold:
-		conf := 1.0
-		if cfg.SpamThreshold < 1 {
-			conf = (sc.Prob - cfg.SpamThreshold) / (1 - cfg.SpamThreshold)
-		}
-		return filters.Symbol{Name: SymSpam, Score: round2(cfg.MaxScore * clamp01(conf)), Detail: detail}, true
-	case sc.Prob <= cfg.HamThreshold:
-		conf := 1.0
-		if cfg.HamThreshold > 0 {
-			conf = (cfg.HamThreshold - sc.Prob) / cfg.HamThreshold
-		}
-		return filters.Symbol{Name: SymHam, Score: round2(cfg.MinScore * clamp01(conf)), Detail: detail}, true
+	case sc.Prob >= cfg.SpamThreshold && sc.Prob > 0.5:
+		s := strength(l, logit(cfg.SpamThreshold), logit(cfg.SpamFull))
+		return filters.Symbol{Name: SymSpam, Score: round2(cfg.MaxScore * s), Full: cfg.MaxScore, Detail: detail}, true
+	case sc.Prob <= cfg.HamThreshold && sc.Prob < 0.5:
+		s := strength(-l, -logit(cfg.HamThreshold), -logit(cfg.HamFull))
+		return filters.Symbol{Name: SymHam, Score: round2(cfg.MinScore * s), Full: cfg.MinScore, Detail: detail}, true
 	}
 	return filters.Symbol{}, false
+}
+
+// logit is the log-odds of p, kept finite (the indicator reaches 0 and 1).
+func logit(p float64) float64 {
+	p = math.Min(math.Max(p, 1e-15), 1-1e-15)
+	return math.Log(p / (1 - p))
+}
+
+// strength is where l lies between from (0) and to (1), clamped.
+func strength(l, from, to float64) float64 {
+	if to <= from {
+		return 1
+	}
+	return clamp01((l - from) / (to - from))
 }
 
 func clamp01(f float64) float64 { return math.Min(math.Max(f, 0), 1) }

@@ -116,32 +116,39 @@ func TestClassify(t *testing.T) {
 }
 
 func TestSymbolize(t *testing.T) {
-	cfg := DefaultConfig() // 0.99 / 0.01, +5 / -3
+	sigma := func(l float64) float64 { return 1 / (1 + math.Exp(-l)) }
+	def := DefaultConfig() // 0.5 / 0.5, full at log-odds ±10, +7.5 / -5
+	narrow := DefaultConfig()
+	narrow.SpamThreshold, narrow.HamThreshold = 0.99, 0.01
 	tests := []struct {
 		name      string
+		cfg       Config
 		prob      float64
 		clues     int
 		wantName  string
 		wantScore float64
 	}{
-		{"unsure middle", 0.5, 10, "", 0},
-		{"just below spam threshold", 0.989, 10, "", 0},
-		{"just above ham threshold", 0.011, 10, "", 0},
-		{"at spam threshold", 0.99, 10, SymSpam, 0},
-		{"half way to certain spam", 0.995, 10, SymSpam, 2.5},
-		{"certain spam", 1, 10, SymSpam, 5},
-		{"half way to certain ham", 0.005, 10, SymHam, -1.5},
-		{"certain ham", 0, 10, SymHam, -3},
-		{"no clues never scores", 1, 0, "", 0},
+		{"even odds score nothing", def, 0.5, 10, "", 0},
+		{"a fifth of the way", def, sigma(math.Log(0.99995/0.00005) / 5), 10, SymSpam, 1.5},
+		{"half way to full spam", def, sigma(math.Log(0.99995/0.00005) / 2), 10, SymSpam, 3.75},
+		{"full spam", def, 0.99995, 10, SymSpam, 7.5},
+		{"beyond full stays full", def, 1, 10, SymSpam, 7.5},
+		{"half way to full ham", def, sigma(-math.Log(0.99995/0.00005) / 2), 10, SymHam, -2.5},
+		{"certain ham", def, 0, 10, SymHam, -5},
+		{"no clues never scores", def, 1, 0, "", 0},
+		{"unsure band: just below spam threshold", narrow, 0.989, 10, "", 0},
+		{"unsure band: just above ham threshold", narrow, 0.011, 10, "", 0},
+		{"at spam threshold", narrow, 0.99, 10, SymSpam, 0},
+		{"from the threshold in log-odds", narrow, sigma((math.Log(99) + math.Log(0.99995/0.00005)) / 2), 10, SymSpam, 3.75},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sym, ok := Symbolize(cfg, Score{Prob: tt.prob, Clues: tt.clues, Spam: 60, Ham: 70})
-			if ok != (tt.wantName != "") || sym.Name != tt.wantName || !near(sym.Score, tt.wantScore) {
+			sym, ok := Symbolize(tt.cfg, Score{Prob: tt.prob, Clues: tt.clues, Spam: 60, Ham: 70})
+			if ok != (tt.wantName != "") || sym.Name != tt.wantName || math.Abs(sym.Score-tt.wantScore) > 0.011 {
 				t.Errorf("Symbolize(%v) = %+v %v, want %s %v", tt.prob, sym, ok, tt.wantName, tt.wantScore)
 			}
-			if ok && sym.Detail == "" {
-				t.Errorf("no detail")
+			if ok && (sym.Detail == "" || sym.Full == 0 || math.Abs(sym.Strength()*sym.Full-sym.Score) > 1e-9) {
+				t.Errorf("detail %q, full %v, strength %v: want a detail and a strength that gives the score", sym.Detail, sym.Full, sym.Strength())
 			}
 		})
 	}

@@ -20,13 +20,19 @@ type Config struct {
 	MinHam  float64 `yaml:"min_ham"`
 	// SpamThreshold and HamThreshold bound the unsure band: a probability
 	// at or above SpamThreshold is BAYES_SPAM, at or below HamThreshold
-	// BAYES_HAM, anything in between scores nothing. Defaults 0.99 and
-	// 0.01.
+	// BAYES_HAM, anything in between scores nothing. Defaults 0.5 and 0.5:
+	// no unsure band, the score says how sure.
 	SpamThreshold float64 `yaml:"spam_threshold"`
 	HamThreshold  float64 `yaml:"ham_threshold"`
-	// MaxScore is the score of BAYES_SPAM at probability 1 (default 5.0);
-	// MinScore the score of BAYES_HAM at probability 0 (default -3.0).
-	// Between the threshold and the extreme the score grows linearly.
+	// SpamFull and HamFull are the probabilities at which BAYES_SPAM and
+	// BAYES_HAM reach their full scores. From the threshold to there the
+	// score grows linearly in log-odds. Defaults 0.99995 and 0.00005
+	// (log-odds ±10).
+	SpamFull float64 `yaml:"spam_full"`
+	HamFull  float64 `yaml:"ham_full"`
+	// MaxScore is the score of BAYES_SPAM at spam_full and above (default
+	// 7.5: at 0.9987 it reaches the tag threshold 5 on its own); MinScore
+	// the score of BAYES_HAM at ham_full and below (default -5).
 	MaxScore float64 `yaml:"max_score"`
 	MinScore float64 `yaml:"min_score"`
 	// MaxTokens caps the unique tokens taken from one message (default
@@ -58,10 +64,12 @@ func DefaultConfig() Config {
 		Enabled:       true,
 		MinSpam:       50,
 		MinHam:        50,
-		SpamThreshold: 0.99,
-		HamThreshold:  0.01,
-		MaxScore:      5.0,
-		MinScore:      -3.0,
+		SpamThreshold: 0.5,
+		HamThreshold:  0.5,
+		SpamFull:      0.99995,
+		HamFull:       0.00005,
+		MaxScore:      7.5,
+		MinScore:      -5.0,
 		MaxTokens:     2000,
 		Timeout:       filters.Duration(200 * time.Millisecond),
 		Autolearn: AutolearnConfig{
@@ -86,6 +94,7 @@ func (c Config) Validate() error {
 	}{
 		{"min_spam", c.MinSpam}, {"min_ham", c.MinHam},
 		{"spam_threshold", c.SpamThreshold}, {"ham_threshold", c.HamThreshold},
+		{"spam_full", c.SpamFull}, {"ham_full", c.HamFull},
 		{"max_score", c.MaxScore}, {"min_score", c.MinScore},
 		{"autolearn.spam_score", c.Autolearn.SpamScore}, {"autolearn.ham_score", c.Autolearn.HamScore},
 	} {
@@ -98,10 +107,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bayes: bayes.min_spam: %v is below the minimum 1", c.MinSpam)
 	case c.MinHam < 1:
 		return fmt.Errorf("bayes: bayes.min_ham: %v is below the minimum 1", c.MinHam)
-	case c.SpamThreshold <= 0.5 || c.SpamThreshold > 1:
-		return fmt.Errorf("bayes: bayes.spam_threshold: %v is outside (0.5, 1]", c.SpamThreshold)
-	case c.HamThreshold < 0 || c.HamThreshold >= 0.5:
-		return fmt.Errorf("bayes: bayes.ham_threshold: %v is outside [0, 0.5)", c.HamThreshold)
+	case c.SpamThreshold < 0.5 || c.SpamThreshold > 1:
+		return fmt.Errorf("bayes: bayes.spam_threshold: %v is outside [0.5, 1]", c.SpamThreshold)
+	case c.HamThreshold < 0 || c.HamThreshold > 0.5:
+		return fmt.Errorf("bayes: bayes.ham_threshold: %v is outside [0, 0.5]", c.HamThreshold)
+	case c.SpamFull < c.SpamThreshold || c.SpamFull > 1:
+		return fmt.Errorf("bayes: bayes.spam_full: %v is outside [spam_threshold %v, 1]", c.SpamFull, c.SpamThreshold)
+	case c.HamFull > c.HamThreshold || c.HamFull < 0:
+		return fmt.Errorf("bayes: bayes.ham_full: %v is outside [0, ham_threshold %v]", c.HamFull, c.HamThreshold)
 	case c.MaxScore < 0 || c.MaxScore > 100:
 		return fmt.Errorf("bayes: bayes.max_score: %v is outside [0, 100]", c.MaxScore)
 	case c.MinScore > 0 || c.MinScore < -100:

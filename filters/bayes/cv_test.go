@@ -129,15 +129,15 @@ func TestCorpusCrossValidation(t *testing.T) {
 	msgs := loadCorpus(t)
 	cfg := DefaultConfig()
 	res := crossValidate(msgs, DefaultParams, cfg.MaxTokens)
-	r := measure(res, cfg.SpamThreshold, cfg.HamThreshold)
+	r := measure(res, confidentSpam, confidentHam)
 	t.Logf("cross-validation inside training folders, default params %+v, spam>=%g ham<=%g: ham FP %d/%d (%.3f%%), spam recall %d/%d (%.2f%%), BAYES_HAM on spam %d",
-		DefaultParams, cfg.SpamThreshold, cfg.HamThreshold, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), r.spamAsHam)
-	logCurve(t, res, cfg.HamThreshold)
+		DefaultParams, confidentSpam, confidentHam, r.fp, r.ham, r.fpPct(), r.caught, r.spam, r.recallPct(), r.spamAsHam)
+	logCurve(t, res, confidentHam)
 	for _, ht := range []float64{0.1, 0.05, 0.01, 0.001, 0.0001} {
-		r := measure(res, cfg.SpamThreshold, ht)
+		r := measure(res, confidentSpam, ht)
 		t.Logf("  ham_thr %-7g BAYES_HAM on ham %d/%d, on spam %d/%d", ht, r.hamAsHam, r.ham, r.spamAsHam, r.spam)
 	}
-	checkCurve(t, "filters/bayes/README.md", res, cfg.HamThreshold, 2750, 500, []curveRow{
+	checkCurve(t, "filters/bayes/README.md", res, confidentHam, 2750, 500, []curveRow{
 		{0.5, "| 0.5 | 9 (0.327%) | 95.0% |", 9, 95.0},
 		{0.9, "| 0.9 | 4 (0.145%) | 92.4% |", 4, 92.4},
 		{0.95, "| 0.95 | 3 (0.109%) | 90.8% |", 3, 90.8},

@@ -3,6 +3,7 @@ package bayes
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/feedback"
@@ -34,7 +35,7 @@ func Learn(ctx context.Context, st store.Store, m *filters.Message, spam bool, c
 	if err != nil {
 		return LearnResult{}, fmt.Errorf("bayes: %w", err)
 	}
-	toks := Tokenize(m, cfg.MaxTokens)
+	toks := messageTokens(m, cfg.MaxTokens)
 	keys := make([]store.Key, 0, len(toks)+1)
 	keys = append(keys, store.Key{Kind: KindToken, Value: messagesValue, Weight: 1})
 	for _, t := range toks {
@@ -108,4 +109,11 @@ func authOutcome(a filters.AuthResults) (failed, passed bool) {
 		return true, false
 	}
 	return false, dkimPass || a.SPF.Result == filters.SPFPass
+}
+
+// messageTokens are m's tokens, tokenized once whether m is scored,
+// learned, or scored and then learned (a report is judged before it is
+// learned).
+func messageTokens(m *filters.Message, max int) []string {
+	return filters.Derived(m, "bayes.tokens."+strconv.Itoa(max), func() []string { return Tokenize(m, max) })
 }

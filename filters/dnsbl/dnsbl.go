@@ -48,10 +48,10 @@ var Spec = filters.Declare(filters.CheckSpec{
 	Config: "blocklists, dnsbl",
 	Symbols: []filters.SymbolSpec{
 		{Name: "<" + Placeholder + ">", ScoreDoc: "returns / score", Doc: "listed: one symbol per list, the highest score of its items; the detail is the evidence chain URL host -> domain -> NS host -> NS IP -> zone -> code (TXT reason)"},
-		{Name: "<" + Placeholder + ">" + SuffixUnknown, Doc: "a query got SERVFAIL or no answer: not listed and not clean; forces tempfail when the list is required"},
-		{Name: "<" + Placeholder + ">" + SuffixError, Doc: "the list answered a refusal code (127.255.255.x, outside 127/8, or one of its refused codes): never a listing; the list is unhealthy until its next good probe"},
-		{Name: "<" + Placeholder + ">" + SuffixUnhealthy, Doc: "the list failed its RFC 5782 §5 test points or refused a query, and was skipped"},
-		{Name: SymbolBudget, Doc: "domains or queries were skipped by dnsbl.max_domains / max_queries"},
+		{Name: "<" + Placeholder + ">" + SuffixUnknown, State: true, Doc: "a query got SERVFAIL or no answer: not listed and not clean; forces tempfail when the list is required"},
+		{Name: "<" + Placeholder + ">" + SuffixError, State: true, Doc: "the list answered a refusal code (127.255.255.x, outside 127/8, or one of its refused codes): never a listing; the list is unhealthy until its next good probe"},
+		{Name: "<" + Placeholder + ">" + SuffixUnhealthy, State: true, Doc: "the list failed its RFC 5782 §5 test points or refused a query, and was skipped"},
+		{Name: SymbolBudget, State: true, Doc: "domains or queries were skipped by dnsbl.max_domains / max_queries"},
 	},
 })
 
@@ -519,7 +519,9 @@ func (c *Check) symbols(jobs []*job) []filters.Symbol {
 	for i, l := range c.lists {
 		a := accs[i]
 		if len(a.listed) > 0 {
-			out = append(out, filters.Symbol{Name: l.Name, Score: a.score, Detail: detail(a.listed)})
+			// Full: a return code's score is a strength of the list's
+			// score, which is what a learned weight replaces.
+			out = append(out, filters.Symbol{Name: l.Name, Score: a.score, Full: l.Score, Detail: detail(a.listed)})
 		}
 		if len(a.unknown) > 0 {
 			s := filters.Symbol{Name: l.Name + SuffixUnknown, Detail: detail(a.unknown)}

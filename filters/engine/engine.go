@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/vigilmail/vigil/filters/bayes"
 	"github.com/vigilmail/vigil/filters/content"
 	"github.com/vigilmail/vigil/filters/dnsbl"
+	"github.com/vigilmail/vigil/filters/feedback"
 	"github.com/vigilmail/vigil/filters/follow"
 	"github.com/vigilmail/vigil/filters/headers"
 	"github.com/vigilmail/vigil/filters/lists"
@@ -27,6 +29,7 @@ import (
 	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
 	"github.com/vigilmail/vigil/filters/store"
+	"github.com/vigilmail/vigil/filters/weights"
 )
 
 // Options are what the engine is built from.
@@ -58,6 +61,9 @@ type Options struct {
 	Reputation reputation.Config
 	Follow     follow.Config
 	Bayes      bayes.Config
+	// Weights learns symbol weights from the reports (when the store can
+	// keep them: every backend can).
+	Weights weights.Config
 	// Phishing is the phishing check's configuration; the zero value
 	// means its defaults.
 	Phishing phishing.Config
@@ -92,7 +98,10 @@ type Engine struct {
 	// the message path (bbolt fsyncs); nil when auto-learning is off.
 	autolearn chan autolearnJob
 	ns        *nameservers.Check
-	lists     *lists.Check
+	bayes     *bayes.Check
+	// weights are the learned symbol weights; nil when off.
+	weights *weights.Model
+	lists   *lists.Check
 	// rcpts finds each recipient's policy.
 	rcpts *filters.RcptPolicies
 }
@@ -213,9 +222,17 @@ func New(o Options) (*Engine, error) {
 				return nil, fmt.Errorf("engine: %w", err)
 			}
 			add(filters.StageReputation, bc)
+			e.bayes = bc
 		}
 		if o.Bayes.Autolearn.Enabled {
 			e.autolearn = make(chan autolearnJob, autolearnQueue)
+		}
+		if ws, ok := o.Store.(store.WeightStore); ok && o.Weights.Enabled {
+			wm, err := weights.New(o.Weights, weightDeps(o, ws))
+			if err != nil {
+				return nil, fmt.Errorf("engine: %w", err)
+			}
+			e.weights = wm
 		}
 	}
 
@@ -331,7 +348,7 @@ func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict 
 		return filters.RefuseUnread(m, e.opts.Policy)
 	}
 	syms := e.pipeline.RunWithout(ctx, m, e.rcpts.Skipped(m.Envelope.Rcpts))
-	v := filters.DecideRecipients(syms, m.Envelope.Rcpts, e.rcpts)
+	v := filters.DecideRecipients(syms, m.Envelope.Rcpts, e.policies(ctx))
 	if e.autolearn != nil {
 		if spam, ok := bayes.AutoLearn(e.opts.Bayes.Autolearn, m, v); ok {
 			// The milter releases the body spool once the verdict is sent:
@@ -345,6 +362,60 @@ func (e *Engine) Judge(ctx context.Context, m *filters.Message) filters.Verdict 
 		}
 	}
 	return v
+}
+
+// policies are the recipients' policies with the learned weights as they
+// are now; when they cannot be read the message is judged on hand-set
+// scores.
+func (e *Engine) policies(ctx context.Context) *filters.RcptPolicies {
+	if e.weights == nil {
+		return e.rcpts
+	}
+	snap, err := e.weights.Current(ctx)
+	if err != nil {
+		e.opts.Log.Debug("learned weights unavailable; hand-set scores used", "err", err)
+		return e.rcpts
+	}
+	return e.rcpts.WithWeights(snap)
+}
+
+// Weights returns the learned weights as they are now; nil (and no error)
+// when learning weights is off.
+func (e *Engine) Weights(ctx context.Context) (*weights.Snapshot, error) {
+	if e.weights == nil {
+		return nil, nil
+	}
+	return e.weights.Current(ctx)
+}
+
+// ErrWeightsOff is returned by WeightListing when weights are not learned
+// (weights.enabled off, or no store).
+var ErrWeightsOff = errors.New("engine: learned weights are off (weights.enabled, or no store)")
+
+// WeightListing lists the learned weights.
+func (e *Engine) WeightListing(ctx context.Context) (weights.Listing, error) {
+	snap, err := e.Weights(ctx)
+	if err != nil {
+		return weights.Listing{}, err
+	}
+	if snap == nil {
+		return weights.Listing{}, ErrWeightsOff
+	}
+	return snap.Listing(), nil
+}
+
+// JudgeSaved judges a saved message (a file from a mailbox, labelled mail
+// replayed by vigil eval): parsed within the milter's limits, its envelope
+// recovered from its trace as learning recovers it (the client address of
+// the topmost Received field, the MAIL FROM from Return-Path), so the keys
+// it is judged on are the keys its report would teach.
+func (e *Engine) JudgeSaved(ctx context.Context, r io.Reader) (*filters.Message, filters.Verdict, error) {
+	m, err := filters.ParseMessageWith(r, e.opts.Limits)
+	if err != nil {
+		return nil, filters.Verdict{}, fmt.Errorf("engine: %w", err)
+	}
+	feedback.TraceEnvelope(m, nil)
+	return m, e.Judge(ctx, m), nil
 }
 
 // spamHeaders are the names we add; incoming copies are forgeries.

@@ -27,6 +27,8 @@ type LearnOutcome struct {
 	ARF bool `json:"arf,omitempty"`
 	// Bayes is what the classifier learned (nil when it is off).
 	Bayes *bayes.LearnResult `json:"bayes,omitempty"`
+	// Weights is what the symbol weights learned ("" when they are off).
+	Weights store.Outcome `json:"weights,omitempty"`
 }
 
 // autolearnQueue bounds the verdicts waiting to be auto-learned.
@@ -75,14 +77,8 @@ func (e *Engine) LearnRaw(ctx context.Context, raw []byte, class store.Class) (L
 	return e.LearnFrom(ctx, bytes.NewReader(raw), class)
 }
 
-// LearnFrom reads one message from r and learns it as spam or ham. The
-// message is parsed as it streams in (within the header limits of the
-// milter and feedback.MaxInputMessage), never read whole first. An ARF
-// report (multipart/report; report-type=feedback-report) is unwrapped: its
-// enclosed original is learned, as spam unless the report says not-spam.
-// The message gets the same facts as on the message path: identities from
-// our own trace headers, then content and nameservers, so the keys learned
-// are the keys later scored.
+// LearnFrom reads one message from r and learns it as spam or ham
+// (PrepareReport, then LearnReport).
 func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) (LearnOutcome, error) {
 	return e.LearnFromFor(ctx, r, class, "")
 }
@@ -91,8 +87,9 @@ func (e *Engine) LearnFrom(ctx context.Context, r io.Reader, class store.Class) 
 // domain rcptDomain ("" when not known). With reputation.scope:
 // rcpt_domain its reputation keys count for that domain only
 // (reputation.LearnFor); with the global scope, and without a domain,
-// for every recipient. The classifier is shared by every domain either
-// way: it needs more reports than most domains give it.
+// for every recipient. The classifier and the symbol weights are shared
+// by every domain either way: they need more reports than most domains
+// give them.
 func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Class, rcptDomain string) (LearnOutcome, error) {
 	scope := ""
 	if e.opts.Reputation.Scope == reputation.ScopeRcptDomain {
@@ -102,38 +99,89 @@ func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Clas
 		}
 		scope = d
 	}
-	if e.opts.Store == nil {
-		return LearnOutcome{}, ErrNoStore
+	rep, err := e.PrepareReport(ctx, r, class)
+	if err != nil {
+		return LearnOutcome{ARF: rep != nil && rep.arf}, err
 	}
-	var out LearnOutcome
+	rep.scope = scope
+	return e.LearnReport(ctx, rep)
+}
+
+// Report is a reported message made ready to be learned: parsed, its
+// facts found, and judged as it would be now. Preparing only reads the
+// store; LearnReport writes it.
+type Report struct {
+	m     *filters.Message
+	class store.Class
+	arf   bool
+	// scope is the recipient domain whose reputation the report teaches
+	// ("" for every recipient's).
+	scope string
+	// syms are the message's symbols before weights and overrides, for
+	// the weight model (nil when it is off).
+	syms []filters.Symbol
+}
+
+// PrepareReport reads one message from r, as spam or ham. The message is
+// parsed as it streams in (within the header limits of the milter and
+// feedback.MaxInputMessage), never read whole first. An ARF report
+// (multipart/report; report-type=feedback-report) is unwrapped: its
+// enclosed original is learned, as spam unless the report says not-spam.
+// The message gets the same facts as on the message path: the envelope
+// from our own trace headers, the checks' facts, then the authentication
+// results our trace recorded at delivery; so the keys learned are the keys
+// later scored.
+func (e *Engine) PrepareReport(ctx context.Context, r io.Reader, class store.Class) (*Report, error) {
+	if e.opts.Store == nil {
+		return nil, ErrNoStore
+	}
 	lim := e.learnLimits()
 	m, err := filters.ParseMessageWith(r, lim)
 	if errors.Is(err, filters.ErrEmptyMessage) {
-		return out, fmt.Errorf("%w: empty input", ErrNotMessage)
+		return nil, fmt.Errorf("%w: empty input", ErrNotMessage)
 	}
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	if err := learnable(m, lim); err != nil {
-		return out, err
+		return nil, err
 	}
 	fb, err := feedback.FeedbackReport(m, lim)
 	if err != nil {
-		return out, fmt.Errorf("%w: feedback report: %w", ErrNotMessage, err)
+		return nil, fmt.Errorf("%w: feedback report: %w", ErrNotMessage, err)
 	}
+	rep := &Report{m: m, class: class}
 	if fb != nil {
-		out.ARF = true
+		rep.arf = true
 		m = fb.Original
-		class = fb.Class()
+		rep.m, rep.class = m, fb.Class()
 		if err := learnable(m, lim); err != nil {
-			return out, fmt.Errorf("feedback report: %w", err)
+			return rep, fmt.Errorf("feedback report: %w", err)
 		}
 	}
-	feedback.FromTrace(m, e.opts.AuthservID, nil)
-	if err := e.facts(ctx, m); err != nil {
-		return out, err
+	feedback.TraceEnvelope(m, nil)
+	if e.weights != nil {
+		// The weights learn from the verdict the report gets now, before
+		// anything learns it: the whole pipeline, which also writes the
+		// facts the keys are taken from.
+		rep.syms = e.pipeline.Run(ctx, m)
+	} else if err := e.facts(ctx, m); err != nil {
+		return rep, err
 	}
-	res, err := reputation.LearnFor(ctx, e.opts.Store, m, class, scope)
+	// What the daemon knew when it delivered the message beats what the
+	// checks find now (keys rotate, records change).
+	if a, ok := feedback.TraceAuth(m, e.opts.AuthservID); ok {
+		m.Facts.Auth = a
+	}
+	return rep, nil
+}
+
+// LearnReport learns a prepared report into the reputation store, the
+// classifier and the weights.
+func (e *Engine) LearnReport(ctx context.Context, rep *Report) (LearnOutcome, error) {
+	out := LearnOutcome{ARF: rep.arf}
+	m, class := rep.m, rep.class
+	res, err := reputation.LearnFor(ctx, e.opts.Store, m, class, rep.scope)
 	out.LearnResult = res
 	if err != nil {
 		return out, err
@@ -144,6 +192,16 @@ func (e *Engine) LearnFromFor(ctx context.Context, r io.Reader, class store.Clas
 			return out, err
 		}
 		out.Bayes = &br
+		if e.bayes != nil {
+			e.bayes.Learned()
+		}
+	}
+	if e.weights != nil {
+		wo, err := e.weights.Learn(ctx, res.Digest, rep.syms, class)
+		if err != nil {
+			return out, err
+		}
+		out.Weights = wo
 	}
 	return out, nil
 }

@@ -425,6 +425,11 @@ func symbolsDoc() string {
 	b.WriteString("named after its `name`. This file is generated from the checks' declarations\n")
 	b.WriteString("(`filters.Declare`, collected by `filters.Catalogue`) by\n")
 	b.WriteString("`go test ./filters/engine -run Docs -update`; a test fails when it differs.\n\n")
+	b.WriteString("The score shown is the hand-set one. With `weights.enabled` (the default) every symbol's\n")
+	b.WriteString("weight is also learned from feedback and, once enough reports are learned, used instead\n")
+	b.WriteString("(`filters/weights`), except those marked \"never learned\": they report Vigil's own state\n")
+	b.WriteString("(an error, an outage, a budget), not the message. A score given in `scores:` is never\n")
+	b.WriteString("replaced by a learned one, and a symbol that forces an action still forces it.\n\n")
 	b.WriteString("## How the message arrived\n\n")
 	b.WriteString("| symbol | score | when |\n|---|---|---|\n")
 	for _, s := range filters.Catalogue(nil) {

@@ -48,8 +48,7 @@ func ReadInput(path string, fn func(RawMessage) error) error {
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64*1024)
-	head, _ := br.Peek(5)
-	if string(head) == "From " {
+	if startsMbox(br) {
 		return ReadMbox(br, path, fn)
 	}
 	data, err := io.ReadAll(io.LimitReader(br, MaxInputMessage+1))
@@ -60,6 +59,66 @@ func ReadInput(path string, fn func(RawMessage) error) error {
 		return fmt.Errorf("reputation: %s: message larger than %d bytes", path, MaxInputMessage)
 	}
 	return fn(RawMessage{Source: path, Data: data})
+}
+
+// ReadTree is ReadInput that also takes a directory of such inputs: a
+// directory that is not a Maildir is walked in name order, each file read
+// as an .eml or mbox file and each subdirectory as a Maildir or another
+// such directory. Dot files and dot directories are skipped.
+func ReadTree(path string, fn func(RawMessage) error) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("reputation: %w", err)
+	}
+	if !st.IsDir() || isMaildir(path) {
+		return ReadInput(path, fn)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("reputation: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(path, e.Name())
+		if e.Type().IsRegular() {
+			if err := ReadInput(p, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.IsDir() {
+			if err := ReadTree(p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startsMbox reports whether the input starts with an mbox From_ line
+// ("From sender date"), not a From header field written with white space
+// before its colon ("From : a@b", obsolete syntax RFC 5322 §4.5.3 that
+// spam uses): such a file is one message, not an mbox.
+func startsMbox(br *bufio.Reader) bool {
+	if head, _ := br.Peek(5); string(head) != "From " {
+		return false
+	}
+	line, _ := br.Peek(min(br.Buffered(), 1000))
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	return isFromLine(line)
+}
+
+func isMaildir(dir string) bool {
+	for _, sub := range []string{"cur", "new"} {
+		if st, err := os.Stat(filepath.Join(dir, sub)); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 func readMaildir(dir string, fn func(RawMessage) error) error {

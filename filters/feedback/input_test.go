@@ -38,6 +38,7 @@ func TestReadInput(t *testing.T) {
 		"From c@example.com Mon Jan  1 00:00:02 2024\nSubject: three\n\n>>From quoted twice\n"
 	write(t, filepath.Join(dir, "box.mbox"), mbox)
 	write(t, filepath.Join(dir, "one.eml"), "Subject: eml\n\nFrom here on it is body\n")
+	write(t, filepath.Join(dir, "obs.eml"), "From : spammer@example.com\r\nSubject: obs\r\n\r\nbody\r\n")
 	md := filepath.Join(dir, "Maildir")
 	write(t, filepath.Join(md, "cur", "2.host:2,S"), "Subject: cur2\n\nx\n")
 	write(t, filepath.Join(md, "cur", "1.host:2,S"), "Subject: cur1\n\nx\n")
@@ -59,6 +60,7 @@ func TestReadInput(t *testing.T) {
 		{name: "mbox", path: "box.mbox", subjects: []string{"one", "two", "three"},
 			bodies: []string{"body one\nFrom the start\n", "From inside a paragraph stays\r\n", ">From quoted twice\n"}},
 		{name: "eml", path: "one.eml", subjects: []string{"eml"}, bodies: []string{"From here on it is body\n"}},
+		{name: "From header with space before colon", path: "obs.eml", subjects: []string{"obs"}},
 		{name: "maildir", path: "Maildir", subjects: []string{"cur1", "cur2", "new3"}},
 		{name: "long line mbox", path: "garbage.mbox", subjects: []string{"a"}},
 		{name: "plain directory", path: "plain", wantErr: true},

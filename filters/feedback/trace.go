@@ -30,6 +30,21 @@ var receivedIP = regexp.MustCompile(`\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`)
 //
 // It fills only what is still empty in m.
 func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
+	TraceEnvelope(m, ourHosts)
+	a := &m.Facts.Auth
+	if a.SPF.Result != "" || len(a.DKIM) > 0 || a.DMARC.Result != "" {
+		return
+	}
+	if ta, ok := TraceAuth(m, authservID); ok {
+		*a = ta
+	}
+}
+
+// TraceEnvelope fills what is still empty of m's envelope from its trace:
+// the client IP from the topmost Received field written by one of
+// ourHosts (any topmost field when ourHosts is empty), and the MAIL FROM
+// from Return-Path (RFC 5321 §4.4).
+func TraceEnvelope(m *filters.Message, ourHosts []string) {
 	if !m.Envelope.ClientIP.IsValid() {
 		m.Envelope.ClientIP = traceClientIP(m, ourHosts)
 	}
@@ -40,9 +55,16 @@ func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
 			}
 		}
 	}
-	a := &m.Facts.Auth
-	if authservID == "" || a.SPF.Result != "" || len(a.DKIM) > 0 || a.DMARC.Result != "" {
-		return
+}
+
+// TraceAuth returns the SPF, DKIM and DMARC results of the topmost
+// Authentication-Results field with our authserv-id (RFC 8601 §5: fields
+// with other ids are not trusted; Vigil strips incoming fields claiming
+// its id), ok false when there is none.
+func TraceAuth(m *filters.Message, authservID string) (filters.AuthResults, bool) {
+	var a filters.AuthResults
+	if authservID == "" {
+		return a, false
 	}
 	for _, v := range m.HeaderValues("Authentication-Results") {
 		id, results, err := authres.Parse(strings.ReplaceAll(v, "\r\n", ""))
@@ -62,8 +84,9 @@ func FromTrace(m *filters.Message, authservID string, ourHosts []string) {
 				a.DMARC = filters.DMARCResult{Result: filters.DMARCStatus(r.Value), Domain: urlcheck.DomainName(r.From)}
 			}
 		}
-		return // the topmost field with our id is ours
+		return a, true // the topmost field with our id is ours
 	}
+	return a, false
 }
 
 func addrDomain(s string) string {

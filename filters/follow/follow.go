@@ -58,7 +58,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: SymArchive, Score: 1.0, Doc: "a link downloads an archive: zip, rar, 7z, gzip, bzip2, xz, cab"},
 		{Name: SymTooManyHops, Score: 1.0, Doc: "more redirects than follow.max_hops"},
 		{Name: SymLoop, Score: 1.0, Doc: "a redirect back to a URL of the chain"},
-		{Name: SymUnfinished, Score: 0, Doc: "the budget ran out, or DNS answered SERVFAIL or timed out"},
+		{Name: SymUnfinished, Score: 0, State: true, Doc: "the budget ran out, or DNS answered SERVFAIL or timed out"},
 		{Name: SymRedirectDomain, Score: 0, Doc: "informational: each chain's registrable domains, bit.ly>evil.example"},
 	},
 })

@@ -35,8 +35,8 @@ var Spec = filters.Declare(filters.CheckSpec{
 	Name:   Name,
 	Config: "nameservers",
 	Symbols: []filters.SymbolSpec{
-		{Name: SymbolBudget, Doc: "domains were left unresolved by nameservers.max_domains (their Infra status is skipped: budget)"},
-		{Name: SymbolUnknown, Doc: "the NS set of some domains could not be resolved (SERVFAIL, REFUSED, timeout): NS lists did not see them"},
+		{Name: SymbolBudget, State: true, Doc: "domains were left unresolved by nameservers.max_domains (their Infra status is skipped: budget)"},
+		{Name: SymbolUnknown, State: true, Doc: "the NS set of some domains could not be resolved (SERVFAIL, REFUSED, timeout): NS lists did not see them"},
 	},
 })
 

@@ -68,16 +68,37 @@ func symbolSpecs() []filters.SymbolSpec {
 		filters.SymbolSpec{Name: SymImageOnlyHam, ScoreDoc: "down to -caps.image_only",
 			Doc: "image-heavy mail whose pictures users reported as not spam, at least half of its decoded picture area, and none as spam"},
 	)
-	return append(out, filters.SymbolSpec{Name: SymbolUnavailable,
+	return append(out, filters.SymbolSpec{Name: SymbolUnavailable, State: true,
 		Doc: "the store did not answer within reputation.timeout: the message was judged without reputation"})
+}
+
+// FullWeights are the weights of the reputation symbols at full strength
+// under cfg: each family's cap (negative for the ham side).
+func FullWeights(cfg Config) map[string]float64 {
+	out := map[string]float64{}
+	for _, f := range families {
+		var cp float64
+		for _, k := range f.kinds {
+			cp = max(cp, cfg.Caps.of(k))
+		}
+		out["REP_"+f.prefix+"_SPAM"] = cp
+		if !f.spamOnly {
+			out["REP_"+f.prefix+"_HAM"] = -cp
+		}
+	}
+	return out
 }
 
 // countCacheSize bounds the cached counts (about 100 bytes each).
 const countCacheSize = 100000
 
 // minLean is how far from 50/50 a key's smoothed spam share must be
-// (as 2p-1) to score at all.
-const minLean = 0.2
+// (as 2p-1) to score at all. Chosen by cross-validation inside the
+// training folders of the SpamAssassin corpus (README.md): below 0.5, on
+// either side, a key is as likely to be on the other class as on its own
+// (From domains of free mail, big link domains), above it the evidence
+// holds.
+const minLean = 0.5
 
 // Check is the "reputation" check: it reads the counts of
 // every key of the message in one store call and reports REP_* symbols.
@@ -135,14 +156,16 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 	if c.cfg.Scope == ScopeRcptDomain {
 		scopes = rcptScopes(m.Envelope.Rcpts)
 	}
-	// One read for the shared counts and every recipient domain's own.
-	all := keys
+	// One read for the shared counts, the report totals, the tenants of
+	// the shared keys, and every recipient domain's own counts.
+	ids := evidenceIDs(keys)
+	shared := len(ids)
 	for _, d := range scopes {
 		for _, k := range keys {
-			all = append(all, k.In(d))
+			ids = append(ids, k.In(d).ID())
 		}
 	}
-	counts, err := c.counts(ctx, all)
+	counts, err := c.counts(ctx, ids)
 	if err != nil {
 		c.Unavailable.Add(1)
 		now := time.Now().UnixNano()
@@ -151,21 +174,22 @@ func (c *Check) Run(ctx context.Context, m *filters.Message) ([]filters.Symbol, 
 		}
 		return []filters.Symbol{Spec.Symbol(SymbolUnavailable, err.Error())}, fmt.Errorf("reputation: %w: %w", filters.ErrIncomplete, err)
 	}
+	ev := evidenceOf(keys, counts[:shared])
 	pics := Pictures(m)
 	if len(scopes) == 0 {
-		return c.scoreAll(keys, counts, nil, pics, m.Facts.Content.ImageHeavy), nil
+		return c.scoreAll(keys, ev, nil, pics, m.Facts.Content.ImageHeavy), nil
 	}
-	return c.scoreScopes(keys, counts, scopes, pics, m.Facts.Content.ImageHeavy), nil
+	return c.scoreScopes(keys, ev, counts[shared:], scopes, pics, m.Facts.Content.ImageHeavy), nil
 }
 
 // scoreAll is the symbols of keys with their counts, the pictures' among
 // them; whose[i] is the scope whose reports counts[i] are (see score).
-func (c *Check) scoreAll(keys []store.Key, counts []store.Counts, whose []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+func (c *Check) scoreAll(keys []store.Key, ev Evidence, whose []string, pics []Picture, imageHeavy bool) []filters.Symbol {
 	byID := make(map[string]store.Counts, len(keys))
 	for i, k := range keys {
-		byID[k.ID()] = counts[i]
+		byID[k.ID()] = ev.Counts[i]
 	}
-	syms := score(c.cfg, keys, counts, whose)
+	syms := score(c.cfg, keys, ev, whose)
 	return append(syms, ScoreImages(c.cfg, pics, imageHeavy, byID)...)
 }
 
@@ -192,12 +216,13 @@ func rcptScopes(rcpts []string) []string {
 
 // scoreScopes scores each recipient domain on its own counts where it
 // has evidence enough (min_evidence) and on the shared ones elsewhere:
-// a domain's own reputation counts before the global one. counts holds
-// the shared keys' counts, then each scope's, in the order of scopes.
+// a domain's own reputation counts before the global one. ev holds the
+// shared keys' evidence, scoped each scope's counts in the order of
+// scopes; the report totals and the tenants are the shared ones.
 // The symbols count for the recipients of their domain
 // (filters.Symbol.Rcpt); when every domain gets the same ones, they
 // count for all.
-func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []string, pics []Picture, imageHeavy bool) []filters.Symbol {
+func (c *Check) scoreScopes(keys []store.Key, ev Evidence, scoped []store.Counts, scopes []string, pics []Picture, imageHeavy bool) []filters.Symbol {
 	n := len(keys)
 	var per [][]filters.Symbol
 	same := true
@@ -205,14 +230,14 @@ func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []st
 		cs := make([]store.Counts, n)
 		whose := make([]string, n)
 		for i := range keys {
-			own := counts[n*(j+1)+i]
+			own := scoped[n*j+i]
 			if own.Total() >= c.cfg.MinEvidence-evidenceTolerance && own.Total() > 0 {
 				cs[i], whose[i] = own, d
 			} else {
-				cs[i] = counts[i]
+				cs[i] = ev.Counts[i]
 			}
 		}
-		syms := c.scoreAll(keys, cs, whose, pics, imageHeavy)
+		syms := c.scoreAll(keys, Evidence{Counts: cs, Totals: ev.Totals, Tenants: ev.Tenants}, whose, pics, imageHeavy)
 		same = same && (j == 0 || slices.Equal(syms, per[0]))
 		per = append(per, syms)
 	}
@@ -229,17 +254,58 @@ func (c *Check) scoreScopes(keys []store.Key, counts []store.Counts, scopes []st
 	return out
 }
 
-func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, error) {
-	out := make([]store.Counts, len(keys))
+// Evidence is what the store holds about the keys of a message.
+type Evidence struct {
+	// Counts are the keys' spam and ham counts, in the order of the keys.
+	Counts []store.Counts
+	// Totals are the reports learned, by class (TotalsID).
+	Totals store.Counts
+	// Tenants is, per key, the number of distinct registrable domains seen
+	// behind it in reports (TenantsID); 0 for kinds that are not shared
+	// infrastructure.
+	Tenants []float64
+}
+
+// evidenceIDs are the store ids read for keys: each key, the totals, and
+// the tenant count of each key of a shared kind.
+func evidenceIDs(keys []store.Key) []string {
+	ids := make([]string, 0, 2*len(keys)+1)
+	for _, k := range keys {
+		ids = append(ids, k.ID())
+	}
+	ids = append(ids, TotalsID)
+	for _, k := range keys {
+		if sharedKind(k.Kind) {
+			ids = append(ids, TenantsID(k))
+		}
+	}
+	return ids
+}
+
+// evidenceOf splits the counts read for evidenceIDs(keys).
+func evidenceOf(keys []store.Key, counts []store.Counts) Evidence {
+	ev := Evidence{Counts: counts[:len(keys)], Totals: counts[len(keys)], Tenants: make([]float64, len(keys))}
+	j := len(keys) + 1
+	for i, k := range keys {
+		if sharedKind(k.Kind) && j < len(counts) {
+			ev.Tenants[i] = counts[j].Spam
+			j++
+		}
+	}
+	return ev
+}
+
+func (c *Check) counts(ctx context.Context, ids []string) ([]store.Counts, error) {
+	out := make([]store.Counts, len(ids))
 	var missIDs []string
 	var missAt []int
 	now := time.Now()
-	for i, k := range keys {
-		if cc, _, ok := c.cache.Get(k.ID(), now); ok {
+	for i, id := range ids {
+		if cc, _, ok := c.cache.Get(id, now); ok {
 			out[i] = cc
 			continue
 		}
-		missIDs = append(missIDs, k.ID())
+		missIDs = append(missIDs, id)
 		missAt = append(missAt, i)
 	}
 	if len(missIDs) == 0 {
@@ -264,68 +330,103 @@ func (c *Check) counts(ctx context.Context, keys []store.Key) ([]store.Counts, e
 // evidenceTolerance is how far below min_evidence decayed counts may be.
 const evidenceTolerance = 0.01
 
+// minTotals is how many reports of each class must have been learned
+// before a key's counts are read relative to them: until then the raw
+// counts are (a store learned before totals were kept has none yet).
+const minTotals = 50
+
 // keyScore is the smoothed lean of one key towards spam (+) or ham (-),
 // scaled by its kind's cap.
-func keyScore(cfg Config, k store.Key, c store.Counts) (float64, bool) {
-	l, ok := lean(cfg, c)
+func keyScore(cfg Config, k store.Key, c store.Counts, totals store.Counts, tenants float64) (float64, bool) {
+	l, ok := fairLean(cfg, c, totals, tenants)
 	return cfg.Caps.of(k.Kind) * l, ok
 }
 
-// lean is 2p−1 of counts c: +1 all spam, −1 all ham; false when there is
-// too little evidence or it leans too little.
+// lean is fairLean on raw counts, without totals or tenants (pictures).
 func lean(cfg Config, c store.Counts) (float64, bool) {
+	return fairLean(cfg, c, store.Counts{}, 0)
+}
+
+// fairLean is 2p−1 of counts c: +1 all spam, −1 all ham; false when there
+// is too little evidence or it leans too little.
+//
+// Users report spam far more often than ham, so raw counts lean every
+// busy key towards spam. As the classifier does (Robinson), the share of
+// spam is read from each class's rate, b/nspam against g/nham, and the
+// evidence from the raw count n: f = (2·½ + n·p)/(2 + n), the Laplace
+// smoothing of one virtual spam and one virtual ham when the classes are
+// balanced. A key of shared infrastructure (a nameserver, an address) seen
+// behind more than shared_domains distinct domains leans less, by
+// sqrt(shared_domains/t): it tells little about any one of them.
+func fairLean(cfg Config, c store.Counts, totals store.Counts, tenants float64) (float64, bool) {
 	n := c.Total()
 	// The tolerance keeps decay from hiding fresh evidence: three reports
 	// learned seconds ago decay to 2.99999 and must still meet 3.
 	if n < cfg.MinEvidence-evidenceTolerance || n <= 0 {
 		return 0, false
 	}
-	// Laplace smoothing (one virtual spam and one virtual ham): a key needs
-	// consistent evidence to lean far, and leans further with more of it.
-	p := (c.Spam + 1) / (n + 2)
-	l := 2*p - 1
+	p := c.Spam / n
+	if totals.Spam >= minTotals && totals.Ham >= minTotals {
+		rs, rh := c.Spam/totals.Spam, c.Ham/totals.Ham
+		p = rs / (rs + rh)
+	}
+	f := (1 + n*p) / (2 + n)
+	l := 2*f - 1
+	if k := cfg.SharedDomains; k > 0 && tenants > k {
+		l *= math.Sqrt(k / tenants)
+	}
 	if math.Abs(l) < minLean {
 		return 0, false
 	}
 	return l, true
 }
 
-// Score turns keys and their counts into symbols: per family at most one
+// Score turns keys and their evidence into symbols: per family at most one
 // REP_<F>_SPAM or REP_<F>_HAM. When a family has both spammy and hammy keys
 // only the spam side scores: a spammer can cheaply add links to reputable
 // sites, not remove its own.
-func Score(cfg Config, keys []store.Key, counts []store.Counts) []filters.Symbol {
-	return score(cfg, keys, counts, nil)
+func Score(cfg Config, keys []store.Key, ev Evidence) []filters.Symbol {
+	return score(cfg, keys, ev, nil)
 }
 
 // score is Score where the counts of key i may be the reports of scope
 // whose[i] (nil or "": the shared ones), which its symbol's detail names.
-func score(cfg Config, keys []store.Key, counts []store.Counts, whose []string) []filters.Symbol {
+func score(cfg Config, keys []store.Key, ev Evidence, whose []string) []filters.Symbol {
 	var out []filters.Symbol
 	for _, f := range families {
 		var spam, ham *filters.Symbol
 		for i, k := range keys {
-			if !f.has(k.Kind) || i >= len(counts) {
+			if !f.has(k.Kind) || i >= len(ev.Counts) {
 				continue
 			}
-			s, ok := keyScore(cfg, k, counts[i])
+			var tenants float64
+			if i < len(ev.Tenants) {
+				tenants = ev.Tenants[i]
+			}
+			s, ok := keyScore(cfg, k, ev.Counts[i], ev.Totals, tenants)
 			if !ok {
 				continue
 			}
+			cp := cfg.Caps.of(k.Kind)
 			id := k.ID()
 			if i < len(whose) {
 				id = k.In(whose[i]).ID()
 			}
 			sym := filters.Symbol{
 				Score:  math.Round(s*100) / 100,
-				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", id, counts[i].Spam, counts[i].Ham),
+				Detail: fmt.Sprintf("%s spam=%.1f ham=%.1f", id, ev.Counts[i].Spam, ev.Counts[i].Ham),
+			}
+			if tenants > 0 {
+				sym.Detail += fmt.Sprintf(" domains=%.0f", tenants)
 			}
 			switch {
 			case s > 0 && (spam == nil || sym.Score > spam.Score):
 				sym.Name = "REP_" + f.prefix + "_SPAM"
+				sym.Full = cp
 				spam = &sym
 			case s < 0 && !f.spamOnly && (ham == nil || sym.Score < ham.Score):
 				sym.Name = "REP_" + f.prefix + "_HAM"
+				sym.Full = -cp
 				ham = &sym
 			}
 		}

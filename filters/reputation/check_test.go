@@ -136,7 +136,7 @@ func TestScore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			syms := Score(cfg, tc.keys, tc.counts)
+			syms := Score(cfg, tc.keys, Evidence{Counts: tc.counts})
 			if len(syms) != len(tc.want) {
 				t.Fatalf("symbols %+v, want %v", syms, tc.want)
 			}
@@ -159,12 +159,12 @@ func TestScore(t *testing.T) {
 	}
 	// The IP cap is the smallest: the strongest IP evidence scores below
 	// the strongest evidence of any other kind.
-	ipScore := Score(cfg, []store.Key{ip}, []store.Counts{{Spam: 1e6}})[0].Score
+	ipScore := Score(cfg, []store.Key{ip}, Evidence{Counts: []store.Counts{{Spam: 1e6}}})[0].Score
 	for _, k := range Kinds {
 		if k == KindIP || k == KindNet || k == KindImage || k == KindImageBand {
 			continue // pictures: TestScoreImages
 		}
-		s := Score(cfg, []store.Key{{Kind: k, Value: "x", Weight: 1}}, []store.Counts{{Spam: 1e6}})
+		s := Score(cfg, []store.Key{{Kind: k, Value: "x", Weight: 1}}, Evidence{Counts: []store.Counts{{Spam: 1e6}}})
 		if len(s) != 1 || s[0].Score < ipScore {
 			t.Errorf("kind %s max score %+v below the IP's %v", k, s, ipScore)
 		}

@@ -23,6 +23,11 @@ type Config struct {
 	CacheTTL filters.Duration `yaml:"cache_ttl"`
 	// Caps are the largest score (absolute) each kind of key can give.
 	Caps Caps `yaml:"caps"`
+	// SharedDomains: a nameserver, nameserver address, client address or
+	// network seen behind more than this many distinct registrable domains
+	// in reports is shared infrastructure, and its lean is scaled by
+	// sqrt(shared_domains/domains). Default 10; 0 turns the discount off.
+	SharedDomains float64 `yaml:"shared_domains"`
 	// Scope is whose reports judge a message: global (every report counts
 	// for every recipient) or rcpt_domain (a report given with its
 	// recipient domain counts for that domain only, and a recipient
@@ -96,6 +101,7 @@ func DefaultConfig() Config {
 		Caps: Caps{
 			IP: 1, Net: 1, Sender: 3, Unauth: 1.5, Domain: 3, NS: 2.5, URL: 3, Content: 4, Image: 3, ImageOnly: 4,
 		},
+		SharedDomains: 10,
 	}
 }
 
@@ -115,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("reputation.cache_ttl: %s is negative", c.CacheTTL)
+	}
+	if c.SharedDomains < 0 || math.IsNaN(c.SharedDomains) || math.IsInf(c.SharedDomains, 0) {
+		return fmt.Errorf("reputation.shared_domains: %v must be a finite number >= 0", c.SharedDomains)
 	}
 	caps := []struct {
 		name string

@@ -50,6 +50,87 @@ const (
 	KindPage store.Kind = "page"
 )
 
+// KindTotal counts every learned report by class (TotalsID): the rates a
+// key's counts are read against.
+const KindTotal store.Kind = "total"
+
+// TotalsID is the store id of the report totals. It is learned with every
+// report (so a moved report moves it too) and never scored.
+const TotalsID = string(KindTotal) + ":reports"
+
+// sharedKind reports whether keys of kind k are infrastructure that many
+// unrelated domains share: nameservers and their addresses (most domains,
+// good and bad, sit on a few DNS hosts), and the client address and its
+// network (large senders send for many domains).
+func sharedKind(k store.Kind) bool {
+	switch k {
+	case KindNS, KindNSIP, KindIP, KindNet:
+		return true
+	}
+	return false
+}
+
+// TenantsID is the store id counting the distinct registrable domains
+// seen behind k in reports (in its Spam field).
+func TenantsID(k store.Key) string { return "tenants:" + k.ID() }
+
+// tenantPairID marks that domain was seen behind the key with id keyID.
+func tenantPairID(keyID, domain string) string {
+	v := keyID + "|" + domain
+	if len(v) > maxValueLen {
+		sum := sha256.Sum256([]byte(v))
+		v = "sha256." + hex.EncodeToString(sum[:])
+	}
+	return "tenant:" + v
+}
+
+// tenantPairs lists, for the shared keys of m, the registrable domains
+// behind each in this message: the domains a nameserver (name or address)
+// serves, and the authenticated sender domains for the client address and
+// network. Claimed identities do not count, so a bot forging many From
+// domains cannot make its address look shared.
+func tenantPairs(m *filters.Message, keys []store.Key) map[string][]string {
+	out := map[string][]string{}
+	have := map[string]bool{}
+	for _, k := range keys {
+		have[k.ID()] = true
+	}
+	add := func(k store.Key, dom string) {
+		if id := k.ID(); have[id] && dom != "" {
+			for _, d := range out[id] {
+				if d == dom {
+					return
+				}
+			}
+			out[id] = append(out[id], dom)
+		}
+	}
+	for _, d := range m.Facts.Infra.Domains {
+		dom := urlcheck.DomainName(d.Domain)
+		for _, ns := range d.NS {
+			if h := urlcheck.DomainName(ns.Name); h != "" {
+				add(store.Key{Kind: KindNS, Value: h}, dom)
+			}
+			for _, a := range ns.Addrs {
+				if a.IsValid() {
+					add(store.Key{Kind: KindNSIP, Value: a.Unmap().String()}, dom)
+				}
+			}
+		}
+	}
+	for _, k := range keys {
+		if k.Kind != KindSender {
+			continue
+		}
+		for _, c := range keys {
+			if c.Kind == KindIP || c.Kind == KindNet {
+				add(c, k.Value)
+			}
+		}
+	}
+	return out
+}
+
 // Kinds lists every kind, in the order symbols are built.
 var Kinds = []store.Kind{KindIP, KindNet, KindSender, KindSenderUnauth, KindDomain, KindNS, KindNSIP, KindURL, KindContent, KindImage, KindImageBand, KindPage}
 
@@ -172,7 +253,7 @@ func Keys(m *filters.Message) []store.Key {
 		}
 	}
 
-	for _, band := range Fingerprint(c.Text) {
+	for _, band := range filters.Derived(m, "reputation.fingerprint", func() []string { return Fingerprint(c.Text) }) {
 		ks.add(KindContent, band, FullWeight)
 	}
 

@@ -193,24 +193,9 @@ func (s *BoltStore) Learn(ctx context.Context, digest string, class Class, keys 
 	var outcome Outcome
 	var deltas []Delta
 	now := s.now()
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		msgs := tx.Bucket(bucketMessages)
-		old, err := getRecord(msgs, digest)
-		if err != nil {
-			return err
-		}
-		deltas, outcome = learnDeltas(old, class, keys, now, s.halfLife)
-		if outcome == Duplicate {
-			return nil
-		}
-		if err := s.apply(tx.Bucket(bucketCounts), deltas, now); err != nil {
-			return err
-		}
-		v, err := json.Marshal(newRecord(class, keys, now))
-		if err != nil {
-			return err
-		}
-		return msgs.Put([]byte(digest), v)
+	err = s.db.Update(func(tx *bolt.Tx) (err error) {
+		outcome, deltas, err = s.learnRecord(tx.Bucket(bucketMessages), tx.Bucket(bucketCounts), digest, class, keys, now)
+		return err
 	})
 	s.cache.invalidate(deltas)
 	if err != nil {
@@ -255,22 +240,13 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 	now := s.now()
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		records, counts = 0, 0
-		msgs := tx.Bucket(bucketMessages)
-		c := msgs.Cursor()
-		for k, v := c.First(); k != nil; {
-			var r record
-			if json.Unmarshal(v, &r) == nil && time.Unix(0, r.Time).Before(before) {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				records++
-				k, v = c.Seek(k)
-				continue
-			}
-			k, v = c.Next()
+		n, err := pruneRecords(tx.Bucket(bucketMessages), before)
+		if err != nil {
+			return err
 		}
+		records += n
 		cb := tx.Bucket(bucketCounts)
-		c = cb.Cursor()
+		c := cb.Cursor()
 		for k, v := c.First(); k != nil; {
 			if s.decayed(v, now).Total() < minTotal {
 				if err := c.Delete(); err != nil {
@@ -282,7 +258,15 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 			}
 			k, v = c.Next()
 		}
-		_, err := pruneResults(tx, now)
+		// Weight records, like message records: only what can still move.
+		if wr := tx.Bucket(bucketWeightRecords); wr != nil {
+			n, err := pruneRecords(wr, before)
+			if err != nil {
+				return err
+			}
+			records += n
+		}
+		_, err = pruneResults(tx, now)
 		return err
 	})
 	s.cache.reset()
@@ -290,4 +274,47 @@ func (s *BoltStore) Prune(ctx context.Context, before time.Time, minTotal float6
 		return 0, 0, fmt.Errorf("reputation: prune: %w", err)
 	}
 	return records, counts, nil
+}
+
+// learnRecord learns one report within a write transaction: its record
+// in recs, the values it changes in vals (the counts, or the learned
+// weights).
+// It returns the deltas applied (none for a duplicate).
+func (s *BoltStore) learnRecord(recs, vals *bolt.Bucket, digest string, class Class, keys []Key, now time.Time) (Outcome, []Delta, error) {
+	old, err := getRecord(recs, digest)
+	if err != nil {
+		return "", nil, err
+	}
+	deltas, outcome := learnDeltas(old, class, keys, now, s.halfLife)
+	if outcome == Duplicate {
+		return outcome, nil, nil
+	}
+	if err := s.apply(vals, deltas, now); err != nil {
+		return "", nil, err
+	}
+	v, err := json.Marshal(newRecord(class, keys, now))
+	if err != nil {
+		return "", nil, err
+	}
+	return outcome, deltas, recs.Put([]byte(digest), v)
+}
+
+// pruneRecords deletes the records of b learned before before (they can
+// no longer move anything that has not decayed away) and counts them.
+func pruneRecords(b *bolt.Bucket, before time.Time) (int, error) {
+	n := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; {
+		var r record
+		if json.Unmarshal(v, &r) == nil && time.Unix(0, r.Time).Before(before) {
+			if err := c.Delete(); err != nil {
+				return n, err
+			}
+			n++
+			k, v = c.Seek(k)
+			continue
+		}
+		k, v = c.Next()
+	}
+	return n, nil
 }

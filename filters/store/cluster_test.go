@@ -232,6 +232,13 @@ func TestRedisCluster(t *testing.T) {
 			return s
 		})
 	})
+	t.Run("weights", func(t *testing.T) {
+		testWeightStore(t, "cluster", func(t *testing.T, clk *clock) Store {
+			s := clusterStore(t, c, nil)
+			s.now = clk.now
+			return s
+		})
+	})
 	t.Run("resume", func(t *testing.T) {
 		testResume(t, func(t *testing.T) *RedisStore {
 			return clusterStore(t, c, func(cfg *Config) {

@@ -223,11 +223,36 @@ func (r *record) UnmarshalJSON(b []byte) error {
 }
 
 // learnDeltas computes the count changes of learning keys as class at now,
-// given the earlier record (nil when the message is new). It reports
-// Duplicate (and no deltas) when old already has class.
+// given the earlier record (nil when the message is new), sorted by id. It
+// reports Duplicate (and no deltas) when old already has class.
 func learnDeltas(old *record, class Class, keys []Key, now time.Time, hl time.Duration) ([]Delta, Outcome) {
-	outcome := Learned
-	sum := map[string]*Delta{}
+	ids, ws := dedupKeys(keys)
+	out, outcome := deltasOf(old, class, ids, ws, now, hl)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, outcome
+}
+
+// deltasOf is learnDeltas over deduplicated ids and weights, unsorted.
+func deltasOf(old *record, class Class, ids []string, ws []float64, now time.Time, hl time.Duration) ([]Delta, Outcome) {
+	side := func(d *Delta, c Class, w float64) {
+		if c == Spam {
+			d.Spam += w
+		} else {
+			d.Ham += w
+		}
+	}
+	if old == nil {
+		out := make([]Delta, len(ids))
+		for i, id := range ids {
+			out[i].ID = id
+			side(&out[i], class, ws[i])
+		}
+		return out, Learned
+	}
+	if old.Class == class {
+		return nil, Duplicate
+	}
+	sum := make(map[string]*Delta, len(ids)+len(old.Keys))
 	get := func(id string) *Delta {
 		d := sum[id]
 		if d == nil {
@@ -236,57 +261,49 @@ func learnDeltas(old *record, class Class, keys []Key, now time.Time, hl time.Du
 		}
 		return d
 	}
-	if old != nil {
-		if old.Class == class {
-			return nil, Duplicate
-		}
-		outcome = Moved
-		// The earlier contribution has decayed like everything else since
-		// it was learned: take back only what is left of it.
-		f := decay(now.Sub(time.Unix(0, old.Time)), hl)
-		for _, k := range old.Keys {
-			d := get(k.ID)
-			if old.Class == Spam {
-				d.Spam -= k.Weight * f
-			} else {
-				d.Ham -= k.Weight * f
-			}
-		}
+	// The earlier contribution has decayed like everything else since it
+	// was learned: take back only what is left of it.
+	f := decay(now.Sub(time.Unix(0, old.Time)), hl)
+	for _, k := range old.Keys {
+		side(get(k.ID), old.Class, -k.Weight*f)
 	}
-	for _, k := range dedupKeys(keys) {
-		d := get(k.ID())
-		if class == Spam {
-			d.Spam += k.Weight
-		} else {
-			d.Ham += k.Weight
-		}
+	for i, id := range ids {
+		side(get(id), class, ws[i])
 	}
 	out := make([]Delta, 0, len(sum))
 	for _, d := range sum {
 		out = append(out, *d)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, outcome
+	return out, Moved
 }
 
 func newRecord(class Class, keys []Key, now time.Time) record {
-	r := record{Class: class, Time: now.UnixNano(), Keys: make([]wkey, 0, len(keys))}
-	for _, k := range dedupKeys(keys) {
-		r.Keys = append(r.Keys, wkey{ID: k.ID(), Weight: k.Weight})
+	ids, ws := dedupKeys(keys)
+	return recordOf(class, ids, ws, now)
+}
+
+func recordOf(class Class, ids []string, ws []float64, now time.Time) record {
+	r := record{Class: class, Time: now.UnixNano(), Keys: make([]wkey, len(ids))}
+	for i, id := range ids {
+		r.Keys[i] = wkey{ID: id, Weight: ws[i]}
 	}
 	return r
 }
 
-// dedupKeys keeps the first occurrence of each key id.
-func dedupKeys(keys []Key) []Key {
-	seen := make(map[string]bool, len(keys))
-	out := keys[:0:0]
+// dedupKeys returns the ids and weights of keys, keeping the first
+// occurrence of each id.
+func dedupKeys(keys []Key) ([]string, []float64) {
+	seen := make(map[string]struct{}, len(keys))
+	ids := make([]string, 0, len(keys))
+	ws := make([]float64, 0, len(keys))
 	for _, k := range keys {
-		if seen[k.ID()] {
+		id := k.ID()
+		if _, dup := seen[id]; dup {
 			continue
 		}
-		seen[k.ID()] = true
-		out = append(out, k)
+		seen[id] = struct{}{}
+		ids = append(ids, id)
+		ws = append(ws, k.Weight)
 	}
-	return out
+	return ids, ws
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vigilmail/vigil/filters/engine"
+	"github.com/vigilmail/vigil/filters/weights"
 )
 
 // Learner takes one raw message as spam or ham.
@@ -38,6 +39,8 @@ type Hooks struct {
 	FlushDNS func() int
 	// Metrics returns counters by Prometheus name.
 	Metrics func() map[string]float64
+	// Weights returns the learned symbol weights.
+	Weights func(ctx context.Context) (weights.Listing, error)
 }
 
 // Server is the admin HTTP server.
@@ -81,6 +84,7 @@ func New(token string, lim Limits, hooks func() Hooks, log *slog.Logger) *Server
 	mux.HandleFunc("POST /learn/ham", s.auth(s.learn(false)))
 	mux.HandleFunc("POST /dns/flush", s.auth(s.flush))
 	mux.HandleFunc("GET /metrics", s.auth(s.metrics))
+	mux.HandleFunc("GET /weights", s.auth(s.weights))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,4 +246,22 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// weights answers GET /weights: the learned symbol weights as JSON (503
+// when the store cannot be read).
+func (s *Server) weights(w http.ResponseWriter, r *http.Request) {
+	h := s.hooks()
+	if h.Weights == nil {
+		http.Error(w, "learned weights are off\n", http.StatusNotImplemented)
+		return
+	}
+	l, err := h.Weights(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", retryUnavailable)
+		http.Error(w, "weights: "+err.Error()+"\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(l)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vigilmail/vigil/filters/engine"
+	"github.com/vigilmail/vigil/filters/weights"
 )
 
 type fakeLearner struct{ got []string }
@@ -35,7 +36,10 @@ func TestAdmin(t *testing.T) {
 	flushed := 0
 	s := New("sekret", Limits{MaxBody: 100, MaxConcurrent: 2}, func() Hooks {
 		return Hooks{Learner: l, FlushDNS: func() int { flushed++; return 42 },
-			Metrics: func() map[string]float64 { return map[string]float64{"vigil_messages_total": 3} }}
+			Metrics: func() map[string]float64 { return map[string]float64{"vigil_messages_total": 3} },
+			Weights: func(context.Context) (weights.Listing, error) {
+				return weights.Listing{Blend: 0.5, Symbols: []weights.Row{{Name: "SPF_FAIL", Default: 1, Learned: 2, Used: 1.5}}}, nil
+			}}
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	tests := []struct {
 		name, method, path, token, body string
@@ -53,6 +57,8 @@ func TestAdmin(t *testing.T) {
 		{"wrong method", "GET", "/learn/spam", "sekret", "", 405, ""},
 		{"flush", "POST", "/dns/flush", "sekret", "", 200, `"flushed":42`},
 		{"metrics", "GET", "/metrics", "sekret", "", 200, "vigil_messages_total 3"},
+		{"weights", "GET", "/weights", "sekret", "", 200, `{"name":"SPF_FAIL","default":1,"learned":2,"used":1.5}`},
+		{"weights need the token", "GET", "/weights", "", "", 401, "bearer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,5 +88,12 @@ func TestAdmin(t *testing.T) {
 	bare.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusNotImplemented {
 		t.Fatalf("flush without hook = %d", rec.Code)
+	}
+	req = httptest.NewRequest("GET", "/weights", nil)
+	req.Header.Set("Authorization", "Bearer t")
+	rec = httptest.NewRecorder()
+	bare.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotImplemented {
+		t.Fatalf("weights without hook = %d", rec.Code)
 	}
 }

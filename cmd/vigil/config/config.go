@@ -28,6 +28,7 @@ import (
 	"github.com/vigilmail/vigil/filters/nameservers"
 	"github.com/vigilmail/vigil/filters/phishing"
 	"github.com/vigilmail/vigil/filters/reputation"
+	"github.com/vigilmail/vigil/filters/weights"
 	"github.com/vigilmail/vigil/milter"
 )
 
@@ -61,6 +62,8 @@ type Config struct {
 	Reputation reputation.Config `yaml:"reputation"`
 	// Bayes is the statistical content classifier (learned from feedback).
 	Bayes bayes.Config `yaml:"bayes"`
+	// Weights learns the weights of symbols from the same feedback.
+	Weights weights.Config `yaml:"weights"`
 	// Follow follows links to their landing pages (off by default).
 	Follow follow.Config `yaml:"follow"`
 	// Phishing is the phishing check: brands, look-alikes, credential
@@ -208,6 +211,7 @@ func Default() Config {
 		Reputation:  reputation.DefaultConfig(),
 		Follow:      follow.DefaultConfig(),
 		Bayes:       bayes.DefaultConfig(),
+		Weights:     weights.DefaultConfig(),
 		Phishing:    phishing.DefaultConfig(),
 		Admin:       Admin{MaxBody: 64 << 20, MaxConcurrent: 2},
 		Lists:       []lists.List{},
@@ -373,7 +377,7 @@ func (c *Config) Validate() error {
 	if err := c.DNSBL.Validate(); err != nil {
 		errs = append(errs, unprefix(err))
 	}
-	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing} {
+	for _, v := range []interface{ Validate() error }{c.Nameservers, c.Auth, c.Content, c.Reputation, c.Follow, c.Bayes, c.Phishing, c.Weights} {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, unprefix(err))
 		}
@@ -428,7 +432,7 @@ func each(err error) []error {
 // error so the message starts with the key.
 func unprefix(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: ", "lists: "} {
+	for _, p := range []string{"dnsrep: ", "dnsbl: ", "nameservers: ", "config: ", "auth: ", "content: ", "reputation: ", "follow: ", "bayes: ", "phishing: ", "lists: ", "weights: "} {
 		for strings.HasPrefix(msg, p) {
 			msg = strings.TrimPrefix(msg, p)
 		}

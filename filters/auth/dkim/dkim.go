@@ -53,7 +53,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: Symbols[Pass], Score: -0.5, Doc: "a signature verified"},
 		{Name: Symbols[Fail], Score: 2.0, Doc: "no signature verified and one failed: bad hash or signature, or crypto RFC 8301 forbids"},
 		{Name: Symbols[None], Score: 0.3, Doc: "no DKIM-Signature field"},
-		{Name: Symbols[TempError], Score: 0, Doc: "a key could not be fetched for now"},
+		{Name: Symbols[TempError], Score: 0, State: true, Doc: "a key could not be fetched for now"},
 		{Name: Symbols[PermError], Score: 1.0, Doc: "the signatures or their keys are unusable"},
 	},
 })

@@ -70,7 +70,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: Symbols[Pass], Score: -1.0, Doc: "an aligned SPF or DKIM identifier passed (RFC 7489 §3.1)"},
 		{Name: Symbols[Fail], Score: 2.0, Doc: "a policy exists and nothing aligned passed"},
 		{Name: Symbols[None], Score: 0, Doc: "no DMARC record for the From domain or its organizational domain"},
-		{Name: Symbols[TempError], Score: 0, Doc: "a DNS failure during policy discovery or of an aligned check"},
+		{Name: Symbols[TempError], Score: 0, State: true, Doc: "a DNS failure during policy discovery or of an aligned check"},
 		{Name: Symbols[PermError], Score: 0.5, Doc: "an unusable record, or no usable From domain"},
 		{Name: PolicySymbols[PolicyReject], Score: 8.0, Doc: "with DMARC_FAIL: p=reject applies; forces reject when auth.dmarc.enforce"},
 		{Name: PolicySymbols[PolicyQuarantine], Score: 3.0, Doc: "with DMARC_FAIL: p=quarantine applies; forces quarantine when auth.dmarc.enforce"},

@@ -55,7 +55,7 @@ var Spec = filters.Declare(filters.CheckSpec{
 		{Name: Symbols[SoftFail], Score: 1.5, Doc: "the client is probably not authorized (§2.6.5)"},
 		{Name: Symbols[Neutral], Score: 0.2, Doc: "the domain asserts nothing about the client (§2.6.2)"},
 		{Name: Symbols[None], Score: 0.5, Doc: "no SPF record, or no valid domain to check (§2.6.1)"},
-		{Name: Symbols[TempError], Score: 0, Doc: "a transient DNS error (§2.6.6)"},
+		{Name: Symbols[TempError], Score: 0, State: true, Doc: "a transient DNS error (§2.6.6)"},
 		{Name: Symbols[PermError], Score: 1.0, Doc: "the record could not be interpreted (§2.6.7)"},
 	},
 })
