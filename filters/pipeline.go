@@ -146,7 +146,7 @@ func (p *Pipeline) RunWithout(ctx context.Context, m *Message, skip map[string]b
 		results := make([]checkResult, len(checks))
 		done := make(chan int, len(checks))
 		for i, c := range checks {
-			go p.runOne(ctx, c, m, &results[i], i, done)
+			checkWorkers.run(func() { p.runOne(ctx, c, m, &results[i], i, done) })
 		}
 		finished := make([]bool, len(checks))
 		late := make([]bool, len(checks))

@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"sort"
@@ -59,17 +58,46 @@ const digestPrefix = "bayes:"
 // messagesValue is the key value of messagesID.
 const messagesValue = "#messages"
 
-// TokenID is the store id of a token: "bayes:" and its hash.
-func TokenID(tok string) string { return string(KindToken) + ":" + tokenValue(tok) }
+// TokenID is the store id of a token: "bayes:" and its hash. It is built
+// in one buffer (one allocation per token: the classifier makes an id for
+// every token of every message).
+func TokenID(tok string) string {
+	const prefix = string(KindToken) + ":"
+	var b [len(prefix) + tokenValueLen]byte
+	copy(b[:], prefix)
+	putTokenValue(b[len(prefix):], tok)
+	return string(b[:])
+}
+
+// tokenValueLen is the length of a token's key value: 8 bytes in
+// unpadded base64url.
+const tokenValueLen = 11
 
 // tokenValue is the key value of a token: 64-bit FNV-1a, base64url (11
 // characters).
 func tokenValue(tok string) string {
-	h := fnv.New64a()
-	h.Write([]byte(tok))
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h.Sum64())
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var b [tokenValueLen]byte
+	putTokenValue(b[:], tok)
+	return string(b[:])
+}
+
+// putTokenValue writes tok's key value into dst (tokenValueLen bytes):
+// FNV-1a (64-bit) over the token's bytes, big-endian, base64url without
+// padding. FNV-1a is computed inline (hash/fnv's Write would copy the
+// token into a byte slice).
+func putTokenValue(dst []byte, tok string) {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint64(tok[i])
+		h *= prime64
+	}
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], h)
+	base64.RawURLEncoding.Encode(dst, sum[:])
 }
 
 // Params are Robinson's parameters (Gary Robinson, "A Statistical Approach
@@ -267,14 +295,14 @@ func (c *Check) Score(ctx context.Context, m *filters.Message) (Score, error) {
 		return Score{Prob: 0.5}, nil
 	}
 	toks := messageTokens(m, c.cfg.MaxTokens)
-	ids := make([]string, 0, len(toks)+1)
+	ids := make([]string, 1, len(toks)+1)
+	ids[0] = messagesID
 	for _, t := range toks {
 		ids = append(ids, TokenID(t))
 	}
 	// Sorted ids read a B+tree (bbolt) in key order, page after page;
 	// the classifier does not care about the order of its clues.
-	sort.Strings(ids)
-	ids = append([]string{messagesID}, ids...)
+	sort.Strings(ids[1:])
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.cfg.Timeout))
 	defer cancel()
 	counts, err := c.st.Counts(ctx, ids)

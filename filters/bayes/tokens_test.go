@@ -3,10 +3,14 @@ package bayes
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/vigilmail/vigil/filters"
 	"github.com/vigilmail/vigil/filters/content"
@@ -156,6 +160,24 @@ func TestTokenizeBareMessage(t *testing.T) {
 	}
 }
 
+// TestTokenIDIsFNV1a keeps the store keys of learned tokens: the id is
+// FNV-1a (hash/fnv) of the token, big-endian, base64url.
+func TestTokenIDIsFNV1a(t *testing.T) {
+	for _, tok := range []string{"", "free", "t:viagra", "b:click here", "h:x-mailer:outlook", "\xff\x00é漢", strings.Repeat("long", 100)} {
+		h := fnv.New64a()
+		h.Write([]byte(tok))
+		var sum [8]byte
+		binary.BigEndian.PutUint64(sum[:], h.Sum64())
+		want := "bayes:" + base64.RawURLEncoding.EncodeToString(sum[:])
+		if got := TokenID(tok); got != want {
+			t.Errorf("TokenID(%q) = %q, want %q", tok, got, want)
+		}
+		if got := string(KindToken) + ":" + tokenValue(tok); got != want {
+			t.Errorf("tokenValue(%q) = %q, want %q", tok, got, want)
+		}
+	}
+}
+
 func TestTokenIDStable(t *testing.T) {
 	id := TokenID("free")
 	if !strings.HasPrefix(id, "bayes:") || len(id) != len("bayes:")+11 {
@@ -256,5 +278,18 @@ func TestStructureFromContentFacts(t *testing.T) {
 	fromFacts := pick(Tokenize(walked, 2000))
 	if len(fromBody) == 0 || strings.Join(fromBody, " ") != strings.Join(fromFacts, " ") {
 		t.Fatalf("structure tokens differ:\nbody:  %v\nfacts: %v", fromBody, fromFacts)
+	}
+}
+
+// splitWords skips the script lookup below U+2E80: no rune there is Han,
+// Hiragana or Katakana.
+func TestIdeographicScriptsStartAt2E80(t *testing.T) {
+	for r := rune(0); r < 0x2e80; r++ {
+		if unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana) {
+			t.Fatalf("U+%04X is ideographic or kana", r)
+		}
+	}
+	if !unicode.In(0x2e80, unicode.Han) {
+		t.Errorf("U+2E80 is not Han: the bound is loose")
 	}
 }

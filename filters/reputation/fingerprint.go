@@ -1,11 +1,8 @@
 package reputation
 
 import (
-	"encoding/binary"
-	"fmt"
-	"hash/fnv"
-	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // The content fingerprint is MinHash over word 3-shingles with banding
@@ -47,13 +44,15 @@ func mix64(z uint64) uint64 {
 // every run of digits replaced by "#" so that changed prices, phone numbers,
 // order numbers and dates keep the shingles around them.
 func words(text string) []string {
-	var out []string
-	var b strings.Builder
+	// One buffer for every word (a strings.Builder reset per word grew
+	// from nothing each time), one string allocation per word.
+	out := make([]string, 0, min(len(text)/6+1, maxWords))
+	var b []byte
 	digits := false
 	flush := func() {
-		if b.Len() > 0 {
-			out = append(out, b.String())
-			b.Reset()
+		if len(b) > 0 {
+			out = append(out, string(b))
+			b = b[:0]
 		}
 		digits = false
 	}
@@ -64,12 +63,12 @@ func words(text string) []string {
 		switch {
 		case unicode.IsDigit(r):
 			if !digits {
-				b.WriteByte('#')
+				b = append(b, '#')
 				digits = true
 			}
 		case unicode.IsLetter(r):
 			digits = false
-			b.WriteRune(unicode.ToLower(r))
+			b = utf8.AppendRune(b, unicode.ToLower(r))
 		default:
 			flush()
 		}
@@ -90,12 +89,12 @@ func Fingerprint(text string) []string {
 	}
 	shingles := make(map[uint64]struct{}, len(ws))
 	for i := 0; i+shingleWords <= len(ws); i++ {
-		h := fnv.New64a()
+		h := uint64(fnvOffset64)
 		for _, w := range ws[i : i+shingleWords] {
-			h.Write([]byte(w))
-			h.Write([]byte{0})
+			h = fnvString(h, w)
+			h = fnvByte(h, 0)
 		}
-		shingles[h.Sum64()] = struct{}{}
+		shingles[h] = struct{}{}
 	}
 	if len(shingles) < minShingles {
 		return nil
@@ -112,15 +111,45 @@ func Fingerprint(text string) []string {
 		}
 	}
 	out := make([]string, minhashBands)
-	var buf [8]byte
 	for b := 0; b < minhashBands; b++ {
-		h := fnv.New64a()
-		h.Write([]byte{byte(b)})
+		h := fnvByte(fnvOffset64, byte(b))
 		for _, v := range sig[b*minhashRows : (b+1)*minhashRows] {
-			binary.BigEndian.PutUint64(buf[:], v)
-			h.Write(buf[:])
+			for shift := 56; shift >= 0; shift -= 8 { // big-endian bytes of v
+				h = fnvByte(h, byte(v>>shift))
+			}
 		}
-		out[b] = fmt.Sprintf("%02d.%016x", b, h.Sum64())
+		out[b] = bandKey(b, h)
 	}
 	return out
+}
+
+// bandKey is the key value of band b with hash h: the band as two decimal
+// digits, a dot, h as 16 lower-case hex digits ("07.00ab…").
+func bandKey(b int, h uint64) string {
+	const hexDigits = "0123456789abcdef"
+	var k [3 + 16]byte
+	k[0] = byte('0' + b/10%10)
+	k[1] = byte('0' + b%10)
+	k[2] = '.'
+	for i := 18; i >= 3; i-- {
+		k[i] = hexDigits[h&0xf]
+		h >>= 4
+	}
+	return string(k[:])
+}
+
+// FNV-1a, 64-bit (as hash/fnv's New64a), computed inline: the hash.Hash
+// interface would allocate and copy every word into a byte slice.
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime64 }
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime64
+	}
+	return h
 }

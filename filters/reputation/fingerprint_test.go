@@ -1,10 +1,130 @@
 package reputation
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
+
+// referenceFingerprint is Fingerprint written with hash/fnv and
+// fmt.Sprintf: the band keys in the store must not change when the
+// fast path changes.
+func referenceFingerprint(text string) []string {
+	ws := words(text)
+	if len(ws) < shingleWords {
+		return nil
+	}
+	shingles := map[uint64]struct{}{}
+	for i := 0; i+shingleWords <= len(ws); i++ {
+		h := fnv.New64a()
+		for _, w := range ws[i : i+shingleWords] {
+			h.Write([]byte(w))
+			h.Write([]byte{0})
+		}
+		shingles[h.Sum64()] = struct{}{}
+	}
+	if len(shingles) < minShingles {
+		return nil
+	}
+	var sig [minhashBands * minhashRows]uint64
+	for i := range sig {
+		sig[i] = ^uint64(0)
+	}
+	for sh := range shingles {
+		for i, seed := range minhashSeeds {
+			sig[i] = min(sig[i], mix64(sh^seed))
+		}
+	}
+	out := make([]string, minhashBands)
+	var buf [8]byte
+	for b := range minhashBands {
+		h := fnv.New64a()
+		h.Write([]byte{byte(b)})
+		for _, v := range sig[b*minhashRows : (b+1)*minhashRows] {
+			binary.BigEndian.PutUint64(buf[:], v)
+			h.Write(buf[:])
+		}
+		out[b] = fmt.Sprintf("%02d.%016x", b, h.Sum64())
+	}
+	return out
+}
+
+// referenceWords is words written with a strings.Builder per word, as
+// the fingerprints in stores were made.
+func referenceWords(text string) []string {
+	var out []string
+	var b strings.Builder
+	digits := false
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		digits = false
+	}
+	for _, r := range text {
+		if len(out) >= maxWords {
+			break
+		}
+		switch {
+		case unicode.IsDigit(r):
+			if !digits {
+				b.WriteByte('#')
+				digits = true
+			}
+		case unicode.IsLetter(r):
+			digits = false
+			b.WriteRune(unicode.ToLower(r))
+		default:
+			flush()
+		}
+	}
+	flush()
+	if len(out) > maxWords {
+		out = out[:maxWords]
+	}
+	return out
+}
+
+func TestWordsUnchanged(t *testing.T) {
+	for _, text := range []string{
+		"", "   ", "Order 12345 shipped 2024-01-02 to \u00c9LODIE at 10:30!",
+		"\u0130stanbul \u03a3\u039f\u03a3 \u6f22\u5b57 x\u0301y \xff\xfe broken utf8 \u0661\u0662\u0663 arabic digits",
+		strings.Repeat("word ", maxWords+10),
+	} {
+		got, want := words(text), referenceWords(text)
+		if len(want) == 0 && len(got) == 0 {
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("words(%.30q) = %q, want %q", text, got, want)
+		}
+	}
+}
+
+func TestFingerprintKeysUnchanged(t *testing.T) {
+	texts := []string{
+		"",
+		"too short",
+		"Dear customer, your account 12345 has been suspended. Click the link below to verify your identity within 24 hours or lose access.",
+		strings.Repeat("Gr\u00fc\u00dfe aus M\u00fcnchen, wir liefern 100 St\u00fcck sofort. ", 30),
+		strings.Repeat("a b c d e f g h i j k l m n o p ", 3),
+	}
+	for _, text := range texts {
+		if got, want := Fingerprint(text), referenceFingerprint(text); !slices.Equal(got, want) {
+			t.Errorf("Fingerprint(%.30q) = %v, want %v", text, got, want)
+		}
+	}
+	for i := range minhashBands {
+		if got, want := bandKey(i, 0xfedcba9876543210), fmt.Sprintf("%02d.%016x", i, uint64(0xfedcba9876543210)); got != want {
+			t.Errorf("bandKey(%d) = %q, want %q", i, got, want)
+		}
+	}
+}
 
 func shareBand(a, b []string) bool {
 	set := map[string]bool{}
